@@ -1,3 +1,15 @@
-"""ca-yolo: Coordinate Attention for Ultralytics YOLO detectors (plugin, not a fork)."""
+"""ca-yolo: Coordinate Attention for Ultralytics YOLO detectors (a plugin, not a fork).
+
+``import ca_yolo`` registers the plugin: ``CoordAtt`` can then be named in any Ultralytics model
+YAML, and the YAMLs shipped in ``ca_yolo/cfg/models`` load by name (``YOLO("yolov8s-ca.yaml")``).
+"""
+
+from ca_yolo.nn import CoordAtt, create_layer, register_layer
+from ca_yolo.plugin.cfg_models import shipped_models
+from ca_yolo.plugin.register import is_registered, register
 
 __version__ = "0.1.0"
+
+__all__ = ["CoordAtt", "__version__", "create_layer", "is_registered", "register", "register_layer", "shipped_models"]
+
+register()

@@ -1,0 +1,88 @@
+"""Registry of the layers ca-yolo makes available to Ultralytics model YAMLs.
+
+A layer says how it is built where it is defined::
+
+    @register_layer()
+    class CoordAtt(nn.Module):
+        ...
+
+Registration records two things: the class, under the name a YAML row uses, and a *yaml_args*
+function that turns the row's arguments into constructor arguments once the input channel count
+is known (Ultralytics' parser only knows channel counts of its own layers, so the plugin supplies
+them; see :mod:`ca_yolo.plugin.parser`). :func:`create_layer` builds any registered layer by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from ca_yolo.nn.yaml_args import RowContext, attention_yaml_args
+
+YamlArgs = Callable[[int, list, RowContext], list]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A registered layer: its class and how a YAML row's args become constructor args."""
+
+    name: str
+    cls: type[nn.Module]
+    yaml_args: YamlArgs
+
+
+_LAYERS: dict[str, LayerSpec] = {}
+
+
+def register_layer(name: str | None = None, yaml_args: YamlArgs = attention_yaml_args) -> Callable[[type], type]:
+    """Class decorator that makes a layer usable in model YAMLs under ``name`` (default: class name).
+
+    Args:
+        name: Name used in the YAML ``module`` column.
+        yaml_args: ``f(c1, args, ctx) -> constructor args``; the default accepts the channel-preserving
+            attention forms ``[]``, ``[reduction]``, ``[channels]`` and ``[channels, reduction]``.
+    """
+
+    def decorator(cls: type) -> type:
+        key = name or cls.__name__
+        known = _LAYERS.get(key)
+        if known is not None and known.cls is not cls and known.cls.__qualname__ != cls.__qualname__:
+            raise ValueError(f"layer name '{key}' is already registered by {known.cls.__module__}.{known.cls.__name__}")
+        _LAYERS[key] = LayerSpec(key, cls, yaml_args)
+        return cls
+
+    return decorator
+
+
+def get_layer(name: str) -> LayerSpec | None:
+    """Return the registered layer called ``name``, or None."""
+    return _LAYERS.get(name)
+
+
+def layer_names() -> list[str]:
+    """Names of all registered layers, in registration order."""
+    return list(_LAYERS)
+
+
+def registered_classes() -> list[type[nn.Module]]:
+    """Classes of all registered layers (e.g. to allow them in restricted checkpoint loading)."""
+    return [spec.cls for spec in _LAYERS.values()]
+
+
+def create_layer(name: str, channels: int, **kwargs: Any) -> nn.Module:
+    """Build a registered layer by name, like timm's ``create_attn``.
+
+    Args:
+        name: Registered name, e.g. ``"CoordAtt"``.
+        channels: Input (and output) channel count.
+        **kwargs: Passed to the layer's constructor, e.g. ``reduction=16``.
+
+    Raises:
+        KeyError: ``name`` is not registered; the message lists the known names.
+    """
+    spec = _LAYERS.get(name)
+    if spec is None:
+        raise KeyError(f"unknown layer '{name}'; registered layers: {', '.join(_LAYERS) or 'none'}")
+    return spec.cls(channels, **kwargs)

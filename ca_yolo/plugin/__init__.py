@@ -1,0 +1,1 @@
+"""How ca-yolo plugs into Ultralytics without editing it (see :func:`ca_yolo.plugin.register.register`)."""

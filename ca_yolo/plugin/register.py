@@ -1,0 +1,48 @@
+"""Register ca-yolo with Ultralytics: the one place where the plugin touches Ultralytics.
+
+What :func:`register` does (each step idempotent, nothing in Ultralytics' files is edited):
+
+1. Puts every registered layer class into ``ultralytics.nn.tasks``' namespace, where the YAML parser
+   resolves module names.
+2. Wraps ``parse_model`` so registered layers get their input channels (:mod:`.parser`).
+3. Wraps ``yaml_model_load`` so our shipped YAMLs resolve by bare name (:mod:`.cfg_models`).
+4. Allows our classes in restricted checkpoint loading (:mod:`.checkpoint`).
+5. Adds a default trainer callback that re-registers in DDP workers (:mod:`.ddp`).
+
+Tested with Ultralytics 8.4.x; the wrapped functions are looked up by name at call time there.
+"""
+
+from __future__ import annotations
+
+from ca_yolo.nn.registry import layer_names, get_layer
+from ca_yolo.plugin import cfg_models, checkpoint, ddp, parser
+
+
+def _wrap(module, attr: str, wrapper) -> None:
+    current = getattr(module, attr)
+    if not getattr(current, "_ca_yolo_wrapper", False):
+        setattr(module, attr, wrapper(current))
+
+
+def register() -> None:
+    """Make ca-yolo's layers and model YAMLs available to Ultralytics in this process."""
+    import ultralytics.engine.model as engine_model
+    import ultralytics.nn as ul_nn
+    import ultralytics.nn.tasks as tasks
+
+    for name in layer_names():
+        setattr(tasks, name, get_layer(name).cls)
+    _wrap(tasks, "parse_model", parser.wrap_parse_model)
+    ul_nn.parse_model = tasks.parse_model  # the package re-export, for callers that use it directly
+    _wrap(tasks, "yaml_model_load", cfg_models.wrap_yaml_model_load)
+    ul_nn.yaml_model_load = tasks.yaml_model_load
+    engine_model.yaml_model_load = tasks.yaml_model_load  # imported by name into YOLO's Model class
+    checkpoint.allow_in_safe_load()
+    ddp.add_default_callback()
+
+
+def is_registered() -> bool:
+    """Whether :func:`register` has run in this process."""
+    import ultralytics.nn.tasks as tasks
+
+    return getattr(tasks.parse_model, "_ca_yolo_wrapper", False)
