@@ -1,0 +1,1 @@
+"""Derive attention variants of Ultralytics model YAMLs (``ca-yolo yaml``)."""

@@ -1,0 +1,61 @@
+"""Default places for attention layers in a detection YAML (``--at backbone,neck``).
+
+The rule, measured on the model rather than read from comments:
+
+- **backbone**: for each stride the detection head consumes (P3/P4/P5, or P2..P5 / P3..P6 for the
+  -p2 / -p6 variants), after the *last backbone row at that stride that precedes the first pooling
+  or attention tail block* (SPPF, SPP, SPPELAN, C2PSA, PSA). These are the stage blocks that end
+  each stage; in YOLOv8/11/26 rows 4, 6 and 8. Attending before SPPF keeps the pyramid pooling
+  on attended features, as in the CA paper's placement in MobileNetV2 blocks.
+- **neck**: after each row the head reads (its ``from`` list), i.e. the last block of each output
+  scale, so the head sees attended features (YOLOv8: 15, 18, 21).
+"""
+
+from __future__ import annotations
+
+from ca_yolo.plugin.parser import probe_shapes
+
+TAIL_BLOCKS = {"SPPF", "SPP", "SPPELAN", "C2PSA", "PSA", "AIFI"}
+PLACES = ("backbone", "neck")
+
+
+def _rows(d: dict) -> list[list]:
+    return list(d.get("backbone", [])) + list(d.get("head", []))
+
+
+def default_places(d: dict, at: str | list[str] = "backbone,neck") -> dict[int, str]:
+    """Base row indices (with a reason each) for ``at`` = backbone, neck or both.
+
+    Raises:
+        ValueError: ``at`` names something other than backbone/neck, or the model has no head rows.
+    """
+    parts = [p.strip() for p in (at.split(",") if isinstance(at, str) else at) if p.strip()]
+    bad = [p for p in parts if p not in PLACES]
+    if bad or not parts:
+        raise ValueError(f"--at takes backbone, neck or backbone,neck; got {at!r}")
+    rows = _rows(d)
+    head_from = rows[-1][0]
+    head_inputs = [head_from] if isinstance(head_from, int) else list(head_from)
+    head_inputs = [k + len(rows) - 1 if k < 0 else k for k in head_inputs]
+    places: dict[int, str] = {}
+    if "backbone" in parts:
+        places.update(_backbone_places(d, rows, head_inputs))
+    if "neck" in parts:
+        for k in head_inputs:
+            places.setdefault(k, f"neck: feeds the head (input {head_inputs.index(k) + 1} of {len(head_inputs)})")
+    return dict(sorted(places.items()))
+
+
+def _backbone_places(d: dict, rows: list[list], head_inputs: list[int]) -> dict[int, str]:
+    shapes = probe_shapes(d, d.get("ch", 3), last=len(rows) - 2)
+    size = 256  # probe input size
+    stride = [size // s[-1] if s and len(s) == 4 else None for s in shapes]
+    wanted = sorted({stride[k] for k in head_inputs if k < len(stride) and stride[k]})
+    n_backbone = len(d.get("backbone", []))
+    tail = next((i for i in range(n_backbone) if str(rows[i][2]).split(".")[-1] in TAIL_BLOCKS), n_backbone)
+    places = {}
+    for s in wanted:
+        at_stride = [i for i in range(tail) if stride[i] == s]
+        if at_stride:
+            places[at_stride[-1]] = f"backbone: ends the P{s.bit_length() - 1}/{s} stage"
+    return places
