@@ -1,0 +1,78 @@
+"""``ca-yolo eval``: COCO-standard mAP (pycocotools) of one checkpoint on one dataset split."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ca_yolo.evaluation.cocoeval import format_coco_table
+from ca_yolo.evaluation.cocogt import write_json_atomic
+from ca_yolo.evaluation.dataset import DatasetError
+from ca_yolo.evaluation.kvargs import ArgError, parse_kv
+
+USAGE = """\
+usage: ca-yolo eval model=PATH.pt data=DATA.yaml [key=value ...]
+
+COCO-standard box metrics (pycocotools: AP@[.5:.95], AP50, AP75, AP small/medium/large, AR) of a
+trained checkpoint on a YOLO-format dataset, with Ultralytics' own mAP50 and mAP50-95 beside them.
+The COCO ground truth is the data YAML's 'coco_gt:' file if it has one, else it is built from the
+YOLO labels.
+
+keys:
+  model=     checkpoint to evaluate (required)
+  data=      data YAML (required)
+  split=     split to evaluate (default val)
+  imgsz=     inference size (default: the size the checkpoint was trained at)
+  batch=     images per forward pass (default 16)
+  device=    cpu, 0, 0,1 ... (default: Ultralytics' choice)
+  coco_gt=   COCO GT JSON to use instead (images matched by file name, classes by name)
+  conf= iou= max_det=   prediction settings (default 0.001, 0.7, 300, as in validation)
+  save_dir=  also write metrics.json and detections.json (COCO results format) there
+"""
+
+_KEYS = {"model", "data", "split", "imgsz", "batch", "device", "coco_gt", "conf", "iou", "max_det", "save_dir"}
+
+
+def main(argv: list[str]) -> int:
+    """Run ``ca-yolo eval``; return 0 on success, 2 on bad arguments or data."""
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(USAGE)
+        return 0 if argv else 2
+    try:
+        args = parse_kv(argv)
+        unknown = sorted(set(args) - _KEYS)
+        if unknown:
+            raise ArgError(f"unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
+        for key in ("model", "data"):
+            if not args.get(key):
+                raise ArgError(f"'{key}=' is required")
+        if not Path(str(args["model"])).is_file():
+            raise ArgError(f"checkpoint '{args['model']}' not found")
+        from ca_yolo.evaluation.evaluate import evaluate_checkpoint
+
+        result = evaluate_checkpoint(
+            str(args["model"]),
+            str(args["data"]),
+            split=str(args.get("split") or "val"),
+            imgsz=args.get("imgsz"),
+            batch=int(args.get("batch") or 16),
+            device=None if args.get("device") is None else str(args["device"]),
+            coco_gt=args.get("coco_gt"),
+            conf=float(args.get("conf", 0.001)),
+            iou=float(args.get("iou", 0.7)),
+            max_det=int(args.get("max_det", 300)),
+        )
+    except (ArgError, DatasetError) as e:
+        print(f"ca-yolo eval: error: {e}", file=sys.stderr)
+        return 2
+    print(f"\nCOCO-standard metrics (pycocotools) of {args['model']} on {args['data']} [{args.get('split') or 'val'}]")
+    print(f"{result.images} images, {result.gt_objects} objects, {result.detections} detections; GT: {result.gt_source}")
+    print(format_coco_table(result.coco))
+    u = result.ultralytics
+    print(f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  (its own interpolation)")
+    if args.get("save_dir"):
+        out = Path(str(args["save_dir"]))
+        write_json_atomic(result.summary(), out / "metrics.json", indent=2)
+        write_json_atomic(result.detections_list, out / "detections.json")
+        print(f"wrote {out / 'metrics.json'} and {out / 'detections.json'}")
+    return 0

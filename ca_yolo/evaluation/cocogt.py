@@ -1,0 +1,134 @@
+"""COCO-format ground truth for a YOLO split: built from its labels, or aligned to a given JSON.
+
+Our own GT numbers images 1..N in the split's sorted order and classes ``id = class index + 1``.
+A GT JSON made elsewhere (e.g. by ``ca-yolo data voc``) keeps its own ids; :class:`GroundTruth`
+records how our images and class indices map onto them so predictions can be written with the
+right ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ca_yolo.evaluation.dataset import DatasetError, SplitData, image_size, label_path, read_labels
+
+
+@dataclass
+class GroundTruth:
+    """COCO GT plus the map from our split to its ids.
+
+    Attributes:
+        coco: the COCO dict (``images``, ``annotations``, ``categories``).
+        image_ids: image path (absolute, as in :attr:`SplitData.images`) -> COCO image id.
+        category_ids: class index -> COCO category id.
+        source: the JSON file it came from, or None when built from the YOLO labels.
+    """
+
+    coco: dict
+    image_ids: dict[Path, int]
+    category_ids: list[int]
+    source: Path | None = None
+
+
+def build_coco_gt(split: SplitData) -> GroundTruth:
+    """Build COCO GT from the split's YOLO label files (boxes in pixels, ``area = w * h``).
+
+    Raises:
+        DatasetError: a bad label row (the message names file and row).
+    """
+    images, annotations, image_ids = [], [], {}
+    for img_id, img in enumerate(split.images, 1):
+        w, h = image_size(img)
+        images.append({"id": img_id, "file_name": _relative_name(img, split.root), "width": w, "height": h})
+        image_ids[img] = img_id
+        for cls, cx, cy, bw, bh in read_labels(label_path(img), len(split.names)):
+            box = [(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": img_id,
+                    "category_id": int(cls) + 1,
+                    "bbox": [round(v, 3) for v in box],
+                    "area": round(box[2] * box[3], 3),
+                    "iscrowd": 0,
+                }
+            )
+    categories = [{"id": i + 1, "name": n} for i, n in enumerate(split.names)]
+    coco = {"images": images, "annotations": annotations, "categories": categories}
+    return GroundTruth(coco, image_ids, [i + 1 for i in range(len(split.names))])
+
+
+def load_coco_gt(path: str | Path, split: SplitData) -> GroundTruth:
+    """Load a COCO GT JSON and match it to the split: images by file name, classes by name.
+
+    An image matches when the JSON's ``file_name`` equals its path relative to the dataset root,
+    or else its bare file name (which must then be unique in the JSON).
+
+    Raises:
+        DatasetError: unreadable JSON, a split image or class name the JSON does not have.
+    """
+    path = Path(path)
+    try:
+        coco = json.loads(path.read_text(encoding="utf-8"))
+        gt_images, gt_cats = coco["images"], coco["categories"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DatasetError(f"COCO GT '{path}' is not readable COCO JSON: {e}") from e
+    by_name = {str(im["file_name"]).replace("\\", "/"): im["id"] for im in gt_images}
+    by_base: dict[str, list[int]] = {}
+    for im in gt_images:
+        by_base.setdefault(os.path.basename(str(im["file_name"])), []).append(im["id"])
+    image_ids = {}
+    for img in split.images:
+        rel = _relative_name(img, split.root)
+        if rel in by_name:
+            image_ids[img] = by_name[rel]
+        elif len(by_base.get(img.name, [])) == 1:
+            image_ids[img] = by_base[img.name][0]
+        else:
+            why = "appears more than once" if by_base.get(img.name) else "is missing"
+            raise DatasetError(f"COCO GT '{path}': image '{rel}' {why} in its 'images' list")
+    cat_by_name = {str(c["name"]): c["id"] for c in gt_cats}
+    missing = [n for n in split.names if n not in cat_by_name]
+    if missing:
+        raise DatasetError(f"COCO GT '{path}': class names {missing} from the data YAML are not among its categories")
+    return GroundTruth(coco, image_ids, [cat_by_name[n] for n in split.names], path)
+
+
+def ground_truth_for(split: SplitData, coco_gt: str | Path | None = None) -> GroundTruth:
+    """The split's GT: ``coco_gt`` if given, else the data YAML's ``coco_gt:`` key, else built from labels."""
+    given = coco_gt or split.info.get("coco_gt")
+    if not given:
+        return build_coco_gt(split)
+    p = Path(given)
+    if not p.is_absolute():  # a YAML entry is relative to the dataset root, then to the YAML's folder
+        p = next((c for c in (split.root / p, split.yaml_path.parent / p, p) if c.is_file()), split.root / p)
+    if not p.is_file():
+        raise DatasetError(f"COCO GT file '{given}' not found (looked for {p})")
+    return load_coco_gt(p, split)
+
+
+def write_json_atomic(obj: object, path: str | Path, indent: int | None = None) -> Path:
+    """Write JSON to a temporary file beside ``path``, then rename it into place (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=indent)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _relative_name(img: Path, root: Path) -> str:
+    """Image path relative to the dataset root with '/' separators, or its absolute path if outside."""
+    try:
+        return img.relative_to(root).as_posix()
+    except ValueError:
+        return img.as_posix()

@@ -1,0 +1,149 @@
+"""Read one split of a YOLO-format dataset: its image files, their sizes and their boxes.
+
+Paths are resolved exactly as Ultralytics resolves them for training and validation (its own
+``check_det_dataset``), so the images we evaluate are the images Ultralytics validates on.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class DatasetError(ValueError):
+    """A data YAML, split or label file that cannot be used; the message names the file."""
+
+
+@dataclass
+class SplitData:
+    """One split of a YOLO dataset.
+
+    Attributes:
+        yaml_path: the data YAML it was read from.
+        root: the dataset root (``path:`` in the YAML, resolved).
+        names: class names, index = class id.
+        images: absolute image paths, sorted (Ultralytics' order).
+        info: the whole data dict as Ultralytics resolved it (``coco_gt`` etc. kept).
+    """
+
+    yaml_path: Path
+    root: Path
+    names: list[str]
+    images: list[Path]
+    info: dict = field(default_factory=dict)
+
+
+def load_data_yaml(data: str | Path, split: str = "val") -> dict:
+    """Resolve a data YAML the way Ultralytics does, without downloading anything.
+
+    Raises:
+        DatasetError: the YAML is missing, malformed, or the split's images are not on disk.
+    """
+    path = Path(data)
+    if not path.is_file():
+        raise DatasetError(f"dataset YAML '{data}' not found")
+    from ultralytics.data.utils import check_det_dataset
+
+    try:
+        return check_det_dataset(str(path), autodownload=False, split=split)
+    except (FileNotFoundError, SyntaxError, TypeError, KeyError) as e:
+        raise DatasetError(f"dataset '{data}': {str(e).strip()}") from e
+
+
+def list_split_images(spec: str | list[str]) -> list[Path]:
+    """List the images of a split given as a folder, a ``.txt`` list of files, or a list of those.
+
+    Returns:
+        Sorted absolute paths of every file with an image suffix Ultralytics accepts.
+    """
+    from ultralytics.data.utils import IMG_FORMATS
+
+    found: list[str] = []
+    for item in spec if isinstance(spec, list) else [spec]:
+        p = Path(item)
+        if p.is_dir():
+            found += glob.glob(str(Path(glob.escape(str(p))) / "**" / "*.*"), recursive=True)
+        elif p.is_file():
+            # A .txt list: './x' entries are relative to the list file, as in Ultralytics.
+            for line in p.read_text(encoding="utf-8-sig").splitlines():
+                line = line.strip()
+                if line:
+                    found.append(str(p.parent / line[2:]) if line.startswith("./") else line)
+        else:
+            raise DatasetError(f"split path '{p}' does not exist")
+    images = sorted({str(Path(f).resolve()) for f in found if f.rpartition(".")[-1].lower() in IMG_FORMATS})
+    if not images:
+        raise DatasetError(f"no images found in {spec}")
+    return [Path(f) for f in images]
+
+
+def read_split(data: str | Path, split: str = "val") -> SplitData:
+    """Read a split's images and class names from a data YAML.
+
+    Raises:
+        DatasetError: missing YAML, missing split key, or no images.
+    """
+    info = load_data_yaml(data, split)
+    if not info.get(split):
+        raise DatasetError(f"dataset '{data}' has no '{split}:' split")
+    names_raw = info["names"]
+    names = [str(names_raw[i]) for i in range(len(names_raw))]
+    return SplitData(Path(data).resolve(), Path(info["path"]).resolve(), names, list_split_images(info[split]), info)
+
+
+def label_path(image: Path) -> Path:
+    """The label file Ultralytics reads for ``image`` (last ``/images/`` replaced by ``/labels/``)."""
+    from ultralytics.data.utils import img2label_paths
+
+    return Path(img2label_paths([image])[0])
+
+
+def read_labels(path: Path, nc: int) -> np.ndarray:
+    """Parse one YOLO label file into boxes.
+
+    Rows are ``cls cx cy w h`` (normalized) or ``cls x1 y1 x2 y2 ...`` polygons (segments), whose
+    bounding box is used. A missing file means an image without objects.
+
+    Returns:
+        float array (N, 5): class, cx, cy, w, h, all normalized to [0, 1] except class.
+
+    Raises:
+        DatasetError: a row that is not numbers, has a bad length, or a class id outside [0, nc).
+    """
+    if not path.is_file():
+        return np.zeros((0, 5))
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            values = [float(x) for x in parts]
+        except ValueError:
+            raise DatasetError(f"{path}:{lineno}: not numbers: '{line.strip()}'") from None
+        cls = values[0]
+        if cls != int(cls) or not 0 <= cls < nc:
+            raise DatasetError(f"{path}:{lineno}: class id {parts[0]} is not in 0..{nc - 1}")
+        if len(values) == 5:
+            rows.append(values)
+        elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: take its bounding box
+            xy = np.asarray(values[1:]).reshape(-1, 2)
+            (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
+            rows.append([cls, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1])
+        else:
+            raise DatasetError(f"{path}:{lineno}: expected 'class cx cy w h' (5 numbers), got {len(values)}")
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """Width and height of an image as OpenCV loads it (EXIF orientation applied), read from its header."""
+    from PIL import Image
+    from ultralytics.data.utils import exif_size
+
+    with Image.open(path) as im:
+        w, h = exif_size(im)  # Ultralytics' own rule: width/height swapped for rotated EXIF
+    return int(w), int(h)
