@@ -1,0 +1,118 @@
+"""Write a whole output folder or file so that it appears complete or not at all.
+
+Converters build their output in a hidden sibling folder and rename it into place at the end:
+the rename is atomic on one filesystem, so a crash, Ctrl-C or error never leaves a half-written
+dataset at the output path, and an existing output is only replaced with ``force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from .problems import DataError, OutputExistsError
+
+_PARTIAL = ".partial-"  # marks our temporary folders: ".<name>.partial-<pid>-<random>"
+
+
+def check_output_dir(out: Path, force: bool, sources: tuple[Path, ...] = ()) -> None:
+    """Refuse an output path that exists (without ``force``) or that holds or is inside a source.
+
+    Called before any work so a refused run fails fast. An existing empty folder is accepted.
+    """
+    out = Path(out).resolve()
+    for src in sources:
+        src = Path(src).resolve()
+        if out == src or out in src.parents or src in out.parents:
+            raise DataError(f"output folder {out} overlaps the source {src}; choose another --out")
+    if out.exists():
+        if not out.is_dir():
+            raise OutputExistsError(f"output path {out} exists and is not a folder")
+        if any(out.iterdir()) and not force:
+            raise OutputExistsError(f"output folder {out} already exists; pass --force to replace it")
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Delete temporary folders left by killed runs (their process no longer exists)."""
+    for p in out.parent.glob(f".{out.name}{_PARTIAL}*"):
+        try:
+            pid = int(p.name[len(f".{out.name}{_PARTIAL}") :].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue  # not ours to judge, or the owner is alive
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while inside, so cleanup code runs when the run is killed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out: str | Path, force: bool = False, sources: tuple[Path, ...] = ()) -> Iterator[Path]:
+    """Yield an empty temporary folder; on success it replaces ``out`` in one rename.
+
+    Args:
+        out: the final output folder.
+        force: replace an existing non-empty ``out`` (the old one is deleted only after the new
+            one is in place).
+        sources: input folders ``out`` must not overlap (so ``force`` can never delete the input).
+
+    On any exception (Ctrl-C and SIGTERM included) the temporary folder is deleted and ``out``
+    is left exactly as it was.
+    """
+    out = Path(out).resolve()
+    check_output_dir(out, force, sources)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{_PARTIAL}{os.getpid()}-", dir=out.parent))
+    try:
+        with _sigterm_as_exit():
+            yield tmp
+            # Checked again: another process may have created `out` while we worked.
+            check_output_dir(out, force)
+            old = None
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                os.replace(out, old / out.name)
+            os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path

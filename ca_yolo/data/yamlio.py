@@ -1,0 +1,131 @@
+"""Data YAMLs: write them for Ultralytics, and read any of them with paths resolved as Ultralytics does.
+
+Keys ca-yolo adds beside Ultralytics' ``path/train/val/test/names``:
+
+* ``coco_gt``: COCO-format ground-truth JSON of the ``val`` split, for pycocotools. A relative
+  path is resolved against ``path``, like ``train``/``val``.
+* ``coco_gt_cat_ids``: category id of each class index in that JSON (absent: ``1..nc``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import yaml
+
+from .atomic import atomic_write_bytes
+from .files import IMAGE_SUFFIXES
+from .problems import DataError
+
+SPLIT_KEYS = ("train", "val", "test")
+
+
+def dump_data_yaml(data: dict, header: str = "") -> str:
+    """YAML text of a data dictionary; ``names`` written as an indexed mapping, ``header`` as comments."""
+    data = dict(data)
+    if isinstance(data.get("names"), (list, tuple)):
+        data["names"] = dict(enumerate(data["names"]))
+    comments = "".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines())
+    return comments + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def write_data_yaml(path: str | Path, data: dict, header: str = "") -> Path:
+    """Write a data YAML (atomically) and return its path."""
+    return atomic_write_bytes(path, dump_data_yaml(data, header).encode("utf-8"))
+
+
+def _datasets_dir() -> Path | None:
+    """Ultralytics' DATASETS_DIR setting, where it looks up a relative ``path`` it cannot find."""
+    try:
+        from ultralytics.utils import DATASETS_DIR
+    except Exception:  # pragma: no cover - Ultralytics is a dependency, but stay usable without it
+        return None
+    return Path(DATASETS_DIR)
+
+
+def load_data_yaml(file: str | Path) -> dict:
+    """Read a data YAML and resolve its paths the way Ultralytics' ``check_det_dataset`` does.
+
+    Returns the YAML's dictionary with: ``yaml_file`` (absolute), ``path`` (absolute Path: the
+    ``path`` key, relative ones against the working folder or else Ultralytics' datasets folder;
+    without the key, the YAML's folder), ``train``/``val``/``test`` as lists of absolute Paths
+    (``[]`` when absent), ``names`` as a list, ``nc``, and ``coco_gt`` as an absolute Path or None.
+    Raises DataError naming the file for unreadable YAML or missing keys. Runs no download script.
+    """
+    file = Path(file).resolve()
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DataError(f"{file}: cannot read data YAML ({e.strerror or e})") from None
+    except yaml.YAMLError as e:
+        raise DataError(f"{file}: malformed YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{file}: a data YAML must be a mapping with train/val/names keys")
+    for k in ("train", "val"):
+        if not data.get(k):
+            raise DataError(f"{file}: '{k}' key missing (train and val are required)")
+    names = data.get("names")
+    if names is None:
+        if not isinstance(data.get("nc"), int):
+            raise DataError(f"{file}: 'names' key missing")
+        names = [f"class_{i}" for i in range(data["nc"])]
+    elif isinstance(names, dict):
+        if sorted(names) != list(range(len(names))):
+            raise DataError(f"{file}: 'names' keys must be 0..{len(names) - 1}, got {sorted(names)}")
+        names = [str(names[i]) for i in range(len(names))]
+    elif isinstance(names, list):
+        names = [str(n) for n in names]
+    else:
+        raise DataError(f"{file}: 'names' must be a list or a mapping, not {type(names).__name__}")
+    if data.get("nc") is not None and data["nc"] != len(names):
+        raise DataError(f"{file}: 'nc: {data['nc']}' does not match the {len(names)} names")
+
+    root = Path(data["path"]) if data.get("path") else file.parent
+    if not root.is_absolute():
+        if not root.exists() and (ds := _datasets_dir()) is not None:
+            root = ds / root
+        root = root.resolve()
+
+    def resolve(x: str) -> Path:
+        p = (root / x).resolve()
+        if not p.exists() and str(x).startswith("../"):  # Ultralytics' fallback for "../" entries
+            p = (root / x[3:]).resolve()
+        return p
+
+    out = dict(data, yaml_file=file, path=root, names=names, nc=len(names))
+    for k in SPLIT_KEYS:
+        v = data.get(k)
+        out[k] = [] if not v else [resolve(x) for x in (v if isinstance(v, list) else [v])]
+    out["coco_gt"] = (root / data["coco_gt"]).resolve() if data.get("coco_gt") else None
+    return out
+
+
+def list_split_images(data: dict, split: str) -> list[Path]:
+    """Image files of one split of a loaded data YAML (folders searched recursively, .txt lists read).
+
+    Raises DataError when a listed folder or list file does not exist.
+    """
+    files: list[Path] = []
+    for p in data[split]:
+        if p.is_dir():
+            files += [Path(f) for f in glob.glob(os.path.join(glob.escape(str(p)), "**", "*.*"), recursive=True)]
+        elif p.is_file():
+            for line in p.read_text(encoding="utf-8-sig").splitlines():
+                line = line.strip()
+                if line:
+                    files.append(p.parent / line[2:] if line.startswith("./") else Path(line))
+        else:
+            raise DataError(f"{data['yaml_file']}: {split} path {p} does not exist")
+    return sorted(f for f in files if f.suffix[1:].lower() in IMAGE_SUFFIXES)
+
+
+def label_path_for(image: Path) -> Path:
+    """The label file Ultralytics reads for an image: last ``/images/`` -> ``/labels/``, suffix .txt."""
+    s = str(image)
+    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    if sa in s:
+        head, tail = s.rsplit(sa, 1)
+        s = head + sb + tail
+    return Path(s).with_suffix(".txt")
