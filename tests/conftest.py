@@ -1,0 +1,87 @@
+"""Shared fixtures: a tiny YOLO dataset made on the fly and one short CA training run.
+
+Everything is built locally (no download): models from YAML, images drawn with numpy.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the network from Ultralytics
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_tiny_dataset(root: Path, n_train: int = 8, n_val: int = 4, size: int = 64, seed: int = 0) -> Path:
+    """Write a 2-class dataset of coloured rectangles (YOLO layout) and return its data YAML."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val)):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            img = np.full((size, size, 3), 40, np.uint8)
+            lines = []
+            for _ in range(2):
+                cls = int(rng.integers(2))
+                w, h = rng.integers(size // 5, size // 2, 2)
+                x0, y0 = rng.integers(0, size - w), rng.integers(0, size - h)
+                img[y0 : y0 + h, x0 : x0 + w] = (0, 0, 230) if cls == 0 else (230, 160, 0)
+                lines.append(f"{cls} {(x0 + w / 2) / size:.6f} {(y0 + h / 2) / size:.6f} {w / size:.6f} {h / size:.6f}")
+            cv2.imwrite(str(root / "images" / split / f"{split}{k}.jpg"), img)
+            (root / "labels" / split / f"{split}{k}.txt").write_text("\n".join(lines) + "\n")
+    yaml_path = root / "data.yaml"
+    yaml_path.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n  0: red\n  1: blue\n")
+    return yaml_path
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """Data YAML of a tiny 2-class dataset (8 train / 4 val images, 64 px)."""
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+class _StopAfterFirstEpoch(Exception):
+    pass
+
+
+@pytest.fixture(scope="session")
+def ca_run(tmp_path_factory, tiny_data) -> Path:
+    """Run folder of yolov8n-ca trained 1 of 2 epochs, then interrupted: best.pt and a resumable last.pt."""
+    import ca_yolo  # noqa: F401
+    from ultralytics import YOLO
+
+    project = tmp_path_factory.mktemp("runs")
+    model = YOLO("yolov8n-ca.yaml")
+
+    def stop(trainer):
+        raise _StopAfterFirstEpoch
+
+    model.add_callback("on_fit_epoch_end", stop)
+    with pytest.raises(_StopAfterFirstEpoch):
+        model.train(
+            data=str(tiny_data), epochs=2, imgsz=64, batch=4, workers=0, device="cpu",
+            project=str(project), name="ca", plots=False, val=True, amp=False, verbose=False,
+        )
+    run = project / "ca"
+    assert (run / "weights" / "last.pt").is_file()
+    return run
+
+
+def run_python(code: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 300):
+    """Run ``code`` in a fresh Python process; return the CompletedProcess (text output)."""
+    full_env = {**os.environ, "YOLO_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
+    )
+
+
+def run_cli(args: list[str], env: dict | None = None, cwd: Path | None = None, timeout: int = 300):
+    """Run ``ca-yolo ARGS`` in a fresh process (the installed console script's entry point)."""
+    return run_python(f"import sys; from ca_yolo.cli import main; sys.exit(main({args!r}))", env, cwd, timeout)
