@@ -98,13 +98,17 @@ def load_coco_gt(path: str | Path, split: SplitData) -> GroundTruth:
     return GroundTruth(coco, image_ids, [cat_by_name[n] for n in split.names], path)
 
 
-def ground_truth_for(split: SplitData, coco_gt: str | Path | None = None) -> GroundTruth:
-    """The split's GT: ``coco_gt`` if given, else the data YAML's ``coco_gt:`` key, else built from labels."""
-    given = coco_gt or split.info.get("coco_gt")
+def ground_truth_for(split: SplitData, coco_gt: str | Path | None = None, split_name: str = "val") -> GroundTruth:
+    """The split's GT: ``coco_gt`` if given, else the data YAML's ``coco_gt:`` entry, else built from labels.
+
+    The YAML's ``coco_gt:`` (as written by ``ca-yolo data voc|coco``) describes the ``val`` split
+    and is relative to the dataset root; it is used for ``split_name == "val"`` only.
+    """
+    given = coco_gt or (split.info.get("coco_gt") if split_name == "val" else None)
     if not given:
         return build_coco_gt(split)
     p = Path(given)
-    if not p.is_absolute():  # a YAML entry is relative to the dataset root, then to the YAML's folder
+    if not p.is_absolute():  # relative to the dataset root, then to the YAML's folder, then to the cwd
         p = next((c for c in (split.root / p, split.yaml_path.parent / p, p) if c.is_file()), split.root / p)
     if not p.is_file():
         raise DatasetError(f"COCO GT file '{given}' not found (looked for {p})")

@@ -92,7 +92,7 @@ def evaluate_checkpoint(
             f"model has {len(model.names)} classes but dataset '{data}' has {len(split_data.names)}: "
             "evaluate on the dataset it was trained for"
         )
-    gt = gt or ground_truth_for(split_data, coco_gt)
+    gt = gt or ground_truth_for(split_data, coco_gt, split)
     imgsz = imgsz or checkpoint_imgsz(model)
     boxes = predict_boxes(model, split_data.images, imgsz, batch, device, conf, iou, max_det)
     dets = to_coco_detections(boxes, gt)

@@ -1,0 +1,99 @@
+"""``ca-yolo compare``: train several models alike, evaluate them the COCO way, write a report."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ca_yolo.compare.config import CompareConfig, parse_compare_args
+from ca_yolo.compare.plan import PLAN_FILE, Plan, PlanError, data_for, make_plan, run_settings
+from ca_yolo.compare.progress import fmt_duration
+from ca_yolo.evaluation.dataset import DatasetError
+from ca_yolo.evaluation.kvargs import ArgError
+
+USAGE = """\
+usage: ca-yolo compare [data=DATA.yaml] [models=a.yaml,b.yaml,...] [seeds=0,1,2] [key=value ...]
+
+Trains every model on the same data with identical settings, once per seed (deterministic), then
+evaluates each best checkpoint on val with pycocotools (AP@[.5:.95], AP50, AP75, AP_S/M/L) and
+Ultralytics' validator (mAP50, mAP50-95), measures params, GFLOPs and latency side by side, and
+writes report.md, results.json, results.csv and plots into project/name. Re-running the same
+command skips finished runs and resumes interrupted ones.
+
+With no data= it runs the embedded default: the generated sample dataset (made if missing),
+yolov8n vs yolov8n-ca, 2 seeds, small images, CPU - a few minutes.
+
+compare's keys (defaults with data= given):
+  data=          data YAML (YOLO format)
+  models=        model YAMLs, comma-separated; names are the file stems (yolov8n.yaml,yolov8n-ca.yaml)
+  seeds=         0,1,2
+  baseline=      model name differences are taken against (default: the first model)
+  epochs=100 imgsz=640 batch=16 device= workers=8
+  project=runs/compare  name=<data stem>-<epochs>ep-<imgsz>px
+  latency_runs=50  grid_images=4
+Any other key is an Ultralytics train setting (lr0=, optimizer=, close_mosaic=, ...) given to
+every run alike. Not allowed: model= (use models=), seed= (use seeds=), resume=, deterministic=.
+"""
+
+
+def main(argv: list[str]) -> int:
+    """Run ``ca-yolo compare``; return 0 when the report is written, 2 on a problem found before training."""
+    if argv and argv[0] in {"-h", "--help", "help"}:
+        print(USAGE)
+        return 0
+    t0 = time.time()
+    try:
+        config = parse_compare_args(argv)
+        data = data_for(config)
+        plan = make_plan(config, data)
+    except (ArgError, PlanError, DatasetError) as e:
+        print(f"ca-yolo compare: error: {e}", file=sys.stderr)
+        return 2
+    report = run_comparison(plan)
+    print(f"\nca-yolo compare: finished in {fmt_duration(time.time() - t0)}; report: {report}")
+    return 0
+
+
+def run_comparison(plan: Plan):
+    """Train and evaluate every run, measure the models, write every output; return report.md's path."""
+    from ca_yolo.compare.environment import environment
+    from ca_yolo.compare.measure import measure_models
+    from ca_yolo.compare.report import grid_inputs, write_outputs
+    from ca_yolo.compare.results import build_results
+    from ca_yolo.compare.runner import run_all
+    from ca_yolo.evaluation.cocogt import ground_truth_for, write_json_atomic
+    from ca_yolo.evaluation.dataset import read_split
+
+    cfg: CompareConfig = plan.config
+    out = cfg.out_dir
+    write_json_atomic({"settings": run_settings(cfg, plan.data), "command": cfg.command}, out / PLAN_FILE, indent=2)
+    split = read_split(plan.data, "val")
+    gt = ground_truth_for(split)
+    records = run_all(plan, gt)
+    first = cfg.seeds[0]
+    print(f"ca-yolo compare: measuring params, GFLOPs and latency of {', '.join(plan.names)} side by side")
+    measures = measure_models(
+        {n: out / f"{n}-seed{first}" / "weights" / "best.pt" for n in plan.names}, cfg.imgsz, cfg.device, cfg.latency_runs
+    )
+    results = build_results(plan, records, measures, environment())
+    grid = None
+    if cfg.grid_images > 0:
+        grid = grid_inputs(results, gt, split.images, out, cfg.grid_images, cfg.imgsz, cfg.device)
+    files = write_outputs(results, out, grid)
+    print(_summary(results))
+    return files["md"]
+
+
+def _summary(results: dict) -> str:
+    """The report's headline, for the terminal."""
+    from ca_yolo.compare.report import _cell
+
+    lines = ["", f"{'model':<22} {'AP@[.5:.95]':>15} {'AP50':>15} {'mAP50-95 (U)':>15} {'latency ms':>10}"]
+    for m in results["models"]:
+        mm = m["metrics"]
+        lines.append(f"{m['name']:<22} {_cell(mm['AP']):>15} {_cell(mm['AP50']):>15} "
+                     f"{_cell(mm['ultralytics_mAP50-95']):>15} {m.get('latency_ms', 0):>10.2f}")  # fmt: skip
+    if len(results["seeds"]) < 2:
+        lines.append("one seed only: no conclusion can be drawn about differences (use seeds=0,1,2)")
+    lines += [x["sentence"] for x in results["differences"] if x["metric"] in ("AP", "AP50")]
+    return "\n".join(lines)

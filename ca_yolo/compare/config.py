@@ -1,0 +1,181 @@
+"""What ``ca-yolo compare`` was asked to do: its arguments, their defaults, the embedded default job."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ca_yolo.evaluation.kvargs import ArgError, parse_kv, split_list
+
+# The embedded default job (``ca-yolo compare`` with no data=): the generated sample dataset, small
+# enough to train 2 models x 2 seeds on 2 CPU cores in minutes. Any of these can be overridden.
+SAMPLE_DEFAULTS: dict[str, object] = {
+    "models": "yolov8n.yaml,yolov8n-ca.yaml",
+    "seeds": "0,1",
+    "epochs": 30,
+    "imgsz": 160,
+    "batch": 16,
+    "device": "cpu",
+    "workers": 0,
+    "name": "sample",
+}
+# Extra Ultralytics train settings of the embedded default (plots off: they cost CPU time we
+# spend on training; mosaic kept; fixed lr schedule as Ultralytics' defaults otherwise).
+SAMPLE_TRAIN_ARGS: dict[str, object] = {"plots": False}
+
+# Defaults when the user names a dataset: Ultralytics' own schedule, three seeds.
+FULL_DEFAULTS: dict[str, object] = {
+    "models": "yolov8n.yaml,yolov8n-ca.yaml",
+    "seeds": "0,1,2",
+    "epochs": 100,
+    "imgsz": 640,
+    "batch": 16,
+    "device": None,
+    "workers": 8,
+}
+
+# Keys compare sets itself for every run; a user passing them would break the comparison.
+RESERVED = {
+    "model": "use models=a.yaml,b.yaml",
+    "seed": "use seeds=0,1,2",
+    "deterministic": "compare always trains with deterministic=True",
+    "resume": "compare resumes interrupted runs by itself; re-run the same command",
+    "exist_ok": "compare manages its run folders itself",
+    "save_dir": "use project= and name=",
+    "mode": "compare always trains",
+    "task": "compare trains detectors",
+}
+OWN_KEYS = {"data", "models", "seeds", "baseline", "project", "name", "epochs", "imgsz", "batch", "device",
+            "workers", "latency_runs", "grid_images"}  # fmt: skip
+
+
+@dataclass
+class CompareConfig:
+    """A parsed ``ca-yolo compare`` command.
+
+    Attributes:
+        data: data YAML path, or None for the generated sample dataset.
+        models: model YAMLs, in report order.
+        seeds: training seeds; every model is trained once per seed.
+        baseline: the model name differences are taken against (default: the first model).
+        project, name: the comparison folder is ``project/name``.
+        epochs, imgsz, batch, device, workers: identical for every run.
+        train_args: any other Ultralytics train settings, passed unchanged to every run.
+        latency_runs: timed forward passes per model for the latency figure.
+        grid_images: val images in the prediction grid.
+        command: the command line as typed, for the report.
+    """
+
+    data: str | None
+    models: list[str]
+    seeds: list[int]
+    baseline: str | None = None
+    project: str = "runs/compare"
+    name: str = "compare"
+    epochs: int = 100
+    imgsz: int = 640
+    batch: int = 16
+    device: str | None = None
+    workers: int = 8
+    train_args: dict = field(default_factory=dict)
+    latency_runs: int = 50
+    grid_images: int = 4
+    command: str = "ca-yolo compare"
+
+    @property
+    def out_dir(self) -> Path:
+        """The comparison folder (absolute)."""
+        return (Path(self.project) / self.name).resolve()
+
+    def settings(self) -> dict:
+        """The settings every run must share; a comparison folder refuses runs made with others."""
+        return {"epochs": self.epochs, "imgsz": self.imgsz, "batch": self.batch, **self.train_args}
+
+
+def model_name(cfg: str) -> str:
+    """Display name of a model: its YAML file stem (``path/yolov8n-ca.yaml`` -> ``yolov8n-ca``)."""
+    return Path(cfg).stem
+
+
+def parse_compare_args(argv: list[str]) -> CompareConfig:
+    """Parse ``key=value`` arguments into a :class:`CompareConfig`.
+
+    Without ``data=`` the embedded sample defaults apply (and ``data`` stays None); with it,
+    Ultralytics' default schedule and three seeds. Keys other than compare's own are Ultralytics
+    train settings, checked against Ultralytics' list and given to every run.
+
+    Raises:
+        ArgError: malformed or reserved keys, unknown Ultralytics keys, bad seeds or numbers.
+    """
+    given = parse_kv(argv)
+    for key, why in RESERVED.items():
+        if key in given:
+            raise ArgError(f"'{key}=' cannot be set: {why}")
+    sample = given.get("data") in (None, "")
+    merged = {**(SAMPLE_DEFAULTS if sample else FULL_DEFAULTS), **given}
+    train_args = {k: v for k, v in merged.items() if k not in OWN_KEYS}
+    if sample:
+        train_args = {**SAMPLE_TRAIN_ARGS, **train_args}
+    _check_ultralytics_keys(train_args)
+    models = split_list(merged["models"])
+    if not models:
+        raise ArgError("'models=' is empty; give model YAMLs, e.g. models=yolov8n.yaml,yolov8n-ca.yaml")
+    try:
+        seeds = [int(s) for s in split_list(str(merged["seeds"]))]
+    except ValueError:
+        raise ArgError(f"seeds={merged['seeds']} must be integers separated by commas, e.g. seeds=0,1,2") from None
+    if not seeds:
+        raise ArgError("'seeds=' is empty; e.g. seeds=0,1,2")
+    if len(set(seeds)) != len(seeds):
+        raise ArgError(f"seeds={merged['seeds']} repeats a seed")
+    data = None if sample else str(merged["data"])
+    name = merged.get("name") or _default_name(data, merged)
+    return CompareConfig(
+        data=data,
+        models=models,
+        seeds=seeds,
+        baseline=None if merged.get("baseline") is None else str(merged["baseline"]),
+        project=str(merged.get("project") or "runs/compare"),
+        name=str(name),
+        epochs=_positive_int(merged, "epochs"),
+        imgsz=_positive_int(merged, "imgsz"),
+        batch=int(merged["batch"]),
+        device=None if merged.get("device") in (None, "") else str(merged["device"]),
+        workers=int(merged["workers"]),
+        train_args=train_args,
+        latency_runs=_positive_int({"latency_runs": 50, **merged}, "latency_runs"),
+        grid_images=int(merged.get("grid_images", 4)),
+        command=shlex.join(["ca-yolo", "compare", *argv]),
+    )
+
+
+def _default_name(data: str | None, merged: dict) -> str:
+    """A stable folder name, so re-running the same command finds (and completes) the same folder."""
+    return f"{Path(str(data)).stem}-{merged['epochs']}ep-{merged['imgsz']}px"
+
+
+def _positive_int(merged: dict, key: str) -> int:
+    """``merged[key]`` as a positive int, or an ArgError naming the key."""
+    value = merged[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ArgError(f"{key}={value} must be a positive integer")
+    return value
+
+
+def _check_ultralytics_keys(train_args: dict) -> None:
+    """Fail now, not after hours of training, on a key Ultralytics' train does not know."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    unknown = sorted(k for k in train_args if k not in DEFAULT_CFG_DICT)
+    if unknown:
+        raise ArgError(
+            f"unknown key(s) {unknown}: not compare's own ({', '.join(sorted(OWN_KEYS))}) "
+            "nor an Ultralytics train setting"
+        )
+    from ultralytics.cfg import get_cfg
+
+    try:  # Ultralytics' own type and range checks (e.g. lr0=abc, fraction=2)
+        get_cfg(overrides=dict(train_args))
+    except (TypeError, ValueError, SyntaxError) as e:
+        raise ArgError(f"bad Ultralytics setting: {e}") from None

@@ -1,0 +1,87 @@
+"""Collect run records and measurements into the comparison's results (what results.json holds)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from ca_yolo.compare.plan import Plan
+from ca_yolo.compare.stats import paired_difference, summarize
+
+# Report metrics: (key in results, where it comes from in a run record, field there, label).
+METRICS: list[tuple[str, str, str, str]] = [
+    ("AP", "coco", "AP", "AP@[.5:.95]"),
+    ("AP50", "coco", "AP50", "AP50"),
+    ("AP75", "coco", "AP75", "AP75"),
+    ("AP_small", "coco", "AP_small", "AP_S"),
+    ("AP_medium", "coco", "AP_medium", "AP_M"),
+    ("AP_large", "coco", "AP_large", "AP_L"),
+    ("ultralytics_mAP50", "ultralytics", "mAP50", "mAP50 (Ultralytics)"),
+    ("ultralytics_mAP50-95", "ultralytics", "mAP50-95", "mAP50-95 (Ultralytics)"),
+]
+# The metrics whose differences the report spells out in words.
+HEADLINE = ("AP", "AP50")
+
+
+def metric_value(record: dict, key: str) -> float | None:
+    """One report metric of a run record (None if undefined, e.g. AP_L without large objects)."""
+    for k, src, field, _ in METRICS:
+        if k == key:
+            return record.get(src, {}).get(field)
+    raise KeyError(key)
+
+
+def build_results(plan: Plan, records: list[dict], measures: dict[str, dict], env: dict) -> dict:
+    """Everything the report shows, as one JSON-ready dict.
+
+    Args:
+        records: run records (``run.json`` contents) in plan order.
+        measures: model name -> params / GFLOPs / latency (from ``measure_models``).
+        env: versions and hardware.
+    """
+    cfg = plan.config
+    by_model: dict[str, dict[int, dict]] = {n: {} for n in plan.names}
+    for rec in records:
+        by_model[rec["model"]][rec["seed"]] = rec
+    models = []
+    for name, cfg_path in zip(plan.names, cfg.models):
+        metrics = {}
+        for key, *_ in METRICS:
+            values = {s: metric_value(r, key) for s, r in sorted(by_model[name].items())}
+            values = {s: v for s, v in values.items() if v is not None}
+            summary = summarize(list(values.values())) if values else None
+            metrics[key] = {
+                "values": {str(s): v for s, v in values.items()},
+                "n": summary.n if summary else 0,
+                "mean": summary.mean if summary else None,
+                "std": summary.std if summary else None,
+            }
+        models.append({"name": name, "cfg": cfg_path, **measures.get(name, {}), "metrics": metrics})
+    differences = []
+    base = by_model[plan.baseline]
+    for name in plan.names:
+        if name == plan.baseline:
+            continue
+        for key, _, _, label in METRICS:
+            a = {s: metric_value(r, key) for s, r in by_model[name].items()}
+            b = {s: metric_value(r, key) for s, r in base.items()}
+            a = {s: v for s, v in a.items() if v is not None and b.get(s) is not None}
+            if not a:
+                continue
+            d = paired_difference(a, b, label=name, metric=label)
+            differences.append({"model": name, "baseline": plan.baseline, "metric": key, **d.as_dict()})
+    return {
+        "name": cfg.name,
+        "command": cfg.command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "folder": str(cfg.out_dir),
+        "data": {"yaml": str(plan.data), "train_images": plan.train_images, "val_images": plan.val_images,
+                 "classes": plan.class_names, "gt_source": records[0].get("gt_source") if records else None},  # fmt: skip
+        "settings": {"epochs": cfg.epochs, "imgsz": cfg.imgsz, "batch": cfg.batch, "device": cfg.device,
+                     "workers": cfg.workers, "deterministic": True, "train_args": cfg.train_args},  # fmt: skip
+        "seeds": cfg.seeds,
+        "baseline": plan.baseline,
+        "models": models,
+        "differences": differences,
+        "runs": records,
+        "environment": env,
+    }

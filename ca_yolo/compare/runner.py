@@ -1,0 +1,166 @@
+"""Train and evaluate every run of a plan: skip finished runs, resume interrupted ones.
+
+A run's state lives in its folder: ``run.json`` (written atomically, last) means finished and
+evaluated; ``weights/last.pt`` with optimizer state means interrupted mid-training (Ultralytics
+resumes it); ``last.pt`` without it means training finished but evaluation did not.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ca_yolo.compare.plan import Plan, PlanError, Run, run_settings
+from ca_yolo.compare.progress import Progress
+from ca_yolo.evaluation.cocogt import GroundTruth, write_json_atomic
+from ca_yolo.evaluation.evaluate import evaluate_checkpoint
+
+RUN_FILE = "run.json"
+
+
+def run_state(run: Run, settings: dict, epochs: int) -> tuple[str, int]:
+    """Where a run stands, and how many epochs it still has to train.
+
+    Returns:
+        ("done", 0) finished and evaluated; ("evaluate", 0) trained, not evaluated;
+        ("resume", k) interrupted with k epochs left; ("new", epochs) not started.
+
+    Raises:
+        PlanError: its ``run.json`` was made with other settings.
+    """
+    record = read_run(run)
+    if record is not None:
+        if record.get("settings") != settings:
+            raise PlanError(f"{run.dir / RUN_FILE} was made with other settings; pass a new name= or delete it")
+        return "done", 0
+    last = run.dir / "weights" / "last.pt"
+    if not last.is_file():
+        return "new", epochs
+    epoch, resumable = _checkpoint_epoch(last)
+    if not resumable:
+        return "evaluate", 0
+    return "resume", max(epochs - (epoch + 1), 0)
+
+
+def read_run(run: Run) -> dict | None:
+    """The run's finished record, or None if it has none (or an unreadable one)."""
+    path = run.dir / RUN_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def run_all(plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print) -> list[dict]:
+    """Train (or resume) and evaluate every unfinished run; return every run's record in plan order."""
+    cfg = plan.config
+    settings = run_settings(cfg, plan.data)
+    states = [run_state(r, settings, cfg.epochs) for r in plan.runs]
+    progress = Progress([left for _, left in states], log)
+    counts = {s: sum(1 for st, _ in states if st == s) for s in ("done", "evaluate", "resume", "new")}
+    log(
+        f"ca-yolo compare: {len(plan.runs)} runs ({len(plan.names)} models x {len(cfg.seeds)} seeds) in {cfg.out_dir}: "
+        f"{counts['done']} finished, {counts['resume']} to resume, {counts['evaluate']} to evaluate, {counts['new']} new"
+    )
+    records = []
+    for i, (run, (state, left)) in enumerate(zip(plan.runs, states)):
+        if state == "done":
+            progress.skip(i, run.label)
+            records.append(read_run(run))
+            continue
+        progress.start(i, run.label, state, left)
+        t0 = time.time()
+        if state in ("new", "resume"):
+            _train(run, plan, resume=state == "resume")
+        record = _evaluate(run, plan, gt, settings, resumed=state == "resume", seconds=time.time() - t0)
+        write_json_atomic(record, run.dir / RUN_FILE, indent=2)
+        progress.finish(i, run.label, time.time() - t0, left, record["coco"], record["ultralytics"])
+        records.append(record)
+    return records
+
+
+def _train(run: Run, plan: Plan, resume: bool) -> None:
+    """Train one run from scratch, or resume it from its ``last.pt`` with its saved settings."""
+    import ca_yolo  # noqa: F401  (CA layers in YAMLs and checkpoints)
+    from ultralytics import YOLO
+
+    cfg = plan.config
+    where = {"device": cfg.device} if cfg.device is not None else {}
+    if resume:  # Ultralytics restores epochs, optimizer, seed, ... from the checkpoint itself
+        YOLO(str(run.dir / "weights" / "last.pt")).train(resume=True, data=str(plan.data), workers=cfg.workers, **where)
+        return
+    YOLO(run.cfg).train(
+        data=str(plan.data),
+        epochs=cfg.epochs,
+        imgsz=cfg.imgsz,
+        batch=cfg.batch,
+        workers=cfg.workers,
+        seed=run.seed,
+        deterministic=True,
+        project=str(run.dir.parent),  # absolute: Ultralytics nests relative projects under its runs_dir
+        name=run.dir.name,
+        exist_ok=True,
+        **where,
+        **cfg.train_args,
+    )
+
+
+def _evaluate(run: Run, plan: Plan, gt: GroundTruth, settings: dict, resumed: bool, seconds: float) -> dict:
+    """Evaluate the run's ``best.pt`` and return its record (what ``run.json`` holds)."""
+    cfg = plan.config
+    best = run.dir / "weights" / "best.pt"
+    if not best.is_file():
+        raise PlanError(f"{run.label}: training ended without {best}")
+    result = evaluate_checkpoint(
+        best, plan.data, imgsz=cfg.imgsz, batch=cfg.batch if cfg.batch >= 1 else 16, device=cfg.device, gt=gt
+    )
+    curve = read_curve(run.dir / "results.csv")
+    return {
+        "model": run.model,
+        "cfg": run.cfg,
+        "seed": run.seed,
+        "settings": settings,
+        "weights": str(best.relative_to(run.dir)),
+        "epochs_trained": len(curve["epoch"]),
+        "seconds": round(seconds, 1),
+        "resumed": resumed,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "coco": result.coco,
+        "ultralytics": result.ultralytics,
+        "counts": {"images": result.images, "gt_objects": result.gt_objects, "detections": result.detections},
+        "gt_source": result.gt_source,
+        "curve": curve,
+    }
+
+
+def read_curve(results_csv: Path) -> dict[str, list[float]]:
+    """Per-epoch validation mAP from Ultralytics' ``results.csv`` (empty lists if absent)."""
+    curve: dict[str, list[float]] = {"epoch": [], "mAP50-95": [], "mAP50": []}
+    if not results_csv.is_file():
+        return curve
+    with open(results_csv, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            row = {k.strip(): v for k, v in row.items() if k}
+            curve["epoch"].append(int(float(row["epoch"])))
+            curve["mAP50-95"].append(float(row.get("metrics/mAP50-95(B)") or 0))
+            curve["mAP50"].append(float(row.get("metrics/mAP50(B)") or 0))
+    return curve
+
+
+def _checkpoint_epoch(path: Path) -> tuple[int, bool]:
+    """(last completed epoch index, whether Ultralytics can resume from it) for a ``last.pt``.
+
+    Ultralytics strips the optimizer and sets epoch -1 when training finishes, so a checkpoint with
+    optimizer state is an interrupted run.
+    """
+    import torch
+
+    import ca_yolo  # noqa: F401  (a checkpoint of a CA model unpickles CA classes)
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    epoch = int(ckpt.get("epoch", -1))
+    return epoch, epoch >= 0 and ckpt.get("optimizer") is not None
