@@ -1,0 +1,33 @@
+"""What each Coordinate Attention layer attends to: raw gate maps (numpy) and figures.
+
+- :func:`capture_attention` — context manager recording every attention layer's gates during
+  forward passes (hooks removed afterwards; outputs unchanged).
+- :func:`attention_for_images` — detections and maps of the same predictor pass, per image.
+- :func:`save_attention_figures` — one PNG per image (used by ``ca-yolo attn`` and reports).
+"""
+
+from ca_yolo.viz.capture import (
+    AttentionCapture,
+    AttentionLayer,
+    AttentionMap,
+    NoAttentionLayersError,
+    capture_attention,
+    find_attention_layers,
+    select_layers,
+)
+from ca_yolo.viz.predict import ImageAttention, attention_for_images, list_images
+from ca_yolo.viz.save import save_attention_figures
+
+__all__ = [
+    "AttentionCapture",
+    "AttentionLayer",
+    "AttentionMap",
+    "ImageAttention",
+    "NoAttentionLayersError",
+    "attention_for_images",
+    "capture_attention",
+    "find_attention_layers",
+    "list_images",
+    "save_attention_figures",
+    "select_layers",
+]

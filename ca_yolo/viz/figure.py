@@ -1,0 +1,145 @@
+"""Draw one figure per image: its detections, and each attention layer's map over the image.
+
+Each attention panel overlays the map (channel mean, or one of the k channels with the largest
+spread) as a heat map, with the 1-D gates drawn along the image's edges: g_h on the left (one value
+per image row), g_w along the bottom (one value per column). Matplotlib's object API with the Agg
+canvas is used, so no display and no global pyplot state are involved.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
+from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+from ca_yolo.viz.capture import AttentionMap
+from ca_yolo.viz.predict import ImageAttention
+
+CHANNEL_MODES = ("mean", "topk")
+_PANEL_IN = 3.4  # inches of the longer image side in one panel
+MIN_SPAN = 0.02  # narrowest colour / profile range drawn
+
+
+def _panels(m: AttentionMap, channels: str, k: int) -> list[tuple[np.ndarray, int | None]]:
+    """(map (H, W), channel or None for the mean) for each panel of layer ``m``."""
+    if channels == "mean":
+        return [(m.mean(), None)]
+    idx, maps = m.topk(k)
+    return [(maps[j], int(c)) for j, c in enumerate(idx)]
+
+
+def _title(m: AttentionMap, channel: int | None) -> str:
+    what = "mean of channels" if channel is None else f"channel {channel}"
+    return f"layer {m.layer} {m.type} · stride {m.stride:g} · C={m.channels}\n{what}"
+
+
+def _color_range(grid: np.ndarray) -> tuple[float, float]:
+    """Colour limits: the map's own range (trained maps often span a narrow band of (0, 1)), but at
+    least MIN_SPAN wide so a nearly constant map looks flat instead of amplifying rounding noise."""
+    lo, hi = float(grid.min()), float(grid.max())
+    mid, half = (lo + hi) / 2, max(hi - lo, MIN_SPAN) / 2
+    return mid - half, mid + half
+
+
+def _profile_label(name: str, values: np.ndarray) -> str:
+    return f"{name} {values.min():.2f}–{values.max():.2f}"
+
+
+def _draw_attention(fig: Figure, ax, att: ImageAttention, m: AttentionMap, grid: np.ndarray, channel: int | None):
+    """Heat map of ``grid`` over the image on ``ax``, g_h / g_w profiles on its left / bottom edges."""
+    h0, w0 = att.image.shape[:2]
+    heat = att.on_image(grid)
+    gray = cv2.cvtColor(cv2.cvtColor(att.image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2RGB)
+    ax.imshow(gray, extent=(0, w0, h0, 0))
+    vmin, vmax = _color_range(grid)
+    im = ax.imshow(heat, cmap="jet", alpha=0.5, vmin=vmin, vmax=vmax, extent=(0, w0, h0, 0))
+    ax.set_title(_title(m, channel), fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    divider = make_axes_locatable(ax)
+    bar = fig.colorbar(im, cax=divider.append_axes("right", size="4%", pad=0.04))
+    bar.ax.tick_params(labelsize=6)
+    bar.formatter = FormatStrFormatter("%.3g")  # plain values, never an offset like "1e-6+0.52"
+    bar.update_ticks()
+    g_h, g_w = m.profiles(channel)
+    if g_h is not None:  # one gate value per image row, drawn outwards from the left edge
+        left = divider.append_axes("left", size="14%", pad=0.04, sharey=ax)
+        left.plot(att.letterbox.profile_to_image(g_h, axis=0), np.arange(h0) + 0.5, color="tab:red", lw=1)
+        left.set_xlim(*reversed(_color_range(g_h)))
+        left.set_ylabel(_profile_label("g_h", g_h), fontsize=7)
+        left.set_xticks([])
+        left.tick_params(left=False, labelleft=False)
+    if g_w is not None:  # one gate value per image column, drawn downwards from the bottom edge
+        bottom = divider.append_axes("bottom", size="14%", pad=0.04, sharex=ax)
+        bottom.plot(np.arange(w0) + 0.5, att.letterbox.profile_to_image(g_w, axis=1), color="tab:blue", lw=1)
+        bottom.set_ylim(*reversed(_color_range(g_w)))
+        bottom.set_xlabel(_profile_label("g_w", g_w), fontsize=7)
+        bottom.set_yticks([])
+        bottom.tick_params(bottom=False, labelbottom=False)
+    ax.set_xlim(0, w0)
+    ax.set_ylim(h0, 0)
+
+
+def draw_attention_figure(att: ImageAttention, channels: str = "mean", k: int = 4) -> Figure:
+    """Build the figure for one image (see the module docstring); nothing is written.
+
+    Layout: with ``channels="mean"`` the detections panel and one panel per layer fill a grid of up
+    to 4 columns; with ``"topk"`` the detections come first and each layer gets a row of k panels.
+    """
+    if channels not in CHANNEL_MODES:
+        raise ValueError(f"channels='{channels}' must be one of {', '.join(CHANNEL_MODES)}")
+    per_layer = [_panels(m, channels, k) for m in att.maps]
+    h0, w0 = att.image.shape[:2]
+    if channels == "mean":
+        n = 1 + len(att.maps)
+        ncols = min(4, n)
+        nrows = math.ceil(n / ncols)
+        slots = list(range(1, n))  # panel position of each layer's first panel
+    else:
+        ncols = max(1, len(per_layer[0]) if per_layer else 1)
+        nrows = 1 + len(att.maps)
+        slots = [ncols * (1 + j) for j in range(len(att.maps))]
+    scale = _PANEL_IN / max(h0, w0)
+    pw, ph = w0 * scale + 1.2, h0 * scale + 1.3  # room for profiles, colour bar and title
+    fig = Figure(figsize=(pw * ncols, ph * nrows), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    det = axes[0]
+    det.set_axis_on()
+    det.imshow(cv2.cvtColor(att.result.plot(), cv2.COLOR_BGR2RGB))
+    det.set_title(f"{att.path.name}: {len(att.result.boxes)} detections", fontsize=8)
+    det.set_xticks([])
+    det.set_yticks([])
+    for m, slot, panels in zip(att.maps, slots, per_layer):
+        for j, (grid, channel) in enumerate(panels):
+            ax = axes[slot + j]
+            ax.set_axis_on()
+            _draw_attention(fig, ax, att, m, grid, channel)
+    how = "mean over channels" if channels == "mean" else f"top-{k} channels by spread (max - min)"
+    fig.suptitle(f"Coordinate Attention maps, {how}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
