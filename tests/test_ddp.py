@@ -1,0 +1,48 @@
+"""Multi-GPU workers get the plugin: Ultralytics' generated DDP script builds the CA model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conftest import run_python
+
+
+import pytest
+
+
+@pytest.mark.parametrize("with_callback", [True, False], ids=["plugin-callback", "control-without-it"])
+def test_ddp_worker_script_builds_ca_model_without_importing_the_plugin(tiny_data, tmp_path, with_callback):
+    import ca_yolo  # noqa: F401
+    from ca_yolo.plugin.ddp import EVENT, ensure_registered
+    from ultralytics.models.yolo.detect import DetectionTrainer
+    from ultralytics.utils.dist import ddp_cleanup, generate_ddp_file
+
+    trainer = DetectionTrainer(overrides={
+        "model": "yolov8n-ca.yaml", "data": str(tiny_data), "imgsz": 64, "epochs": 1, "device": "cpu",
+        "project": str(tmp_path), "name": "ddp", "workers": 0,
+    })
+    assert ensure_registered in trainer.callbacks[EVENT]
+    if not with_callback:
+        trainer.callbacks[EVENT].remove(ensure_registered)
+    assert trainer.model == "yolov8n-ca.yaml"  # still a YAML name: the worker must build it
+    script = generate_ddp_file(trainer)
+    try:
+        text = Path(script).read_text()
+        assert "import ca_yolo" not in text  # nothing of ours in the script: registration rides on the pickle
+        # Run the worker script as written, but build the model instead of training.
+        body = text.replace("trainer.train()", (
+            "trainer.setup_model()\n"
+            "    import sys\n"
+            "    ca = [m for m in trainer.model.modules() if type(m).__name__ == 'CoordAtt']\n"
+            "    print('WORKER_CA', len(ca), type(trainer.model).__name__)"
+        ))
+        body = re.sub(r'if __name__ == "__main__":', "if True:", body)
+        p = run_python(body, cwd=tmp_path)
+        if with_callback:
+            assert p.returncode == 0, p.stderr[-3000:]
+            assert "WORKER_CA 6 DetectionModel" in p.stdout
+        else:  # the worker cannot find the YAML: proof that the callback is what carries the plugin
+            assert p.returncode != 0 and "'yolov8-ca.yaml' does not exist" in p.stderr
+    finally:
+        ddp_cleanup(trainer, script)
