@@ -28,7 +28,7 @@ def cpu_name() -> str:
 
 
 def environment() -> dict:
-    """Python, package versions, OS, CPU (cores usable by this process), torch threads and GPUs."""
+    """Python, package versions, OS, CPU (cores usable by this process) and GPUs."""
     import torch
 
     try:
@@ -48,7 +48,6 @@ def environment() -> dict:
         "os": platform.platform(),
         "cpu": cpu_name(),
         "cpu_cores_usable": cores,
-        "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "gpus": gpus,
     }

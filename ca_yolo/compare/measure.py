@@ -78,6 +78,7 @@ def measure_models(weights: dict[str, Path], imgsz: int, device: str | None, run
     Returns:
         name -> {"params", "gflops", "latency_ms", "latency_p25_ms", "latency_p75_ms", "device"}.
     """
+    import torch
     from ultralytics.utils.torch_utils import select_device
 
     dev = select_device(device or "", verbose=False)
@@ -94,5 +95,6 @@ def measure_models(weights: dict[str, Path], imgsz: int, device: str | None, run
             latency_p75_ms=round(lat[name]["p75_ms"], 3),
             latency_runs=lat[name]["runs"],
             device=str(dev),
+            threads=torch.get_num_threads() if dev.type == "cpu" else None,
         )
     return info

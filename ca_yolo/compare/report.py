@@ -157,9 +157,16 @@ def _notes(results: dict) -> list[str]:
         "- mAP50 / mAP50-95 (Ultralytics): Ultralytics' validator on the same checkpoint; its interpolation "
         "differs from COCO's 101-point one, so these are close to but not equal to AP50 / AP.",
         f"- Latency: median of {m0.get('latency_runs', '?')} forward passes, batch 1, fused, eval mode, imgsz "
-        f"{results['settings']['imgsz']}, on {m0.get('device', '?')}; all models measured in one process, "
+        f"{results['settings']['imgsz']}, on {m0.get('device', '?')}"
+        + (f" with {m0['threads']} torch thread(s)" if m0.get("threads") else "")
+        + "; all models measured in one process, "
         "interleaved. Params: trained (unfused) model. GFLOPs: fused model at the same imgsz.",
-    ]
+    ] + (
+        ["- CPU training with workers=0 used every usable core (Ultralytics alone keeps one free for "
+         "dataloader workers)."]
+        if str(results["settings"]["device"]).lower() == "cpu" and results["settings"]["workers"] == 0
+        else []
+    )  # fmt: skip
 
 
 def grid_inputs(results: dict, gt: GroundTruth, images: list[Path], out: Path, n: int, imgsz: int, device):

@@ -121,6 +121,6 @@ def paired_difference(
         verdict = "not distinguishable"
         sentence = (f"{label} vs baseline on {metric}: {ci}; the interval contains 0, so the difference is "
                     "not distinguishable from seed noise.")  # fmt: skip
-    if s.n == 2:
+    if s.n == 2 and verdict == "not distinguishable":
         sentence += " (Only 2 seeds: the interval is very wide; 3 or more seeds narrow it.)"
     return PairedDiff(s.n, s.mean, s.std, lo, hi, verdict, sentence)
