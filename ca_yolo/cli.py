@@ -73,8 +73,11 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     sys.argv[:] = ["yolo", *argv]
     try:
         entrypoint()
-    except SystemExit as e:  # Ultralytics exits on bad arguments; keep its code
+    except SystemExit as e:  # Ultralytics exits on some bad arguments; keep its code
         return e.code if isinstance(e.code, int) else 1
+    except SyntaxError as e:  # Ultralytics' way to reject an unknown argument: a message, not a traceback
+        print(f"ca-yolo: {e.msg if hasattr(e, 'msg') else e}", file=sys.stderr)
+        return 2
     finally:
         sys.argv[:] = saved
     return 0
