@@ -9,6 +9,7 @@ from pathlib import Path
 from ca_yolo.yamlgen.emit import base_row_comments, render
 from ca_yolo.yamlgen.insert import Insertion, insert_after
 from ca_yolo.yamlgen.places import default_places
+from ca_yolo.yamlgen.validate import check_builds
 
 _SCALE_LETTER = re.compile(r"(\d+)([nslmx])(.+)?$")
 
@@ -16,6 +17,26 @@ WHY = {
     "CoordAtt": (
         "Coordinate Attention (Hou et al., CVPR 2021) pools along H and along W separately, so its channel\n"
         "gates keep where things are: cheap (a few % params) and position-aware, which suits detection."
+    ),
+    "SE": (
+        "Squeeze-and-Excitation (Hu et al., CVPR 2018): one gate per channel from the global average through\n"
+        "a C -> C/16 -> C MLP. An ablation sibling of CoordAtt: channel attention without position."
+    ),
+    "CBAM": (
+        "CBAM (Woo et al., ECCV 2018), the paper's block: channel gates from avg- and max-pooling through a\n"
+        "shared C -> C/16 -> C MLP, then a 7x7-conv spatial gate. An ablation sibling of CoordAtt."
+    ),
+    "ECA": (
+        "ECA (Wang et al., CVPR 2020): channel gates from the global average through a 1-D conv across\n"
+        "channels, kernel size adapted to C, no reduction. An ablation sibling of CoordAtt."
+    ),
+    "CoordAttH": (
+        "CoordAttH: Coordinate Attention with only its height-indexed gate (pooled over W), the CA paper's\n"
+        "own single-direction ablation."
+    ),
+    "CoordAttW": (
+        "CoordAttW: Coordinate Attention with only its width-indexed gate (pooled over H), the CA paper's\n"
+        "own single-direction ablation."
     ),
 }
 
@@ -51,6 +72,7 @@ def derive(
     after: list[int] | None = None,
     args: list | None = None,
     title: str = "",
+    check: bool = True,
 ) -> Variant:
     """Build an attention variant of ``base``.
 
@@ -61,9 +83,11 @@ def derive(
         after: Explicit base row indices to insert after.
         args: Row args for the inserted layers (default ``[]``: channels are inferred).
         title: First header line; default names the base and the layer.
+        check: Build the variant on the meta device (free) so bad args fail here, not at training time.
 
     Raises:
-        ValueError: Unknown layer name or bad places.
+        FileNotFoundError: ``base`` is neither a file nor a stock name.
+        ValueError: Unknown layer name, bad places, or a variant that does not build.
     """
     import yaml
 
@@ -74,11 +98,14 @@ def derive(
     path, name = resolve_base(base)
     text = path.read_text(encoding="utf-8")
     d = yaml.safe_load(text)
+    rows = len(d.get("backbone", [])) + len(d.get("head", []))
     if after:
-        places = {a: "" for a in after}
+        places = {a + rows if a < 0 else a: "" for a in after}  # negative: counted from the end, as in Python
     else:
         places = default_places(d, at or "backbone,neck")
     model, records = insert_after(d, list(places), module=attn, args=args, reasons=places)
+    if check:
+        check_builds(model, f"{name} + {attn}")
     where = "explicit rows " + ",".join(map(str, sorted(places))) if after else f"--at {at}"
     header = "\n".join(
         [

@@ -3,10 +3,13 @@
 The rule, measured on the model rather than read from comments:
 
 - **backbone**: for each stride the detection head consumes (P3/P4/P5, or P2..P5 / P3..P6 for the
-  -p2 / -p6 variants), after the *last backbone row at that stride that precedes the first pooling
-  or attention tail block* (SPPF, SPP, SPPELAN, C2PSA, PSA). These are the stage blocks that end
-  each stage; in YOLOv8/11/26 rows 4, 6 and 8. Attending before SPPF keeps the pyramid pooling
-  on attended features, as in the CA paper's placement in MobileNetV2 blocks.
+  -p2 / -p6 variants), after the *last learned backbone row at that stride that precedes the first
+  pooling or attention tail block* (SPPF, SPP, SPPELAN, C2PSA, PSA, AIFI). "Learned" skips
+  parameter-free rows (pooling, padding, upsampling, concatenation), so YOLOv3-tiny gets its stage
+  convs rather than its max-pools. These are the stage blocks that end each stage: rows 4, 6, 8 in
+  YOLOv5/8/9t/10/11/12/26 (plus 2 for -p2 and 10 for -p6), 22, 25, 28 in YOLOv9e. Attending before
+  SPPF keeps the pyramid pooling on attended features, as in the CA paper's placement in
+  MobileNetV2 blocks.
 - **neck**: after each row the head reads (its ``from`` list), i.e. the last block of each output
   scale, so the head sees attended features (YOLOv8: 15, 18, 21).
 """
@@ -16,6 +19,11 @@ from __future__ import annotations
 from ca_yolo.plugin.parser import probe_shapes
 
 TAIL_BLOCKS = {"SPPF", "SPP", "SPPELAN", "C2PSA", "PSA", "AIFI"}
+# Rows without parameters never end a stage for this rule (they only move or merge features).
+PARAMETER_FREE = {
+    "Concat", "Index", "CBFuse", "nn.Upsample", "nn.MaxPool2d", "nn.AvgPool2d", "nn.ZeroPad2d", "nn.Identity",
+    "nn.Dropout",
+}
 PLACES = ("backbone", "neck")
 
 
@@ -56,6 +64,8 @@ def _backbone_places(d: dict, rows: list[list], head_inputs: list[int]) -> dict[
     places = {}
     for s in wanted:
         at_stride = [i for i in range(tail) if stride[i] == s]
+        learned = [i for i in at_stride if str(rows[i][2]) not in PARAMETER_FREE]
+        at_stride = learned or at_stride
         if at_stride:
             places[at_stride[-1]] = f"backbone: ends the P{s.bit_length() - 1}/{s} stage"
     return places

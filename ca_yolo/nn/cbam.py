@@ -1,0 +1,75 @@
+"""CBAM, Convolutional Block Attention Module (Woo, Park, Lee, Kweon, ECCV 2018), the paper's form.
+
+Channel attention, then spatial attention on the channel-refined map (paper, Eq. 1-3)::
+
+    M_c = sigmoid(MLP(avgpool_hw(x)) + MLP(maxpool_hw(x)))      (B, C, 1, 1), MLP shared: C -> C/r -> C
+    x'  = x * M_c
+    M_s = sigmoid(conv7x7([mean_c(x'); max_c(x')]))             (B, 1, H, W)
+    out = x' * M_s                                               (B, C, H, W)
+
+r = 16 and a 7x7 kernel as in the paper. The MLP layers have biases (as in the authors' code); the
+spatial conv has none, and no BatchNorm (the equation has only the convolution).
+
+Naming: Ultralytics ships a class called ``CBAM`` too (``ultralytics.nn.modules.CBAM``), RTMDet's
+simplified form (a 1x1 conv on the average pool only, no max-pool branch, no reduction MLP). It is
+*not* in ``ultralytics.nn.tasks``' namespace (8.4.x) and no stock model YAML names it, so
+registering ours under ``CBAM`` shadows nothing: a YAML row ``[-1, 1, CBAM, []]`` builds this
+paper-faithful block. ``tests/test_siblings.py`` checks both facts, so a future Ultralytics release
+that starts using its own ``CBAM`` in a YAML is noticed.
+
+Only ``torch.nn`` submodules are used, so checkpoints load under Ultralytics' restricted loading
+once the registered class itself is allowed.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ca_yolo.nn.registry import register_layer
+
+
+@register_layer()
+class CBAM(nn.Module):
+    """Channel then spatial attention; output has the input's shape (B, C, H, W).
+
+    Args:
+        c1: Input channels C (output channels are the same).
+        reduction: MLP bottleneck ratio r; hidden width is max(1, C // r). 16 as in the paper.
+        kernel_size: Spatial attention kernel (odd); 7 as in the paper.
+
+    Attributes:
+        fc1 / fc2: the shared MLP C -> C/r -> C (``nn.Linear`` with bias).
+        spatial: ``nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)``.
+    """
+
+    def __init__(self, c1: int, reduction: int = 16, kernel_size: int = 7):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"CBAM kernel_size must be odd to keep H and W, got {kernel_size}")
+        hidden = max(1, c1 // reduction)
+        self.c1, self.reduction, self.hidden, self.kernel_size = c1, reduction, hidden, kernel_size
+        self.fc1 = nn.Linear(c1, hidden)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, c1)
+        self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
+        """M_c of x (B, C, H, W); returns (B, C, 1, 1), values in (0, 1)."""
+        # Both descriptors go through the shared MLP in one batch: (2B, C).
+        z = torch.cat((x.mean(dim=(2, 3)), x.amax(dim=(2, 3))), dim=0)
+        avg, mx = self.fc2(self.act(self.fc1(z))).chunk(2, dim=0)
+        return (avg + mx).sigmoid()[:, :, None, None]
+
+    def spatial_gate(self, x: torch.Tensor) -> torch.Tensor:
+        """M_s of x (B, C, H, W); returns (B, 1, H, W), values in (0, 1)."""
+        pooled = torch.cat((x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)), dim=1)  # (B, 2, H, W)
+        return self.spatial(pooled).sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Channel-refine then spatially refine x (B, C, H, W); returns (B, C, H, W)."""
+        x = x * self.channel_gate(x)
+        return x * self.spatial_gate(x)
+
+    def extra_repr(self) -> str:
+        return f"c1={self.c1}, reduction={self.reduction}, hidden={self.hidden}, kernel_size={self.kernel_size}"

@@ -1,0 +1,72 @@
+"""Single-direction halves of Coordinate Attention, the CA paper's own ablation (Hou et al. 2021).
+
+The paper compares CA with variants that keep only one of its two 1-D encodings. Here:
+
+- ``CoordAttH`` keeps the gate indexed by height: z_h(c, h) = mean over w of x(c, h, w), the
+  paper's z^h, so it pools along the horizontal (width) axis;
+- ``CoordAttW`` keeps the gate indexed by width: z_w(c, w) = mean over h of x(c, h, w), z^w.
+
+Each is CA's pipeline on its one descriptor, with the same widths as :class:`CoordAtt`::
+
+    z  = mean_w(x)                            (B, C, H, 1)     [CoordAttW: mean_h(x) -> (B, C, 1, W)]
+    f  = h_swish(BN(conv1(z)))                (B, mip, H, 1),  mip = max(min_mip, C // reduction)
+    g  = sigmoid(conv_gate(f))                (B, C, H, 1)
+    out = x * g                               (B, C, H, W)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ca_yolo.nn.registry import register_layer
+
+
+class _CoordAttHalf(nn.Module):
+    """Shared body of the two halves; ``dim`` is the axis that is averaged away (3 = W, 2 = H)."""
+
+    dim: int = 3
+
+    def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8):
+        super().__init__()
+        mip = max(min_mip, c1 // reduction)
+        self.c1, self.reduction, self.mip = c1, reduction, mip
+        self.conv1 = nn.Conv2d(c1, mip, 1)
+        self.bn1 = nn.BatchNorm2d(mip)
+        self.act = nn.Hardswish()
+        self.conv_gate = nn.Conv2d(mip, c1, 1)
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate of x (B, C, H, W): (B, C, H, 1) for CoordAttH, (B, C, 1, W) for CoordAttW; in (0, 1)."""
+        # A 1x1 conv and BatchNorm act per position, so (B, C, 1, W) needs no transpose.
+        z = x.mean(dim=self.dim, keepdim=True)
+        return self.conv_gate(self.act(self.bn1(self.conv1(z)))).sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale x (B, C, H, W) by the one-direction gate; returns (B, C, H, W)."""
+        return x * self.gate(x)
+
+    def extra_repr(self) -> str:
+        return f"c1={self.c1}, reduction={self.reduction}, mip={self.mip}"
+
+
+@register_layer()
+class CoordAttH(_CoordAttHalf):
+    """Coordinate Attention along height only (pools over W); output (B, C, H, W) like the input.
+
+    Args:
+        c1: Input channels C. reduction / min_mip: as in :class:`CoordAtt` (32, 8).
+    """
+
+    dim = 3
+
+
+@register_layer()
+class CoordAttW(_CoordAttHalf):
+    """Coordinate Attention along width only (pools over H); output (B, C, H, W) like the input.
+
+    Args:
+        c1: Input channels C. reduction / min_mip: as in :class:`CoordAtt` (32, 8).
+    """
+
+    dim = 2

@@ -1,0 +1,61 @@
+"""ECA, Efficient Channel Attention (Wang, Wu, Zhu, Li, Zuo, Hu, CVPR 2020).
+
+Channel gates from the global average through a 1-D convolution across channels, no reduction
+(paper, Eq. 9 and 12)::
+
+    z = mean_hw(x)                           (B, C)
+    s = sigmoid(conv1d_k(z))                 (B, C),  k taps over neighbouring channels, no bias
+    out = x * s[:, :, None, None]            (B, C, H, W)
+
+The kernel size adapts to the channel count, k = psi(C) = |log2(C) / gamma + b / gamma|_odd with
+gamma = 2, b = 1; |t|_odd is computed as the authors' code does: int(t), plus one if even.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ca_yolo.nn.registry import register_layer
+
+
+def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
+    """Adaptive 1-D kernel size psi(C) of ECA (odd, >= 1)."""
+    t = int(abs((math.log2(channels) + b) / gamma))
+    return t if t % 2 else t + 1
+
+
+@register_layer()
+class ECA(nn.Module):
+    """Efficient Channel Attention; output has the input's shape (B, C, H, W).
+
+    Args:
+        c1: Input channels C (output channels are the same).
+        k_size: Odd 1-D kernel size; None (default) picks psi(C) as in the paper. In a YAML row a
+            single small number, ``[-1, 1, ECA, [5]]``, sets it.
+
+    Attributes:
+        conv: ``nn.Conv1d(1, 1, k, padding=k // 2, bias=False)`` across the channel axis.
+    """
+
+    def __init__(self, c1: int, k_size: int | None = None):
+        super().__init__()
+        k = eca_kernel_size(c1) if k_size is None else k_size
+        if k < 1 or k % 2 != 1:
+            raise ValueError(f"ECA k_size must be a positive odd number, got {k}")
+        self.c1, self.k_size = c1, k
+        self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-channel gate of x (B, C, H, W); returns (B, C, 1, 1), values in (0, 1)."""
+        z = x.mean(dim=(2, 3))[:, None, :]  # (B, 1, C): channels become the 1-D sequence
+        return self.conv(z).sigmoid()[:, 0, :, None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale x (B, C, H, W) channel-wise; returns (B, C, H, W)."""
+        return x * self.gate(x)
+
+    def extra_repr(self) -> str:
+        return f"c1={self.c1}, k_size={self.k_size}"

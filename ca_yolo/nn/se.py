@@ -1,0 +1,50 @@
+"""Squeeze-and-Excitation (Hu, Shen, Sun, CVPR 2018), for ablations against Coordinate Attention.
+
+One gate per channel from the global average, through a bottleneck MLP (paper, Eq. 2-4)::
+
+    z = mean_hw(x)                         (B, C)
+    s = sigmoid(W2 · relu(W1 · z))         (B, C),  W1: C -> C/r,  W2: C/r -> C
+    out = x * s[:, :, None, None]          (B, C, H, W)
+
+The paper's fully connected layers carry biases (as in the authors' Caffe models); r = 16.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ca_yolo.nn.registry import register_layer
+
+
+@register_layer()
+class SE(nn.Module):
+    """Squeeze-and-Excitation block; output has the input's shape (B, C, H, W).
+
+    Args:
+        c1: Input channels C (output channels are the same).
+        reduction: Bottleneck ratio r; hidden width is max(1, C // r). 16 as in the paper.
+
+    Attributes:
+        fc1 / fc2: the two fully connected layers C -> C/r -> C (``nn.Linear`` with bias).
+    """
+
+    def __init__(self, c1: int, reduction: int = 16):
+        super().__init__()
+        hidden = max(1, c1 // reduction)
+        self.c1, self.reduction, self.hidden = c1, reduction, hidden
+        self.fc1 = nn.Linear(c1, hidden)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, c1)
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-channel gate s of x (B, C, H, W); returns (B, C, 1, 1), values in (0, 1)."""
+        z = x.mean(dim=(2, 3))  # (B, C): the "squeeze"
+        return self.fc2(self.act(self.fc1(z))).sigmoid()[:, :, None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale x (B, C, H, W) channel-wise; returns (B, C, H, W)."""
+        return x * self.gate(x)
+
+    def extra_repr(self) -> str:
+        return f"c1={self.c1}, reduction={self.reduction}, hidden={self.hidden}"

@@ -1,0 +1,100 @@
+"""``ca-yolo yaml``: derive an attention variant of any Ultralytics model YAML.
+
+    ca-yolo yaml yolo11.yaml --attn CoordAtt --at backbone,neck -o yolo11-ca.yaml
+    ca-yolo yaml my_model.yaml --attn SE --after 4,6,8,15 -o my_model-se.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+_VERSION_STEM = re.compile(r"^(yolo(?:e-)?v?\d+)([nslmx])?(.*)$")
+
+
+def scale_hint(out: Path, model: dict) -> str | None:
+    """How to pick a scale for a written YAML: Ultralytics reads it from the file *name* only."""
+    scales = list(model.get("scales") or {})
+    m = _VERSION_STEM.match(out.stem)
+    if not scales or (m and m.group(2)):
+        return None
+    if m:
+        example = f"{m.group(1)}{scales[-1]}{m.group(3)}{out.suffix}"
+        return f"pick a scale by name: model={example} loads {out.name} at scale '{scales[-1]}'"
+    return (
+        f"Ultralytics reads the scale from the file name (yolov8s-... -> 's'); '{out.name}' has none, so the "
+        f"first scale '{scales[0]}' is used. Name it like yolov8-<suffix>.yaml to choose one."
+    )
+
+
+def _int_list(text: str) -> list[int]:
+    """'4,6,8' or '[4, 6, 8]' -> [4, 6, 8]."""
+    items = [t.strip() for t in text.strip().strip("[]").split(",") if t.strip()]
+    try:
+        return [int(t) for t in items]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser of ``ca-yolo yaml``."""
+    from ca_yolo.nn import layer_names
+
+    p = argparse.ArgumentParser(
+        prog="ca-yolo yaml",
+        description="Write a copy of a model YAML with attention layers inserted; every 'from' index is "
+        "rewritten so the variant computes the base graph plus the attention layers.",
+        epilog="Default places (--at): backbone = after the last learned row of each stage the head uses "
+        "(P3/P4/P5, before SPPF/C2PSA); neck = after each row the head reads. Example: "
+        "ca-yolo yaml yolov8.yaml --attn CBAM --at backbone,neck -o yolov8-cbam.yaml",
+    )
+    p.add_argument("base", help="model YAML: a path, or a stock Ultralytics name (yolov8.yaml, yolo11n-seg.yaml, ...)")
+    p.add_argument("--attn", default="CoordAtt", choices=layer_names(), help="layer to insert (default CoordAtt)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--at", default=None, help="backbone, neck or backbone,neck (default backbone,neck)")
+    where.add_argument(
+        "--after", type=_int_list, default=None, help="explicit base row indices, e.g. 4,6,8,15 (use --after=-2 for negatives)"
+    )
+    p.add_argument("-o", "--out", default=None, help="output YAML (default: print the YAML to stdout)")
+    p.add_argument(
+        "--args", type=_int_list, default=None,
+        help="args of each inserted row, e.g. 16 (reduction; ECA: kernel size); default: none, channels inferred",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Run ``ca-yolo yaml``; returns 0 on success, 1 if the output exists, 2 on bad input."""
+    import ca_yolo  # noqa: F401  (registers the layers, so the variant can be checked by building it)
+    from ca_yolo.yamlgen.derive import derive
+    from ca_yolo.yamlgen.emit import write_yaml
+
+    args = build_parser().parse_args(argv)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.force:
+        print(f"ca-yolo yaml: error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+        return 1
+    try:
+        variant = derive(args.base, args.attn, at=args.at or "backbone,neck", after=args.after, args=args.args)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"ca-yolo yaml: error: {e}", file=sys.stderr)
+        return 2
+    report = sys.stdout if out is not None else sys.stderr  # stdout carries the YAML when there is no -o
+    if out is None:
+        sys.stdout.write(variant.text)
+    else:
+        write_yaml(variant.text, out)
+    print(f"{variant.base_name} + {len(variant.insertions)} x {args.attn}" + (f" -> {out}" if out else ""), file=report)
+    for r in variant.insertions:
+        print(f"  after base row {r.after} -> new row {r.index}" + (f"  ({r.reason})" if r.reason else ""), file=report)
+    hint = scale_hint(out, variant.model) if out is not None else None
+    if hint:
+        print(f"note: {hint}", file=report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
