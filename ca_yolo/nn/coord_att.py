@@ -10,14 +10,106 @@ turn them back into per-channel gates along H and along W::
     g_h = sigmoid(conv_h(f_h))                     (B, C, H, 1)
     g_w = sigmoid(conv_w(f_w^T))                   (B, C, 1, W)
     out = x * g_h * g_w        (B, C, H, W)
+
+Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, README "Speed"):
+
+- The layer is memory-bound: its arithmetic is tiny, its cost is passes over the full-size map
+  and, at batch 1, per-op overhead. So the pooled descriptors are kept as (B, C, H + W) and the
+  three 1x1 convs run as batched matrix products (``baddbmm``) - the same sums as a 1x1 conv,
+  without the 2-D conv machinery's set-up cost on a (B, C, L, 1) sliver.
+- Fresh full-size tensors are expensive on CPU (no caching allocator: page faults), so the eval
+  path makes exactly one: ``x * g_h`` is written once and scaled by ``g_w`` in place.
+- In training, a plain autograd graph would keep ``x * g_h`` alive for the backward pass and make
+  five more full-size temporaries there. Two small autograd functions (:class:`_Pool`,
+  :class:`_Scale`) save only ``x`` and the gates and compute the gate gradients as batched
+  matrix-vector products. Their forward is the very same ops as the eval path, so both paths give
+  bit-identical outputs. Under ``torch.compile``, tracing or ONNX export the plain ops are used
+  instead, so the compiler can fuse them and exporters see only standard ops.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from torch.autograd.function import once_differentiable
 
 from ca_yolo.nn.registry import register_layer
+
+
+def _pool(x: torch.Tensor) -> torch.Tensor:
+    """[mean_w(x) ; mean_h(x)] of x (B, C, H, W) -> (B, C, H + W)."""
+    # mean() over a dim is several times faster on CPU than AdaptiveAvgPool2d((None, 1)), and
+    # exports to ONNX as ReduceMean, which every runtime supports with dynamic shapes.
+    return torch.cat((x.mean(dim=3), x.mean(dim=2)), dim=2)
+
+
+def _scale(x: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor) -> torch.Tensor:
+    """x (B, C, H, W) * g_h (B, C, H, 1) * g_w (B, C, 1, W), with one full-size allocation."""
+    return torch.mul(x, g_h).mul_(g_w)
+
+
+class _Pool(torch.autograd.Function):
+    """:func:`_pool` whose backward writes dL/dx in one full-size pass (autograd makes two)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.hw = x.shape[-2:]
+        return _pool(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_z: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        h, w = ctx.hw
+        # d mean_w / dx = 1/W along each row, d mean_h / dx = 1/H along each column.
+        return (grad_z[:, :, :h] / w).unsqueeze(3) + (grad_z[:, :, h:] / h).unsqueeze(2)
+
+
+class _Scale(torch.autograd.Function):
+    """:func:`_scale` that saves only its inputs; gate gradients as batched matrix-vector products."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(x, g_h, g_w)
+        return _scale(x, g_h, g_w)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        x, g_h, g_w = ctx.saved_tensors
+        b, c, h, w = x.shape
+        need_x, need_h, need_w = ctx.needs_input_grad
+        grad_x = grad_h = grad_w = None
+        buf = None
+        if need_h or need_w:
+            # dL/dg_h[h] = sum_w grad * x * g_w[w], dL/dg_w[w] = sum_h grad * x * g_h[h]: one
+            # temporary t = grad * x, then a matrix-vector product per (b, c) - no second temporary.
+            t = grad * x
+            if t.is_contiguous():
+                t3 = t.view(b * c, h, w)
+                if need_h:
+                    grad_h = torch.bmm(t3, g_w.to(t.dtype).reshape(b * c, w, 1)).view(b, c, h, 1)
+                if need_w:
+                    grad_w = torch.bmm(g_h.to(t.dtype).reshape(b * c, 1, h), t3).view(b, c, 1, w)
+                buf = t  # no longer needed: its memory takes dL/dx below
+            else:  # e.g. channels_last: reduce directly
+                grad_h = (t * g_w).sum(dim=3, keepdim=True) if need_h else None
+                grad_w = (t * g_h).sum(dim=2, keepdim=True) if need_w else None
+            grad_h = grad_h.to(g_h.dtype) if grad_h is not None else None
+            grad_w = grad_w.to(g_w.dtype) if grad_w is not None else None
+        if need_x:
+            if buf is not None and buf.dtype == torch.result_type(grad, g_h):
+                grad_x = torch.mul(grad, g_h, out=buf).mul_(g_w)
+            else:
+                grad_x = _scale(grad, g_h, g_w)
+            grad_x = grad_x.to(x.dtype)
+        return grad_x, grad_h, grad_w
+
+
+def _plain_ops_only() -> bool:
+    """Whether to avoid the custom autograd functions: compiling, tracing or exporting."""
+    return torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling() or (
+        torch.onnx.is_in_onnx_export()
+    )
 
 
 @register_layer()
@@ -33,6 +125,9 @@ class CoordAtt(nn.Module):
     Attributes:
         conv1 / bn1 / act: shared reduction C -> mip, BatchNorm, h-swish.
         conv_h / conv_w: mip -> C, one per direction (with bias, as in the reference code).
+        The three convs are applied through their weights (as batched matrix products), so
+        forward hooks registered on them do not fire; ``bn1`` and ``act`` are called as modules
+        (SyncBatchNorm conversion and running statistics work as usual).
     """
 
     def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8):
@@ -45,27 +140,33 @@ class CoordAtt(nn.Module):
         self.conv_h = nn.Conv2d(mip, c1, 1)
         self.conv_w = nn.Conv2d(mip, c1, 1)
 
+    @staticmethod
+    def _conv1x1(conv: nn.Conv2d, z: torch.Tensor) -> torch.Tensor:
+        """A 1x1 ``conv`` on z (B, C_in, L) as one batched matrix product -> (B, C_out, L)."""
+        weight = conv.weight.view(1, conv.out_channels, conv.in_channels).expand(z.shape[0], -1, -1)
+        return torch.baddbmm(conv.bias.view(1, -1, 1), weight, z)
+
+    def _gates(self, z: torch.Tensor, h: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gates (B, C, H) and (B, C, W) from the pooled descriptors z (B, C, H + W)."""
+        f = self._conv1x1(self.conv1, z)  # (B, mip, H + W)
+        # BatchNorm normalises over the batch and all H + W positions jointly, as in the paper.
+        f = self.act(self.bn1(f.unsqueeze(3))).squeeze(3)
+        g_h = self._conv1x1(self.conv_h, f[:, :, :h]).sigmoid()
+        g_w = self._conv1x1(self.conv_w, f[:, :, h:]).sigmoid()
+        return g_h, g_w
+
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the gates g_h (B, C, H, 1) and g_w (B, C, 1, W), values in (0, 1)."""
-        h, w = x.shape[-2:]
-        # mean() over a dim is several times faster on CPU than AdaptiveAvgPool2d((None, 1)), and
-        # exports to ONNX as ReduceMean, which every runtime supports with dynamic shapes.
-        z_h = x.mean(dim=3, keepdim=True)  # (B, C, H, 1)
-        z_w = x.mean(dim=2, keepdim=True).transpose(2, 3)  # (B, C, W, 1)
-        f = self.act(self.bn1(self.conv1(torch.cat((z_h, z_w), dim=2))))  # (B, mip, H + W, 1)
-        f_h, f_w = torch.split(f, (h, w), dim=2)
-        g_h = self.conv_h(f_h).sigmoid()  # (B, C, H, 1)
-        g_w = self.conv_w(f_w.transpose(2, 3)).sigmoid()  # (B, C, 1, W)
-        return g_h, g_w
+        g_h, g_w = self._gates(_pool(x), x.shape[2])
+        return g_h.unsqueeze(3), g_w.unsqueeze(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale x (B, C, H, W) by g_h * g_w; returns (B, C, H, W)."""
-        g_h, g_w = self.gates(x)
-        out = x * g_h
-        if torch.is_grad_enabled() and (out.requires_grad or g_w.requires_grad):
-            return out * g_w  # autograd needs `out` intact for g_w's gradient
-        # Without autograd, scale the one full-size temporary in place instead of making a second.
-        return out.mul_(g_w)
+        if not torch.is_grad_enabled() or _plain_ops_only():
+            g_h, g_w = self.gates(x)
+            return _scale(x, g_h, g_w)
+        g_h, g_w = self._gates(_Pool.apply(x) if x.requires_grad else _pool(x), x.shape[2])
+        return _Scale.apply(x, g_h.unsqueeze(3), g_w.unsqueeze(2))
 
     def extra_repr(self) -> str:
         return f"c1={self.c1}, reduction={self.reduction}, mip={self.mip}"
