@@ -258,6 +258,33 @@ def test_single_direction_layers_are_supported():
     assert y.shape == (1, 8, 16, 24)
 
 
+@pytest.mark.parametrize("cfg, kind, missing", [("yolov8n-ca-h.yaml", "CoordAttH", "g_w"), ("yolov8n-ca-w.yaml", "CoordAttW", "g_h")])
+def test_coordatt_halves_from_their_yamls(cfg, kind, missing):
+    net = _net(cfg)
+    assert [(l.index, l.type) for l in find_attention_layers(net)] == [(i, kind) for i in CA_LAYERS]
+    seen = {}
+    handle = net.model[5].register_forward_hook(lambda m, a, out: seen.update(x=a[0].clone(), out=out.clone()))
+    x = torch.rand(1, 3, 64, 96)
+    try:
+        with torch.no_grad():
+            plain = net(x)
+            with capture_attention(net) as cap:
+                captured = net(x)
+    finally:
+        handle.remove()
+    _assert_same(plain, captured)
+    m = cap.maps()[0]
+    assert getattr(m, missing) is None
+    kept = m.g_h if missing == "g_w" else m.g_w
+    assert kept.shape == ((m.channels, 8) if missing == "g_w" else (m.channels, 12))
+    torch.testing.assert_close(seen["out"][0], seen["x"][0] * torch.from_numpy(m.full()), rtol=1e-6, atol=1e-7)
+
+
+def test_channel_only_attention_is_not_a_coordinate_map():
+    with pytest.raises(NoAttentionLayersError, match="the model has no Coordinate Attention layer"):
+        select_layers(find_attention_layers(_net("yolov8n-se.yaml")), None)
+
+
 # --- letterbox geometry --------------------------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ from ca_yolo.viz.capture import (
     NoAttentionLayersError,
     capture_attention,
     find_attention_layers,
+    is_attention_layer,
+    layer_gates,
     select_layers,
 )
 from ca_yolo.viz.predict import ImageAttention, attention_for_images, list_images
@@ -27,6 +29,8 @@ __all__ = [
     "attention_for_images",
     "capture_attention",
     "find_attention_layers",
+    "is_attention_layer",
+    "layer_gates",
     "list_images",
     "save_attention_figures",
     "select_layers",

@@ -1,8 +1,14 @@
 """Record the gates of every attention layer during a forward pass, with hooks that never outlive it.
 
-Any module with a ``gates(x)`` method returning ``(g_h, g_w)`` counts as an attention layer:
-``CoordAtt`` returns both, ``g_h`` (B, C, H, 1) and ``g_w`` (B, C, 1, W); single-direction variants
-return ``None`` for the direction they do not have. The gates are recomputed from the layer's own
+An attention layer here is one whose gates are 1-D along image height and/or width:
+
+- any module with a ``gates(x)`` method returning ``(g_h, g_w)``: ``CoordAtt`` gives ``g_h``
+  (B, C, H, 1) and ``g_w`` (B, C, 1, W); a single-direction layer may give ``None`` for the other;
+- the single-direction halves ``CoordAttH`` / ``CoordAttW``, whose one ``gate(x)`` is g_h
+  (B, C, H, 1) or g_w (B, C, 1, W) respectively.
+
+Channel-only gates (SE, ECA: (B, C, 1, 1)) and CBAM's 2-D spatial gate are not coordinate maps
+and are not captured. The gates are recomputed from the layer's own
 input in a forward *pre*-hook, before the layer can touch that input, with the layer's own weights:
 so they are exactly what the layer applies, and the layer's output is not changed (the hook returns
 nothing and only reads). In training mode BatchNorm would count that extra pass in its running
@@ -140,6 +146,31 @@ class AttentionCapture:
         return out
 
 
+def _single_direction_classes() -> tuple[type, ...]:
+    try:
+        from ca_yolo.nn.coord_att_hw import CoordAttH, CoordAttW
+    except ImportError:  # a version without the halves
+        return ()
+    return CoordAttH, CoordAttW
+
+
+def is_attention_layer(module: nn.Module) -> bool:
+    """Whether ``module`` has coordinate gates this package can capture (see the module docstring)."""
+    return callable(getattr(module, "gates", None)) or isinstance(module, _single_direction_classes())
+
+
+def layer_gates(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The gates ``(g_h (B, C, H, 1) or None, g_w (B, C, 1, W) or None)`` ``module`` applies to x (B, C, H, W)."""
+    if callable(getattr(module, "gates", None)):
+        g_h, g_w = module.gates(x)
+        return g_h, g_w
+    gate = module.gate(x)
+    # CoordAttH averages W away (its gate is indexed by h); CoordAttW averages H away.
+    from ca_yolo.nn.coord_att_hw import CoordAttH
+
+    return (gate, None) if isinstance(module, CoordAttH) else (None, gate)
+
+
 def _layer_index(name: str, modules: dict[str, nn.Module]) -> int:
     """Index ``i`` Ultralytics' parser gave the module or its nearest ancestor; -1 if none has one."""
     parts = name.split(".")
@@ -151,7 +182,7 @@ def _layer_index(name: str, modules: dict[str, nn.Module]) -> int:
 
 
 def find_attention_layers(model: nn.Module) -> list[AttentionLayer]:
-    """All attention layers of ``model`` (modules with a callable ``gates``), outermost only, in order.
+    """All attention layers of ``model`` (see :func:`is_attention_layer`), outermost only, in order.
 
     ``model`` may be an Ultralytics ``DetectionModel`` (or any ``nn.Module``); an ``ultralytics.YOLO``
     is unwrapped to its network.
@@ -160,7 +191,7 @@ def find_attention_layers(model: nn.Module) -> list[AttentionLayer]:
     modules = dict(model.named_modules())
     found: list[AttentionLayer] = []
     for name, m in modules.items():
-        if not callable(getattr(m, "gates", None)):
+        if not is_attention_layer(m):
             continue
         if any(name.startswith(f.name + ".") for f in found if f.name):  # inside one already found
             continue
@@ -177,8 +208,9 @@ def select_layers(found: list[AttentionLayer], layers: str | int | Sequence[int]
     """
     if not found:
         raise NoAttentionLayersError(
-            "the model has no Coordinate Attention layer (no module with a gates() method); attention maps need "
-            "a model built from a YAML with CoordAtt rows, e.g. yolov8n-ca.yaml (see 'ca-yolo models')"
+            "the model has no Coordinate Attention layer (CoordAtt, CoordAttH, CoordAttW or a module with a "
+            "gates() method); attention maps need a model built from a YAML with such rows, e.g. yolov8n-ca.yaml "
+            "(see 'ca-yolo models')"
         )
     if layers is None or (isinstance(layers, str) and layers.strip().lower() == "all"):
         return list(found)
@@ -210,12 +242,16 @@ def _record_gates(capture: AttentionCapture, pos: int):
         saved = [(b, b.detach().clone()) for b in module.buffers()] if module.training else []
         try:
             with torch.no_grad():
-                g_h, g_w = module.gates(x)
+                g_h, g_w = layer_gates(module, x)
         finally:
             for buf, value in saved:
                 buf.copy_(value)
+        b, c, h, w = x.shape
         if g_h is None and g_w is None:
-            raise RuntimeError(f"{type(module).__name__}.gates() returned no gate at all")
+            raise RuntimeError(f"{type(module).__name__} gave no gate at all (both g_h and g_w are None)")
+        for gate, want, what in ((g_h, (b, c, h, 1), "g_h"), (g_w, (b, c, 1, w), "g_w")):
+            if gate is not None and tuple(gate.shape) != want:
+                raise RuntimeError(f"{type(module).__name__} gave {what} of shape {tuple(gate.shape)}, expected {want}")
         capture.calls[pos].append(
             LayerGates(
                 g_h=None if g_h is None else g_h.detach().float().cpu(),
