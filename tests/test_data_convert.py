@@ -426,3 +426,58 @@ def test_repo_data_yamls_list_the_standard_classes():
     assert coco["coco_gt_cat_ids"] == list(COCO_CATEGORY_IDS)
     assert (voc["train"], voc["val"]) == ("../datasets/VOC/images/train", "../datasets/VOC/images/val")
     assert not os.path.isabs(coco["coco_gt"])
+
+
+def test_sigterm_during_conversion_leaves_nothing(tmp_path):
+    """A run killed with SIGTERM while writing removes its temporary folder; no output appears."""
+    import signal
+    import subprocess
+    import sys
+
+    root = standard_voc(tmp_path)
+    out = tmp_path / "out"
+    child = (
+        "import sys, time\n"
+        "from ca_yolo.data import voc\n"
+        "def slow(src, dst, mode='copy'):\n"
+        "    print('copying', flush=True)\n"
+        "    time.sleep(60)\n"
+        "voc.place_image = slow\n"
+        "voc.convert_voc(sys.argv[1], sys.argv[2], log=lambda s: None)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", child, str(root), str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "copying"
+        assert any(".partial-" in p.name for p in tmp_path.iterdir())  # work in progress is hidden
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+    assert not out.exists() and no_leftovers(tmp_path) == []
+
+
+def test_coco_gt_from_yolo_matches_the_labels(tmp_path):
+    """The GT writer for any YOLO dataset reproduces the converter's val GT (difficult aside)."""
+    from ca_yolo.data.cocojson import coco_gt_from_yolo
+
+    root = standard_voc(tmp_path)
+    y = convert_voc(root, tmp_path / "out")
+    path = coco_gt_from_yolo(y, "val", tmp_path / "gt.json")
+    gt = json.loads(path.read_text())
+    assert gt["images"] == [{"id": 3, "file_name": "000003.jpg", "width": 80, "height": 40}]
+    ((ann,),) = [gt["annotations"]]
+    assert ann["category_id"] == 1 and ann["bbox"] == pytest.approx([20, 10, 40, 20]) and ann["iscrowd"] == 0
+    assert data_main(["gt", str(y), "--split", "train"]) == 0
+    train_gt = json.loads((tmp_path / "out" / "annotations" / "train.json").read_text())
+    assert sorted(im["id"] for im in train_gt["images"]) == [1, 2, 2008000007]
+
+
+def test_converted_yaml_loads_in_ultralytics(tmp_path, monkeypatch):
+    from ultralytics.data.utils import check_det_dataset
+
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    y = convert_voc(standard_voc(tmp_path), tmp_path / "out")
+    monkeypatch.chdir(tmp_path / "VOCdevkit")
+    data = check_det_dataset(str(y))
+    assert data["train"] == str(tmp_path / "out" / "images" / "train")
+    assert data["nc"] == 20 and data["names"][19] == "tvmonitor"
