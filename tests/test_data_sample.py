@@ -133,3 +133,14 @@ def test_repo_sample_yaml_makes_the_dataset_through_ultralytics(tmp_path, monkey
     assert len(os.listdir(root / "images" / "train")) == DEFAULTS["n_train"]
     # Second use: found, nothing rebuilt.
     assert check_det_dataset(str(fake_repo / "data" / "sample.yaml"))["val"] == str(root / "images" / "val")
+
+
+def test_parallel_calls_for_the_same_folder_both_succeed(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = tmp_path / "s"
+    with ThreadPoolExecutor(3) as pool:
+        paths = list(pool.map(lambda _: make_sample(out, **SMALL), range(3)))
+    assert paths == [out.resolve() / "data.yaml"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temporary folders left
+    assert check_dataset(paths[0]).errors == []

@@ -209,6 +209,22 @@ def make_sample(
         raise OutputExistsError(
             f"{out} holds a sample made with {existing}, not {params}; pass force=True (--force) to replace it"
         )
+    try:
+        _write_sample(out, params, force)
+    except OutputExistsError:
+        # Another process (a parallel run of the same command) may have just finished the same
+        # dataset: that one is as good as ours.
+        again = _existing_params(out)
+        if again is None or {k: v for k, v in again.items() if k != "_path"} != params:
+            raise
+    if log:
+        log(f"wrote the sample dataset ({n_train} train + {n_val} val images, {imgsz}px) to {out}")
+    return out / "data.yaml"
+
+
+def _write_sample(out: Path, params: dict, force: bool) -> None:
+    """Render every image and write the dataset to ``out`` in one atomic step."""
+    n_train, n_val, imgsz = params["n_train"], params["n_val"], params["imgsz"]
     with atomic_output_dir(out, force=force) as tmp:
         gt: list[GtImage] = []
         for split, n in (("train", n_train), ("val", n_val)):
@@ -224,6 +240,3 @@ def make_sample(
                     gt.append(GtImage(f"{name}.jpg", imgsz, imgsz, [GtBox(c, x0, y0, x1, y1) for c, x0, y0, x1, y1 in boxes]))
         write_coco_gt(tmp / "annotations" / "val.json", gt, list(SAMPLE_NAMES), description="ca-yolo sample, val split")
         write_data_yaml(tmp / "data.yaml", _data_yaml(out, params), _HEADER)
-    if log:
-        log(f"wrote the sample dataset ({n_train} train + {n_val} val images, {imgsz}px) to {out}")
-    return out / "data.yaml"

@@ -83,7 +83,7 @@ def parse_voc_xml(xml: str | Path) -> VocAnnotation:
     w = int(_number(size, "width", xml, "0")) if size is not None else 0
     h = int(_number(size, "height", xml, "0")) if size is not None else 0
     ann = VocAnnotation(_text(root, "filename", xml, ""), w, h)
-    for obj in root.iter("object"):
+    for obj in root.findall("object"):
         name = _text(obj, "name", xml)
         if name not in _CLASS_INDEX:
             raise DataError(f"{xml}: unknown class name {name!r} (VOC has: {', '.join(VOC_NAMES)})")
