@@ -19,8 +19,10 @@ from ca_yolo.viz import (  # noqa: E402
     AttentionMap,
     NoAttentionLayersError,
     attention_for_images,
+    attention_markdown,
     capture_attention,
     find_attention_layers,
+    report_attention_figures,
     save_attention_figures,
     select_layers,
 )
@@ -362,11 +364,30 @@ def test_cli_writes_figures_and_increments_the_folder(ca_pt, image_dir, tmp_path
     assert capsys.readouterr().out.strip().endswith(str(tmp_path / "exp"))
 
 
-def test_cli_errors(ca_pt, image_dir, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def plain_pt(tmp_path_factory) -> Path:
+    """A yolov8n checkpoint without attention layers."""
     from ultralytics import YOLO
 
-    plain = tmp_path / "plain.pt"
-    YOLO("yolov8n.yaml").save(plain)
+    path = tmp_path_factory.mktemp("w") / "plain.pt"
+    YOLO("yolov8n.yaml").save(path)
+    return path
+
+
+def test_report_figures_only_for_models_with_attention(ca_pt, plain_pt, image_dir, tmp_path):
+    figs = report_attention_figures(
+        {"yolov8n": plain_pt, "yolov8n-ca": ca_pt}, [image_dir / "img1.jpg"], tmp_path / "attention", imgsz=64
+    )
+    assert figs == {"yolov8n-ca": [tmp_path / "attention" / "yolov8n-ca" / "img1_attn.png"]}
+    assert figs["yolov8n-ca"][0].read_bytes()[:8] == PNG_MAGIC
+    md = attention_markdown(figs, tmp_path)
+    assert md.startswith("## What the attention layers attend to\n")
+    assert "### yolov8n-ca\n\n![yolov8n-ca: img1_attn](attention/yolov8n-ca/img1_attn.png)" in md
+    assert attention_markdown({}, tmp_path) == ""
+
+
+def test_cli_errors(ca_pt, plain_pt, image_dir, tmp_path, capsys):
+    plain = plain_pt
     cases = [
         ([f"model={plain}", f"source={image_dir}"], "the model has no Coordinate Attention layer"),
         ([f"model={ca_pt}", f"source={image_dir}", "layers=3"], "layer(s) [3] are not attention layers"),

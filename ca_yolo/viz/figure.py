@@ -104,7 +104,7 @@ def draw_attention_figure(att: ImageAttention, channels: str = "mean", k: int = 
         nrows = math.ceil(n / ncols)
         slots = list(range(1, n))  # panel position of each layer's first panel
     else:
-        ncols = max(1, len(per_layer[0]) if per_layer else 1)
+        ncols = max([1, *map(len, per_layer)])  # k, or fewer when a layer has fewer channels
         nrows = 1 + len(att.maps)
         slots = [ncols * (1 + j) for j in range(len(att.maps))]
     scale = _PANEL_IN / max(h0, w0)
@@ -138,6 +138,7 @@ def save_figure(fig: Figure, path: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a figure is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
