@@ -23,8 +23,11 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
   five more full-size temporaries there. Two small autograd functions (:class:`_Pool`,
   :class:`_Scale`) save only ``x`` and the gates and compute the gate gradients as batched
   matrix-vector products. Their forward is the very same ops as the eval path, so both paths give
-  bit-identical outputs. Under ``torch.compile``, tracing or ONNX export the plain ops are used
-  instead, so the compiler can fuse them and exporters see only standard ops.
+  bit-identical outputs.
+- Under ``torch.compile``, tracing, scripting or ONNX export, plain ops and the conv modules are
+  used instead (:meth:`CoordAtt._gates_conv`): the compiler can fuse them, and exported graphs
+  hold only standard Conv/BatchNormalization/ReduceMean/Mul nodes that runtimes fuse and that
+  accept any input size. Same math; results agree with the eager path to float rounding.
 """
 
 from __future__ import annotations
@@ -148,11 +151,24 @@ class CoordAtt(nn.Module):
 
     def _gates(self, z: torch.Tensor, h: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Gates (B, C, H) and (B, C, W) from the pooled descriptors z (B, C, H + W)."""
+        if _plain_ops_only():
+            return self._gates_conv(z, h)
         f = self._conv1x1(self.conv1, z)  # (B, mip, H + W)
         # BatchNorm normalises over the batch and all H + W positions jointly, as in the paper.
         f = self.act(self.bn1(f.unsqueeze(3))).squeeze(3)
         g_h = self._conv1x1(self.conv_h, f[:, :, :h]).sigmoid()
         g_w = self._conv1x1(self.conv_w, f[:, :, h:]).sigmoid()
+        return g_h, g_w
+
+    def _gates_conv(self, z: torch.Tensor, h: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_gates` with the convs called as modules, for exporters and compilers.
+
+        Exported graphs then hold plain Conv/BatchNormalization nodes, which ONNX Runtime,
+        TensorRT and OpenVINO fuse, instead of the Expand/MatMul pattern of ``baddbmm``.
+        """
+        f = self.act(self.bn1(self.conv1(z.unsqueeze(3))))  # (B, mip, H + W, 1)
+        g_h = self.conv_h(f[:, :, :h]).sigmoid().squeeze(3)
+        g_w = self.conv_w(f[:, :, h:]).sigmoid().squeeze(3)
         return g_h, g_w
 
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,171 @@
+"""``ca-yolo bench``: measure the CA layer and the CA models against their baselines; print and save JSON.
+
+Examples::
+
+    ca-yolo bench --out docs/results/bench-cpu.json          # everything, CPU (several minutes)
+    ca-yolo bench --parts layer --layer-repeats 100          # only the layer figures
+    ca-yolo bench --device cuda --half                       # on a GPU, layer in half precision too
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+PARTS = ("layer", "torch", "onnx", "train")
+
+
+def _csv(kind):
+    def parse(text: str) -> list:
+        try:
+            return [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ca-yolo bench`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="ca-yolo bench",
+        description="Time the CoordAtt layer (vs a paper-style reference and an elementwise floor), whole CA "
+        "models vs their baselines (PyTorch and ONNX Runtime) and training throughput; interleaved runs, medians.",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime CPU threads (default: torch's)")
+    p.add_argument("--out", type=Path, default=None, help="JSON output (default runs/bench/bench-<device>.json)")
+    p.add_argument("--markdown", type=Path, default=None, help="also write the tables as markdown here")
+    p.add_argument("--parts", type=_csv(str), default=list(PARTS), help=f"subset of {','.join(PARTS)} (default all)")
+    p.add_argument("--imgsz", type=int, default=640, help="image size for layer shapes and model latency (640)")
+    p.add_argument("--batches", type=_csv(int), default=[1, 8], help="layer batch sizes (default 1,8)")
+    p.add_argument("--layer-repeats", type=int, default=60, help="timed rounds per layer shape (default 60)")
+    p.add_argument("--model-repeats", type=int, default=30, help="timed rounds per model family (default 30)")
+    p.add_argument(
+        "--models", type=_csv(str), default=None,
+        help="scale-less CA YAMLs for the latency part, e.g. yolov8-ca.yaml,yolo11-ca.yaml (default: all shipped)",
+    )
+    p.add_argument("--train-models", type=_csv(str), default=["yolov8-ca.yaml"], help="CA YAMLs for throughput")
+    p.add_argument("--train-batch", type=int, default=8, help="training batch size (default 8)")
+    p.add_argument("--train-imgsz", type=int, default=320, help="training image size (default 320)")
+    p.add_argument("--train-repeats", type=int, default=8, help="timed training steps per model (default 8)")
+    p.add_argument("--half", action="store_true", help="GPU only: layer and PyTorch model timings in float16")
+    return p
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    with open("/proc/cpuinfo") if Path("/proc/cpuinfo").exists() else open(os.devnull) as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} CPUs)"
+    return platform.processor() or platform.machine()
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _meta(args: argparse.Namespace) -> dict:
+    import torch
+    import ultralytics
+
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = None
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": "ca-yolo bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
+        "device": args.device,
+        "device_name": _device_name(args.device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "ultralytics": ultralytics.__version__,
+        "onnxruntime": ort_version,
+        "python": platform.python_version(),
+        "loadavg_before": _loadavg(),
+    }
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``path`` via a temporary sibling and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def run(args: argparse.Namespace, log=print) -> dict:
+    """Run the selected benchmark parts; return the result dict (see README "Speed")."""
+    import torch
+
+    from ca_yolo.bench import layer, models, report, train_throughput
+
+    unknown = sorted(set(args.parts) - set(PARTS))
+    if unknown:
+        raise ValueError(f"unknown --parts {','.join(unknown)}; choose from {','.join(PARTS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cuda = args.device.startswith("cuda")
+    if cuda and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: no CUDA device is available")
+    if args.half and not cuda:
+        raise ValueError("--half needs a CUDA device (half precision on CPU is not a deployment target)")
+    sync = torch.cuda.synchronize if cuda else None
+    dtype = torch.float16 if args.half else torch.float32
+
+    result: dict = {"meta": _meta(args), "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    if "layer" in args.parts:
+        shapes = layer.ca_input_shapes(models.with_scale("yolov8-ca.yaml"), args.imgsz)
+        result["layer"] = layer.bench_layers(shapes, args.batches, args.layer_repeats, device=args.device, dtype=dtype,
+                                             sync=sync, log=log)
+    pairs = models.ca_model_pairs(args.models)
+    result["models"] = {}
+    if "torch" in args.parts:
+        lat = models.bench_torch(pairs, args.imgsz, args.model_repeats, args.device, args.half, sync, log)
+        result["models"]["torch"] = models.ratios(pairs, lat)
+    if "onnx" in args.parts:
+        lat = models.bench_onnxruntime(pairs, args.imgsz, args.model_repeats, torch.get_num_threads(), args.device, log)
+        result["models"]["onnxruntime"] = models.ratios(pairs, lat)
+    if "train" in args.parts:
+        train_pairs = models.ca_model_pairs(args.train_models)
+        result["train"] = train_throughput.bench_train(train_pairs, args.train_batch, args.train_imgsz,
+                                                       args.train_repeats, args.device, sync, log)
+    result["meta"]["loadavg_after"] = _loadavg()
+    result["targets"] = report.check_targets(result)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    """``ca-yolo bench ...``; returns the exit code (0, or 2 on bad arguments)."""
+    args = build_parser().parse_args(argv)
+    from ca_yolo.bench import report
+
+    try:
+        result = run(args)
+    except ValueError as e:
+        print(f"ca-yolo bench: {e}", file=sys.stderr)
+        return 2
+    out = args.out or Path("runs") / "bench" / f"bench-{args.device.replace(':', '')}.json"
+    write_json_atomic(out, result)
+    table = report.markdown(result)
+    print(table)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table + "\n")
+    print(f"\nsaved {out}")
+    return 0

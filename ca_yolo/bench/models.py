@@ -1,0 +1,172 @@
+"""Whole-model latency: each shipped CA model against its baseline, in PyTorch and ONNX Runtime.
+
+Models are built from their YAMLs at scale n with random weights (latency does not depend on
+the weights), fused the way Ultralytics fuses for inference, and run in eval mode at batch 1.
+Each family's baseline and its CA variants are timed interleaved in one loop, so every ratio
+compares runs made under the same machine conditions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ca_yolo.bench.timing import summary, timed_rounds
+
+# A shipped CA YAML name -> its family ("yolov8-ca-neck.yaml" -> "yolov8"); other YAMLs (ablations) don't match.
+_CA_NAME = re.compile(r"^(?P<family>yolo(?:v)?\d+)-ca(?:-backbone|-neck)?\.ya?ml$")
+
+
+def with_scale(name: str, scale: str = "n") -> str:
+    """``yolov8-ca.yaml`` -> ``yolov8n-ca.yaml``: the scale letter goes right after the version digits."""
+    return re.sub(r"^(yolo(?:v)?\d+)", rf"\g<1>{scale}", name, count=1)
+
+
+def ca_model_pairs(names: list[str] | None = None, scale: str = "n") -> list[tuple[str, str]]:
+    """(CA model, baseline) name pairs at ``scale`` for the shipped CA YAMLs (or ``names``).
+
+    Args:
+        names: scale-less CA YAML names (``yolov8-ca.yaml``); default: every shipped
+            ``<family>-ca[-backbone|-neck].yaml``.
+
+    Raises:
+        ValueError: a name is not a ``<family>-ca[-backbone|-neck].yaml`` name.
+    """
+    from ca_yolo.plugin.cfg_models import shipped_models
+
+    if names is None:
+        names = [n for n in shipped_models() if _CA_NAME.match(n)]
+    pairs = []
+    for name in names:
+        m = _CA_NAME.match(name)
+        if not m:
+            raise ValueError(f"not a CA model name: {name!r} (expected e.g. 'yolov8-ca.yaml', 'yolo11-ca-neck.yaml')")
+        pairs.append((with_scale(name, scale), f"{m['family']}{scale}.yaml"))
+    return pairs
+
+
+def build_fused(name: str, device: str = "cpu", half: bool = False) -> torch.nn.Module:
+    """Detection model ``name`` (YAML, random weights), fused and in eval mode, on ``device``."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    import ca_yolo  # noqa: F401
+
+    model = DetectionModel(name, verbose=False).fuse(verbose=False).eval().to(device)
+    return model.half() if half else model
+
+
+def export_onnx(name: str, folder: Path, imgsz: int) -> Path:
+    """Export model ``name`` (YAML) to ONNX with Ultralytics' exporter into ``folder``; return the file.
+
+    ``simplify=False``: onnxslim is optional and not needed for ONNX Runtime, and asking for it
+    would make Ultralytics try to install it.
+    """
+    from ultralytics import YOLO
+
+    import ca_yolo  # noqa: F401
+
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # the exporter's banner, once per model, would bury the figures
+    try:
+        with contextlib.chdir(folder):  # a YAML-built model is exported into the working directory
+            out = YOLO(name).export(format="onnx", imgsz=imgsz, simplify=False, dynamic=False, verbose=False)
+    finally:
+        LOGGER.setLevel(level)
+    return folder / Path(out).name
+
+
+def ort_session(path: Path, threads: int, device: str = "cpu"):
+    """An ONNX Runtime session for ``path``: all graph optimisations, ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    providers = ["CUDAExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), opts, providers=providers)
+
+
+def _by_family(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for ca, base in pairs:
+        groups.setdefault(base, []).append(ca)
+    return groups
+
+
+def bench_torch(
+    pairs: list[tuple[str, str]],
+    imgsz: int,
+    repeats: int,
+    device: str = "cpu",
+    half: bool = False,
+    sync: Callable[[], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict]:
+    """PyTorch latency per model (ms summaries), each family's models interleaved with its baseline."""
+    out: dict[str, dict] = {}
+    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
+    x = x.half() if half else x
+    for base, cas in _by_family(pairs).items():
+        models = {name: build_fused(name, device, half) for name in [base, *cas]}
+
+        def call(m):
+            def run():
+                with torch.inference_mode():
+                    m(x)
+
+            return run
+
+        samples = timed_rounds({k: call(m) for k, m in models.items()}, repeats, warmup=3, sync=sync)
+        for name, s in samples.items():
+            out[name] = summary(s)
+            log(f"torch {name}: {out[name]['median']:.2f} ms")
+        del models
+    return out
+
+
+def bench_onnxruntime(
+    pairs: list[tuple[str, str]],
+    imgsz: int,
+    repeats: int,
+    threads: int,
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+) -> dict[str, dict]:
+    """ONNX Runtime latency per model (ms summaries); models exported once into a temporary folder."""
+    out: dict[str, dict] = {}
+    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).numpy().astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="ca-yolo-bench-") as tmp:
+        for base, cas in _by_family(pairs).items():
+            sessions = {name: ort_session(export_onnx(name, Path(tmp), imgsz), threads, device) for name in [base, *cas]}
+            fns = {k: (lambda s=s: s.run(None, {s.get_inputs()[0].name: x})) for k, s in sessions.items()}
+            for name, s in timed_rounds(fns, repeats, warmup=3).items():
+                out[name] = summary(s)
+                log(f"onnxruntime {name}: {out[name]['median']:.2f} ms")
+            del sessions
+    return out
+
+
+def ratios(pairs: list[tuple[str, str]], latency: dict[str, dict]) -> list[dict]:
+    """Per pair: ``{"model", "baseline", "ms", "baseline_ms", "ratio"}`` (medians, ratio = CA / baseline)."""
+    return [
+        {
+            "model": ca,
+            "baseline": base,
+            "ms": latency[ca]["median"],
+            "baseline_ms": latency[base]["median"],
+            "ratio": latency[ca]["median"] / latency[base]["median"],
+        }
+        for ca, base in pairs
+        if ca in latency and base in latency
+    ]

@@ -1,0 +1,96 @@
+"""Targets from the issue, checked against a benchmark result, and the result as markdown tables."""
+
+from __future__ import annotations
+
+# name -> (what is compared, comparison, limit); see README "Speed".
+TARGETS = {
+    "layer_speedup_vs_reference": ("ours vs reference forward, eval, batch 8, P3", ">=", 3.0),
+    "layer_x_floor": ("ours forward / elementwise floor, eval, batch 8, P3", "<=", 4.0),
+    "torch_latency_ratio": ("yolov8n-ca / yolov8n latency, PyTorch", "<=", 1.02),
+    "onnxruntime_latency_ratio": ("yolov8n-ca / yolov8n latency, ONNX Runtime", "<=", 1.02),
+    "train_throughput_ratio": ("yolov8n-ca / yolov8n training images/s", ">=", 0.95),
+}
+HEADLINE_MODEL = "yolov8n-ca.yaml"
+
+
+def _p3_batch8_eval(layer_rows: list[dict]) -> dict | None:
+    rows = [r for r in layer_rows if r["level"] == "P3" and r["shape"][0] == 8 and r["mode"] == "eval"]
+    return rows[0] if rows else None
+
+
+def check_targets(result: dict) -> list[dict]:
+    """Each target with its measured value: ``{"name", "what", "op", "limit", "value", "met"}``.
+
+    A target whose figure was not measured (skipped part, other shapes) gets value None, met None.
+    """
+    values: dict[str, float | None] = dict.fromkeys(TARGETS)
+    p3 = _p3_batch8_eval(result.get("layer", []))
+    if p3:
+        values["layer_speedup_vs_reference"] = p3["speedup_vs_reference"]
+        values["layer_x_floor"] = p3["x_floor"]
+    for runtime in ("torch", "onnxruntime"):
+        for row in result.get("models", {}).get(runtime, []):
+            if row["model"] == HEADLINE_MODEL:
+                values[f"{runtime}_latency_ratio"] = row["ratio"]
+    for row in result.get("train", []):
+        if row["model"] == HEADLINE_MODEL:
+            values["train_throughput_ratio"] = row["ratio"]
+    out = []
+    for name, (what, op, limit) in TARGETS.items():
+        v = values[name]
+        met = None if v is None else (v >= limit if op == ">=" else v <= limit)
+        out.append({"name": name, "what": what, "op": op, "limit": limit, "value": v, "met": met})
+    return out
+
+
+def markdown(result: dict) -> str:
+    """The result as markdown tables (layer, whole model, training, targets)."""
+    lines: list[str] = []
+    meta = result.get("meta", {})
+    lines.append(
+        f"Device: {meta.get('device_name', '?')}, {meta.get('threads', '?')} threads, torch {meta.get('torch', '?')}, "
+        f"onnxruntime {meta.get('onnxruntime', '?')}; load average before/after: "
+        f"{meta.get('loadavg_before', '?')} / {meta.get('loadavg_after', '?')}."
+    )
+    if result.get("layer"):
+        lines += [
+            "",
+            "| CA layer | shape (B×C×H×W) | mode | ours ms | reference ms | floor `x*s` ms | ours vs reference | ours / floor |",
+            "|---|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in result["layer"]:
+            ms = r["ms"]
+            lines.append(
+                f"| {r['level']} | {'×'.join(map(str, r['shape']))} | {r['mode']} | {ms['ours']['median']:.3f} | "
+                f"{ms['reference']['median']:.3f} | {ms['floor']['median']:.3f} | {r['speedup_vs_reference']:.2f}× | "
+                f"{r['x_floor']:.2f}× |"
+            )
+    models = result.get("models", {})
+    if models.get("torch") or models.get("onnxruntime"):
+        torch_rows = {r["model"]: r for r in models.get("torch", [])}
+        ort_rows = {r["model"]: r for r in models.get("onnxruntime", [])}
+        lines += [
+            "",
+            "| model (n, 640, batch 1) | baseline | PyTorch ms (base) | PyTorch ratio | ORT ms (base) | ORT ratio |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for name in dict.fromkeys([*torch_rows, *ort_rows]):
+            t, o = torch_rows.get(name), ort_rows.get(name)
+            base = (t or o)["baseline"]
+            tcell = f"{t['ms']:.1f} ({t['baseline_ms']:.1f}) | {t['ratio']:.3f}" if t else "– | –"
+            ocell = f"{o['ms']:.1f} ({o['baseline_ms']:.1f}) | {o['ratio']:.3f}" if o else "– | –"
+            lines.append(f"| {name} | {base} | {tcell} | {ocell} |")
+    if result.get("train"):
+        lines += ["", "| training | baseline | batch × imgsz | img/s | baseline img/s | ratio |", "|---|---|---|---:|---:|---:|"]
+        for r in result["train"]:
+            lines.append(
+                f"| {r['model']} | {r['baseline']} | {r['batch']}×{r['imgsz']} | {r['images_per_s']:.2f} | "
+                f"{r['baseline_images_per_s']:.2f} | {r['ratio']:.3f} |"
+            )
+    if result.get("targets"):
+        lines += ["", "| target | limit | measured | met |", "|---|---|---:|---|"]
+        for t in result["targets"]:
+            value = "–" if t["value"] is None else f"{t['value']:.3f}"
+            met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
+            lines.append(f"| {t['what']} | {t['op']} {t['limit']} | {value} | {met} |")
+    return "\n".join(lines)

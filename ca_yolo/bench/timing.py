@@ -1,0 +1,79 @@
+"""Interleaved timing: every candidate runs once per round, in rotating order, medians reported.
+
+Running candidates back to back in one process and one loop means they see the same machine
+state (other processes' load, CPU frequency, allocator state), so their *ratio* is meaningful
+even on a noisy machine; the median per candidate discards the rounds hit by interruptions.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def timed_rounds(
+    fns: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 2,
+    sync: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
+    """Run each of ``fns`` ``warmup`` + ``repeats`` times, interleaved; return seconds per call.
+
+    Round r calls the candidates starting at index r mod n (A B C, B C A, C A B, ...) so that no
+    candidate always runs right after the same neighbour (cache and allocator state carry over).
+
+    Args:
+        fns: name -> zero-argument callable to time.
+        repeats: timed rounds (each candidate gets one sample per round).
+        warmup: untimed rounds first (first-call costs: allocation, lazy init, caches).
+        sync: called before reading the clock (e.g. ``torch.cuda.synchronize``); None on CPU.
+        clock: the timer (injectable for tests).
+
+    Returns:
+        name -> list of ``repeats`` durations in seconds, in round order.
+
+    Raises:
+        ValueError: ``repeats`` < 1, ``warmup`` < 0 or no candidates.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+    if not fns:
+        raise ValueError("nothing to time: no candidates given")
+    names = list(fns)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(warmup + repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            if sync:
+                sync()
+            t0 = clock()
+            fns[name]()
+            if sync:
+                sync()
+            dt = clock() - t0
+            if r >= warmup:
+                samples[name].append(dt)
+    return samples
+
+
+def summary(samples: list[float], scale: float = 1e3) -> dict[str, float]:
+    """Median, quartiles and min of ``samples`` (seconds), scaled (default to milliseconds).
+
+    Returns:
+        ``{"median", "p25", "p75", "min", "n"}``.
+    """
+    qs = statistics.quantiles(samples, n=4, method="inclusive") if len(samples) > 1 else [samples[0]] * 3
+    return {
+        "median": statistics.median(samples) * scale,
+        "p25": qs[0] * scale,
+        "p75": qs[2] * scale,
+        "min": min(samples) * scale,
+        "n": len(samples),
+    }
+
+
+def ratio(a: dict[str, float], b: dict[str, float]) -> float:
+    """Ratio of two summaries' medians, a / b."""
+    return a["median"] / b["median"]
