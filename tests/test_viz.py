@@ -260,7 +260,9 @@ def test_single_direction_layers_are_supported():
     assert y.shape == (1, 8, 16, 24)
 
 
-@pytest.mark.parametrize("cfg, kind, missing", [("yolov8n-ca-h.yaml", "CoordAttH", "g_w"), ("yolov8n-ca-w.yaml", "CoordAttW", "g_h")])
+@pytest.mark.parametrize(
+    "cfg, kind, missing", [("yolov8n-ca-h.yaml", "CoordAttH", "g_w"), ("yolov8n-ca-w.yaml", "CoordAttW", "g_h")]
+)
 def test_coordatt_halves_from_their_yamls(cfg, kind, missing):
     net = _net(cfg)
     assert [(l.index, l.type) for l in find_attention_layers(net)] == [(i, kind) for i in CA_LAYERS]

@@ -8,11 +8,12 @@ An attention layer here is one whose gates are 1-D along image height and/or wid
   (B, C, H, 1) or g_w (B, C, 1, W) respectively.
 
 Channel-only gates (SE, ECA: (B, C, 1, 1)) and CBAM's 2-D spatial gate are not coordinate maps
-and are not captured. The gates are recomputed from the layer's own
-input in a forward *pre*-hook, before the layer can touch that input, with the layer's own weights:
-so they are exactly what the layer applies, and the layer's output is not changed (the hook returns
-nothing and only reads). In training mode BatchNorm would count that extra pass in its running
-statistics; the layer's buffers are put back afterwards so capturing changes no state either.
+and are not captured.
+
+The gates are recomputed from the layer's own input in a forward *pre*-hook, before the layer can
+touch that input, with the layer's own weights: so they are exactly what the layer applies, and the
+layer's output is not changed (the hook returns nothing and only reads). In training mode
+BatchNorm would count that extra pass in its running statistics; the layer's buffers are put back afterwards so capturing changes no state either.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch.nn as nn
 
 
 class NoAttentionLayersError(ValueError):
-    """The model has no attention layer (no module with a ``gates`` method) to draw."""
+    """The model has no coordinate attention layer (see :func:`is_attention_layer`) to draw."""
 
 
 @dataclass(frozen=True)

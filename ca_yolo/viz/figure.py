@@ -116,7 +116,8 @@ def draw_attention_figure(att: ImageAttention, channels: str = "mean", k: int = 
         ax.set_axis_off()
     det = axes[0]
     det.set_axis_on()
-    det.imshow(cv2.cvtColor(att.result.plot(), cv2.COLOR_BGR2RGB))
+    # Ultralytics' default line width stays >= 2 px with big labels, which swamps a small image.
+    det.imshow(cv2.cvtColor(att.result.plot(line_width=max(1, round(max(h0, w0) / 300))), cv2.COLOR_BGR2RGB))
     det.set_title(f"{att.path.name}: {len(att.result.boxes)} detections", fontsize=8)
     det.set_xticks([])
     det.set_yticks([])

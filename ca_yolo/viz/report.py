@@ -34,7 +34,9 @@ def report_attention_figures(
         yolo = load_model(weights)
         if not find_attention_layers(yolo.model):
             continue  # a baseline or channel-only attention model: nothing coordinate-wise to draw
-        written[name] = save_attention_figures(yolo, images, Path(out_dir) / name, imgsz=imgsz, conf=conf, device=device)
+        written[name] = save_attention_figures(
+            yolo, images, Path(out_dir) / name, imgsz=imgsz, conf=conf, device=device
+        )
     return written
 
 
