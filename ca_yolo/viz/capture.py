@@ -13,7 +13,8 @@ and are not captured.
 The gates are recomputed from the layer's own input in a forward *pre*-hook, before the layer can
 touch that input, with the layer's own weights: so they are exactly what the layer applies, and the
 layer's output is not changed (the hook returns nothing and only reads). In training mode
-BatchNorm would count that extra pass in its running statistics; the layer's buffers are put back afterwards so capturing changes no state either.
+BatchNorm would count that extra pass in its running statistics; the layer's buffers are put
+back afterwards, so capturing changes no state either.
 """
 
 from __future__ import annotations
