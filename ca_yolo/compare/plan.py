@@ -58,6 +58,9 @@ def make_plan(config: CompareConfig, data: str | Path) -> Plan:
         PlanError: two models with one name, an unknown baseline, a missing or broken dataset,
             a model YAML that does not build, or an existing folder made with other settings.
     """
+    for cfg in config.models:
+        if Path(cfg).suffix.lower() not in {".yaml", ".yml"}:
+            raise PlanError(f"models= takes model YAMLs (e.g. yolov8n.yaml); got '{cfg}'")
     names = [model_name(m) for m in config.models]
     seen: dict[str, str] = {}
     for cfg, name in zip(config.models, names):
@@ -89,8 +92,6 @@ def make_plan(config: CompareConfig, data: str | Path) -> Plan:
 
 def _check_builds(cfg: str, nc: int) -> None:
     """Build the model from its YAML (with the dataset's class count) or raise PlanError saying why."""
-    if Path(cfg).suffix.lower() not in {".yaml", ".yml"}:
-        raise PlanError(f"models= takes model YAMLs (e.g. yolov8n.yaml); got '{cfg}'")
     import ca_yolo  # noqa: F401  (CA layers and the shipped *-ca.yaml files)
     from ultralytics.nn.tasks import DetectionModel
 
@@ -139,11 +140,10 @@ def data_for(config: CompareConfig) -> Path:
         except DatasetError as e:
             raise PlanError(f"dataset: {e}") from None
         return p
-    from ca_yolo.data.sample import make_sample
+    from ca_yolo.data.problems import DataError
+    from ca_yolo.data.sample import DEFAULT_OUT, make_sample
 
-    return Path(make_sample(sample_dir()))
-
-
-def sample_dir() -> Path:
-    """Where the embedded default keeps the generated sample dataset."""
-    return Path("datasets/ca-yolo-sample")
+    try:
+        return Path(make_sample(DEFAULT_OUT, log=print))
+    except DataError as e:
+        raise PlanError(f"sample dataset: {e}") from None

@@ -161,12 +161,7 @@ def _notes(results: dict) -> list[str]:
         + (f" with {m0['threads']} torch thread(s)" if m0.get("threads") else "")
         + "; all models measured in one process, "
         "interleaved. Params: trained (unfused) model. GFLOPs: fused model at the same imgsz.",
-    ] + (
-        ["- CPU training with workers=0 used every usable core (Ultralytics alone keeps one free for "
-         "dataloader workers)."]
-        if str(results["settings"]["device"]).lower() == "cpu" and results["settings"]["workers"] == 0
-        else []
-    )  # fmt: skip
+    ]
 
 
 def grid_inputs(results: dict, gt: GroundTruth, images: list[Path], out: Path, n: int, imgsz: int, device):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -92,8 +91,6 @@ def _train(run: Run, plan: Plan, resume: bool) -> None:
     cfg = plan.config
     where = {"device": cfg.device} if cfg.device is not None else {}
     model = YOLO(str(run.dir / "weights" / "last.pt") if resume else run.cfg)
-    if str(cfg.device).lower() == "cpu" and cfg.workers == 0:
-        model.add_callback("on_train_epoch_start", _use_all_cores)
     if resume:  # Ultralytics restores epochs, optimizer, seed, ... from the checkpoint itself
         model.train(resume=True, data=str(plan.data), workers=cfg.workers, **where)
         return
@@ -111,21 +108,6 @@ def _train(run: Run, plan: Plan, resume: bool) -> None:
         **where,
         **cfg.train_args,
     )
-
-
-def _use_all_cores(trainer) -> None:
-    """Let torch use every usable core for CPU training without dataloader workers.
-
-    Ultralytics keeps one core free (for dataloader workers) when it selects the CPU; with
-    ``workers=0`` there are none, and on a 2-core machine that would halve training speed.
-    """
-    import torch
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    torch.set_num_threads(max(1, cores))
 
 
 def _evaluate(run: Run, plan: Plan, gt: GroundTruth, settings: dict, resumed: bool, seconds: float) -> dict:
