@@ -110,7 +110,22 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 def run(args: argparse.Namespace, log=print) -> dict:
-    """Run the selected benchmark parts; return the result dict (see README "Speed")."""
+    """Run the selected benchmark parts; return the result dict (see README "Speed").
+
+    ``--threads`` applies to this run only: torch's thread count is restored afterwards.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        return _run(args, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace, log) -> dict:
     import torch
 
     from ca_yolo.bench import layer, models, report, train_throughput
@@ -118,8 +133,6 @@ def run(args: argparse.Namespace, log=print) -> dict:
     unknown = sorted(set(args.parts) - set(PARTS))
     if unknown:
         raise ValueError(f"unknown --parts {','.join(unknown)}; choose from {','.join(PARTS)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
     if cuda and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: no CUDA device is available")

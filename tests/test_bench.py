@@ -1,0 +1,177 @@
+"""``ca-yolo bench``: timing harness, reference layer, model pairs, targets and the JSON it writes.
+
+No timing is asserted (the machine is shared); the runs use tiny shapes and one repeat.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import ca_yolo  # noqa: F401
+from ca_yolo.bench import models, report
+from ca_yolo.bench.cli import main
+from ca_yolo.bench.layer import bench_layer_shape, ca_input_shapes
+from ca_yolo.bench.reference import ReferenceCoordAtt
+from ca_yolo.bench.timing import summary, timed_rounds
+from ca_yolo.nn import CoordAtt
+
+
+class FakeClock:
+    """Advances by the duration the last called candidate declared."""
+
+    def __init__(self):
+        self.now, self.pending = 0.0, 0.0
+
+    def __call__(self) -> float:
+        self.now += self.pending
+        self.pending = 0.0
+        return self.now
+
+
+def test_timed_rounds_rotates_order_skips_warmup_and_times_each_call():
+    clock, calls = FakeClock(), []
+
+    def candidate(name, seconds):
+        def run():
+            calls.append(name)
+            clock.pending = seconds
+
+        return run
+
+    fns = {"a": candidate("a", 1.0), "b": candidate("b", 2.0), "c": candidate("c", 4.0)}
+    samples = timed_rounds(fns, repeats=3, warmup=2, clock=clock)
+    assert "".join(calls) == "abc" "bca" "cab" "abc" "bca"
+    assert samples == {"a": [1.0] * 3, "b": [2.0] * 3, "c": [4.0] * 3}
+
+
+def test_timed_rounds_rejects_bad_counts():
+    with pytest.raises(ValueError, match=r"repeats must be >= 1 and warmup >= 0, got repeats=0, warmup=1"):
+        timed_rounds({"a": lambda: None}, repeats=0, warmup=1)
+    with pytest.raises(ValueError, match="nothing to time"):
+        timed_rounds({}, repeats=1)
+
+
+def test_summary_in_milliseconds():
+    assert summary([0.004, 0.001, 0.003, 0.002, 0.005]) == {"median": 3.0, "p25": 2.0, "p75": 4.0, "min": 1.0, "n": 5}
+    assert summary([0.002]) == {"median": 2.0, "p25": 2.0, "p75": 2.0, "min": 2.0, "n": 1}
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_reference_layer_computes_the_same_function_as_coordatt(training):
+    torch.manual_seed(0)
+    ours = CoordAtt(48)
+    with torch.no_grad():
+        ours.bn1.running_mean.normal_()
+        ours.bn1.running_var.uniform_(0.5, 2.0)
+    ref = ReferenceCoordAtt(48)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 48, 11, 6)
+    ours.train(training), ref.train(training)
+    assert torch.allclose(ours(x), ref(x), atol=1e-6, rtol=0)
+
+
+def test_layer_shapes_are_the_ca_inputs_of_yolov8n():
+    # at 640 these are 64x80x80, 128x40x40, 256x20x20 (strides 8, 16, 32); 320 keeps the test fast
+    assert ca_input_shapes("yolov8n-ca.yaml", 320) == [(64, 40, 40), (128, 20, 20), (256, 10, 10)]
+
+
+def test_layer_row_structure():
+    row = bench_layer_shape((2, 16, 6, 5), "train", repeats=2, warmup=0)
+    assert row["shape"] == [2, 16, 6, 5] and row["mode"] == "train" and row["dtype"] == "float32"
+    assert set(row["ms"]) == {"ours", "reference", "floor"}
+    assert row["speedup_vs_reference"] == row["ms"]["reference"]["median"] / row["ms"]["ours"]["median"]
+    assert row["x_floor"] == row["ms"]["ours"]["median"] / row["ms"]["floor"]["median"]
+    assert row["max_abs_diff"] < 1e-6
+    with pytest.raises(ValueError, match="mode must be 'eval' or 'train', got 'infer'"):
+        bench_layer_shape((1, 16, 4, 4), "infer", repeats=1)
+
+
+def test_model_pairs_cover_the_nine_shipped_ca_models():
+    pairs = models.ca_model_pairs()
+    assert pairs == [
+        ("yolo11n-ca-backbone.yaml", "yolo11n.yaml"),
+        ("yolo11n-ca-neck.yaml", "yolo11n.yaml"),
+        ("yolo11n-ca.yaml", "yolo11n.yaml"),
+        ("yolo26n-ca-backbone.yaml", "yolo26n.yaml"),
+        ("yolo26n-ca-neck.yaml", "yolo26n.yaml"),
+        ("yolo26n-ca.yaml", "yolo26n.yaml"),
+        ("yolov8n-ca-backbone.yaml", "yolov8n.yaml"),
+        ("yolov8n-ca-neck.yaml", "yolov8n.yaml"),
+        ("yolov8n-ca.yaml", "yolov8n.yaml"),
+    ]
+    assert models.ca_model_pairs(["yolov8-ca.yaml"], scale="s") == [("yolov8s-ca.yaml", "yolov8s.yaml")]
+    with pytest.raises(ValueError, match=r"not a CA model name: 'yolov8-se.yaml'"):
+        models.ca_model_pairs(["yolov8-se.yaml"])
+
+
+def test_targets_are_checked_against_the_headline_figures():
+    result = {
+        "layer": [
+            {"level": "P3", "shape": [8, 64, 80, 80], "mode": "eval", "speedup_vs_reference": 5.0, "x_floor": 4.5},
+            {"level": "P3", "shape": [8, 64, 80, 80], "mode": "train", "speedup_vs_reference": 1.0, "x_floor": 9.0},
+        ],
+        "models": {
+            "torch": [{"model": "yolov8n-ca.yaml", "ratio": 1.01}, {"model": "yolo11n-ca.yaml", "ratio": 1.5}],
+            "onnxruntime": [{"model": "yolov8n-ca.yaml", "ratio": 1.03}],
+        },
+        "train": [{"model": "yolov8n-ca.yaml", "ratio": 0.95}],
+    }
+    got = {t["name"]: (t["value"], t["met"]) for t in report.check_targets(result)}
+    assert got == {
+        "layer_speedup_vs_reference": (5.0, True),
+        "layer_x_floor": (4.5, False),
+        "torch_latency_ratio": (1.01, True),
+        "onnxruntime_latency_ratio": (1.03, False),
+        "train_throughput_ratio": (0.95, True),
+    }
+    assert all(t["value"] is None and t["met"] is None for t in report.check_targets({}))
+
+
+def test_cli_writes_json_and_markdown(tmp_path, capsys):
+    out, md = tmp_path / "res" / "bench.json", tmp_path / "bench.md"
+    threads_before = torch.get_num_threads()
+    code = main([
+        "--imgsz", "64", "--batches", "1", "--layer-repeats", "1", "--model-repeats", "1",
+        "--models", "yolov8-ca.yaml", "--train-imgsz", "32", "--train-batch", "2", "--train-repeats", "1",
+        "--threads", "1", "--out", str(out), "--markdown", str(md),
+    ])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert set(result) == {"meta", "settings", "layer", "models", "train", "targets"}
+    assert result["meta"]["threads"] == 1 and result["meta"]["device"] == "cpu"
+    assert [(r["level"], r["shape"], r["mode"]) for r in result["layer"]] == [
+        ("P3", [1, 64, 8, 8], "eval"), ("P3", [1, 64, 8, 8], "train"),
+        ("P4", [1, 128, 4, 4], "eval"), ("P4", [1, 128, 4, 4], "train"),
+        ("P5", [1, 256, 2, 2], "eval"), ("P5", [1, 256, 2, 2], "train"),
+    ]
+    for runtime in ("torch", "onnxruntime"):
+        (row,) = result["models"][runtime]
+        assert (row["model"], row["baseline"]) == ("yolov8n-ca.yaml", "yolov8n.yaml")
+        assert row["ratio"] == pytest.approx(row["ms"] / row["baseline_ms"])
+    (train,) = result["train"]
+    assert (train["batch"], train["imgsz"]) == (2, 32)
+    assert train["ratio"] == pytest.approx(train["images_per_s"] / train["baseline_images_per_s"])
+    targets = {t["name"]: t for t in result["targets"]}
+    assert targets["layer_x_floor"]["value"] is None  # no batch-8 P3 row in this run
+    assert targets["torch_latency_ratio"]["value"] == result["models"]["torch"][0]["ratio"]
+    table = md.read_text()
+    assert "| CA layer | shape (B×C×H×W) |" in table and "| yolov8n-ca.yaml | yolov8n.yaml |" in table
+    assert f"saved {out}" in capsys.readouterr().out
+    assert torch.get_num_threads() == threads_before  # --threads applies to the run only
+    assert not list(out.parent.glob(".*tmp*"))  # the temporary file was renamed away
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--parts", "layer,gpu"], "unknown --parts gpu; choose from layer,torch,onnx,train"),
+        (["--half"], "--half needs a CUDA device"),
+    ],
+)
+def test_cli_rejects_bad_arguments(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path / "x.json")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
