@@ -16,6 +16,9 @@ The rule, measured on the model rather than read from comments:
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+
 from ca_yolo.plugin.parser import probe_shapes
 
 TAIL_BLOCKS = {"SPPF", "SPP", "SPPELAN", "C2PSA", "PSA", "AIFI"}
@@ -54,10 +57,19 @@ def default_places(d: dict, at: str | list[str] = "backbone,neck") -> dict[int, 
     return dict(sorted(places.items()))
 
 
-def _backbone_places(d: dict, rows: list[list], head_inputs: list[int]) -> dict[int, str]:
-    shapes = probe_shapes(d, d.get("ch", 3), last=len(rows) - 2)
+@lru_cache(maxsize=32)
+def _strides(key: str) -> tuple[int | None, ...]:
+    """Stride of each row's output (None where not a feature map) for a model dict given as JSON."""
+    d = json.loads(key)
+    shapes = probe_shapes(d, d.get("ch", 3), last=len(_rows(d)) - 2)
     size = 256  # probe input size
-    stride = [size // s[-1] if s and len(s) == 4 else None for s in shapes]
+    return tuple(size // s[-1] if s and len(s) == 4 else None for s in shapes)
+
+
+def _backbone_places(d: dict, rows: list[list], head_inputs: list[int]) -> dict[int, str]:
+    # The probe builds the model (on the meta device); cached because one base is often derived
+    # several times (the shipped YAMLs: 8 variants of yolov8.yaml).
+    stride = _strides(json.dumps(d, sort_keys=True))
     wanted = sorted({stride[k] for k in head_inputs if k < len(stride) and stride[k]})
     n_backbone = len(d.get("backbone", []))
     tail = next((i for i in range(n_backbone) if str(rows[i][2]).split(".")[-1] in TAIL_BLOCKS), n_backbone)
