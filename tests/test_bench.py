@@ -47,9 +47,27 @@ def test_timed_rounds_rotates_order_skips_warmup_and_times_each_call():
     assert samples == {"a": [1.0] * 3, "b": [2.0] * 3, "c": [4.0] * 3}
 
 
+def test_timed_rounds_bursts_drop_the_first_call_of_each_burst():
+    clock, calls = FakeClock(), []
+    durations = iter([9.0, 1.0, 2.0, 8.0, 3.0, 4.0] + [7.0, 5.0, 6.0, 7.0, 1.0, 1.0])
+
+    def candidate(name):
+        def run():
+            calls.append(name)
+            clock.pending = next(durations)
+
+        return run
+
+    samples = timed_rounds({"a": candidate("a"), "b": candidate("b")}, repeats=2, warmup=0, clock=clock, burst=3)
+    assert "".join(calls) == "aaabbb" "bbbaaa"
+    assert samples == {"a": [1.0, 2.0, 1.0, 1.0], "b": [3.0, 4.0, 5.0, 6.0]}
+
+
 def test_timed_rounds_rejects_bad_counts():
-    with pytest.raises(ValueError, match=r"repeats must be >= 1 and warmup >= 0, got repeats=0, warmup=1"):
+    with pytest.raises(ValueError, match=r">= 0, got repeats=0, warmup=1, burst=1"):
         timed_rounds({"a": lambda: None}, repeats=0, warmup=1)
+    with pytest.raises(ValueError, match=r"got repeats=2, warmup=0, burst=0"):
+        timed_rounds({"a": lambda: None}, repeats=2, warmup=0, burst=0)
     with pytest.raises(ValueError, match="nothing to time"):
         timed_rounds({}, repeats=1)
 

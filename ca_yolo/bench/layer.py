@@ -84,8 +84,12 @@ def bench_layer_shape(
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
     sync: Callable[[], None] | None = None,
+    burst: int = 4,
 ) -> dict:
     """Time ours / reference / floor on one input shape (B, C, H, W) in ``mode`` 'eval' or 'train'.
+
+    Steady-state per-call times (``burst`` calls per candidate per round, the first untimed; see
+    :func:`ca_yolo.bench.timing.timed_rounds`).
 
     Returns:
         ``{"shape", "mode", "dtype", "ms": {name: summary}, "speedup_vs_reference", "x_floor",
@@ -106,7 +110,7 @@ def bench_layer_shape(
         diff = (ours.eval()(x) - ref.eval()(x)).abs().max().item()
     ours.train(mode == "train"), ref.train(mode == "train")
     fns = (_eval_fns if mode == "eval" else _train_fns)(ours, ref, x, s)
-    stats = {k: summary(v) for k, v in timed_rounds(fns, repeats, warmup, sync).items()}
+    stats = {k: summary(v) for k, v in timed_rounds(fns, repeats, warmup, sync, burst=burst).items()}
     return {
         "shape": list(shape),
         "mode": mode,
@@ -115,6 +119,7 @@ def bench_layer_shape(
         "speedup_vs_reference": stats["reference"]["median"] / stats["ours"]["median"],
         "x_floor": stats["ours"]["median"] / stats["floor"]["median"],
         "max_abs_diff": diff,
+        "burst": burst,
     }
 
 

@@ -18,27 +18,37 @@ def timed_rounds(
     warmup: int = 2,
     sync: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    burst: int = 1,
 ) -> dict[str, list[float]]:
-    """Run each of ``fns`` ``warmup`` + ``repeats`` times, interleaved; return seconds per call.
+    """Run each of ``fns`` ``warmup`` + ``repeats`` rounds, interleaved; return seconds per call.
 
     Round r calls the candidates starting at index r mod n (A B C, B C A, C A B, ...) so that no
     candidate always runs right after the same neighbour (cache and allocator state carry over).
+
+    With ``burst`` > 1 a candidate is called ``burst`` times in a row per round and the first
+    call of each burst is not timed: the others see the memory the previous call just freed, so
+    the figure is the steady-state cost of a call, free of the page faults a fresh full-size
+    allocation costs on CPU right after a *different* candidate reshaped the heap (that cost
+    depends on the neighbour, not on the candidate; whole-model timings keep it, burst=1).
 
     Args:
         fns: name -> zero-argument callable to time.
         repeats: timed rounds (each candidate gets one sample per round).
         warmup: untimed rounds first (first-call costs: allocation, lazy init, caches).
+        burst: calls per candidate per round; the first of each burst is untimed when > 1.
         sync: called before reading the clock (e.g. ``torch.cuda.synchronize``); None on CPU.
         clock: the timer (injectable for tests).
 
     Returns:
-        name -> list of ``repeats`` durations in seconds, in round order.
+        name -> list of ``repeats * max(1, burst - 1)`` durations in seconds, in call order.
 
     Raises:
-        ValueError: ``repeats`` < 1, ``warmup`` < 0 or no candidates.
+        ValueError: ``repeats`` < 1, ``warmup`` < 0, ``burst`` < 1 or no candidates.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+    if repeats < 1 or warmup < 0 or burst < 1:
+        raise ValueError(
+            f"repeats and burst must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}, burst={burst}"
+        )
     if not fns:
         raise ValueError("nothing to time: no candidates given")
     names = list(fns)
@@ -46,15 +56,16 @@ def timed_rounds(
     for r in range(warmup + repeats):
         k = r % len(names)
         for name in names[k:] + names[:k]:
-            if sync:
-                sync()
-            t0 = clock()
-            fns[name]()
-            if sync:
-                sync()
-            dt = clock() - t0
-            if r >= warmup:
-                samples[name].append(dt)
+            for call in range(burst):
+                if sync:
+                    sync()
+                t0 = clock()
+                fns[name]()
+                if sync:
+                    sync()
+                dt = clock() - t0
+                if r >= warmup and (call > 0 or burst == 1):
+                    samples[name].append(dt)
     return samples
 
 
