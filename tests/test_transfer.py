@@ -21,6 +21,15 @@ from ca_yolo.transfer import TransferError, add_load_hook, align, transfer_weigh
 
 add_load_hook()  # idempotent; register() installs it too once the lead wires it in
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is faster, and far faster on a shared, busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class _Stop(Exception):
     """Raised from a trainer callback to end a run once the model is set up."""
 
@@ -255,3 +264,21 @@ def test_align_handles_inserted_layers_next_to_base_attention():
     a = align(base, variant)
     assert len(a.inserted) == 1 and a.inserted[0] in (5, 6) and len(a.index_map) == len(_rows(base))
     assert all(_rows(variant)[a.index_map[b]][2] == r[2] for b, r in enumerate(_rows(base)))
+
+
+@pytest.mark.parametrize(
+    ("base", "variant", "counts"),
+    [
+        ("yolo11n.yaml", "yolo11n-ca.yaml", (499, 66)),  # C3k2 / C2PSA
+        ("yolo26n.yaml", "yolo26n-ca.yaml", (708, 66)),  # end-to-end head with one-to-one branches
+        ("yolov8n.yaml", "yolov8n-ca-h.yaml", (355, 54)),  # 6 layers x 9 tensors
+    ],
+)
+def test_transfer_other_families_in_memory(base, variant, counts):
+    """A model object (not a file) as the checkpoint; every family's tensors all arrive."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    src, dst = DetectionModel(base, verbose=False), DetectionModel(variant, verbose=False)
+    result = transfer_weights(dst, {"model": src, "ema": None}, verbose=False)
+    assert (result.n_transferred, result.n_baseline, result.n_fresh) == (counts[0], counts[0], counts[1])
+    _assert_transferred(dst, src.state_dict(), result.index_map)
