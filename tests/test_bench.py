@@ -15,7 +15,7 @@ from ca_yolo.bench import models, report
 from ca_yolo.bench.cli import main
 from ca_yolo.bench.layer import bench_layer_shape, ca_input_shapes
 from ca_yolo.bench.reference import ReferenceCoordAtt
-from ca_yolo.bench.timing import summary, timed_rounds
+from ca_yolo.bench.timing import paired_ratio, summary, timed_rounds
 from ca_yolo.nn import CoordAtt
 
 
@@ -75,6 +75,15 @@ def test_timed_rounds_rejects_bad_counts():
 def test_summary_in_milliseconds():
     assert summary([0.004, 0.001, 0.003, 0.002, 0.005]) == {"median": 3.0, "p25": 2.0, "p75": 4.0, "min": 1.0, "n": 5}
     assert summary([0.002]) == {"median": 2.0, "p25": 2.0, "p75": 2.0, "min": 2.0, "n": 1}
+
+
+def test_paired_ratio_is_the_median_of_per_round_ratios():
+    # load doubles in rounds 2-3: per-round ratios stay 1.1 while the ratio of medians does not
+    ca, base = [1.1, 2.2, 2.2, 1.1, 1.1], [1.0, 2.0, 2.0, 1.0, 1.0]
+    assert paired_ratio(ca, base) == pytest.approx({"median": 1.1, "p25": 1.1, "p75": 1.1})
+    assert paired_ratio([3.0, 1.0, 2.0], [1.0, 1.0, 1.0]) == {"median": 2.0, "p25": 1.5, "p75": 2.5}
+    with pytest.raises(ValueError, match="equal length, got 2 and 1"):
+        paired_ratio([1.0, 2.0], [1.0])
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -168,10 +177,12 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     for runtime in ("torch", "onnxruntime"):
         (row,) = result["models"][runtime]
         assert (row["model"], row["baseline"]) == ("yolov8n-ca.yaml", "yolov8n.yaml")
-        assert row["ratio"] == pytest.approx(row["ms"] / row["baseline_ms"])
+        assert row["ratio_of_medians"] == pytest.approx(row["ms"] / row["baseline_ms"])
+        assert row["n"] == 1 and row["ratio"] == pytest.approx(row["ratio_of_medians"])  # one round: the same
     (train,) = result["train"]
     assert (train["batch"], train["imgsz"]) == (2, 32)
-    assert train["ratio"] == pytest.approx(train["images_per_s"] / train["baseline_images_per_s"])
+    assert train["ratio_of_medians"] == pytest.approx(train["images_per_s"] / train["baseline_images_per_s"])
+    assert train["ratio"] == pytest.approx(train["ratio_of_medians"])
     targets = {t["name"]: t for t in result["targets"]}
     assert targets["layer_x_floor"]["value"] is None  # no batch-8 P3 row in this run
     assert targets["torch_latency_ratio"]["value"] == result["models"]["torch"][0]["ratio"]

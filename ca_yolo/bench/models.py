@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ca_yolo.bench.timing import summary, timed_rounds
+from ca_yolo.bench.timing import paired_ratio, summary, timed_rounds
 
 # A shipped CA YAML name -> its family ("yolov8-ca-neck.yaml" -> "yolov8"); other YAMLs (ablations) don't match.
 _CA_NAME = re.compile(r"^(?P<family>yolo(?:v)?\d+)-ca(?:-backbone|-neck)?\.ya?ml$")
@@ -112,9 +112,9 @@ def bench_torch(
     half: bool = False,
     sync: Callable[[], None] | None = None,
     log: Callable[[str], None] = print,
-) -> dict[str, dict]:
-    """PyTorch latency per model (ms summaries), each family's models interleaved with its baseline."""
-    out: dict[str, dict] = {}
+) -> dict[str, list[float]]:
+    """PyTorch latency samples (seconds) per model, each family's models interleaved with its baseline."""
+    out: dict[str, list[float]] = {}
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
     x = x.half() if half else x
     for base, cas in _by_family(pairs).items():
@@ -129,8 +129,8 @@ def bench_torch(
 
         samples = timed_rounds({k: call(m) for k, m in models.items()}, repeats, warmup=3, sync=sync)
         for name, s in samples.items():
-            out[name] = summary(s)
-            log(f"torch {name}: {out[name]['median']:.2f} ms")
+            out[name] = s
+            log(f"torch {name}: {summary(s)['median']:.2f} ms")
         del models
     return out
 
@@ -142,31 +142,44 @@ def bench_onnxruntime(
     threads: int,
     device: str = "cpu",
     log: Callable[[str], None] = print,
-) -> dict[str, dict]:
-    """ONNX Runtime latency per model (ms summaries); models exported once into a temporary folder."""
-    out: dict[str, dict] = {}
+) -> dict[str, list[float]]:
+    """ONNX Runtime latency samples (seconds) per model; models exported once into a temporary folder."""
+    out: dict[str, list[float]] = {}
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).numpy().astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="ca-yolo-bench-") as tmp:
         for base, cas in _by_family(pairs).items():
             sessions = {name: ort_session(export_onnx(name, Path(tmp), imgsz), threads, device) for name in [base, *cas]}
             fns = {k: (lambda s=s: s.run(None, {s.get_inputs()[0].name: x})) for k, s in sessions.items()}
             for name, s in timed_rounds(fns, repeats, warmup=3).items():
-                out[name] = summary(s)
-                log(f"onnxruntime {name}: {out[name]['median']:.2f} ms")
+                out[name] = s
+                log(f"onnxruntime {name}: {summary(s)['median']:.2f} ms")
             del sessions
     return out
 
 
-def ratios(pairs: list[tuple[str, str]], latency: dict[str, dict]) -> list[dict]:
-    """Per pair: ``{"model", "baseline", "ms", "baseline_ms", "ratio"}`` (medians, ratio = CA / baseline)."""
-    return [
-        {
+def ratios(pairs: list[tuple[str, str]], samples: dict[str, list[float]]) -> list[dict]:
+    """Per pair: medians (ms) and the CA / baseline latency ratio.
+
+    Returns:
+        ``{"model", "baseline", "ms", "baseline_ms", "ratio", "ratio_p25", "ratio_p75",
+        "ratio_of_medians", "n"}``; ``ratio`` is the median of per-round ratios (see
+        :func:`ca_yolo.bench.timing.paired_ratio`).
+    """
+    rows = []
+    for ca, base in pairs:
+        if ca not in samples or base not in samples:
+            continue
+        a, b = summary(samples[ca]), summary(samples[base])
+        r = paired_ratio(samples[ca], samples[base])
+        rows.append({
             "model": ca,
             "baseline": base,
-            "ms": latency[ca]["median"],
-            "baseline_ms": latency[base]["median"],
-            "ratio": latency[ca]["median"] / latency[base]["median"],
-        }
-        for ca, base in pairs
-        if ca in latency and base in latency
-    ]
+            "ms": a["median"],
+            "baseline_ms": b["median"],
+            "ratio": r["median"],
+            "ratio_p25": r["p25"],
+            "ratio_p75": r["p75"],
+            "ratio_of_medians": a["median"] / b["median"],
+            "n": a["n"],
+        })
+    return rows

@@ -43,6 +43,13 @@ def check_targets(result: dict) -> list[dict]:
     return out
 
 
+def _ratio(row: dict) -> str:
+    """``1.012 [1.004–1.020]``: paired median ratio and its quartiles, when present."""
+    if "ratio_p25" in row:
+        return f"{row['ratio']:.3f} [{row['ratio_p25']:.3f}–{row['ratio_p75']:.3f}]"
+    return f"{row['ratio']:.3f}"
+
+
 def markdown(result: dict) -> str:
     """The result as markdown tables (layer, whole model, training, targets)."""
     lines: list[str] = []
@@ -77,15 +84,15 @@ def markdown(result: dict) -> str:
         for name in dict.fromkeys([*torch_rows, *ort_rows]):
             t, o = torch_rows.get(name), ort_rows.get(name)
             base = (t or o)["baseline"]
-            tcell = f"{t['ms']:.1f} ({t['baseline_ms']:.1f}) | {t['ratio']:.3f}" if t else "– | –"
-            ocell = f"{o['ms']:.1f} ({o['baseline_ms']:.1f}) | {o['ratio']:.3f}" if o else "– | –"
+            tcell = f"{t['ms']:.1f} ({t['baseline_ms']:.1f}) | {_ratio(t)}" if t else "– | –"
+            ocell = f"{o['ms']:.1f} ({o['baseline_ms']:.1f}) | {_ratio(o)}" if o else "– | –"
             lines.append(f"| {name} | {base} | {tcell} | {ocell} |")
     if result.get("train"):
         lines += ["", "| training | baseline | batch × imgsz | img/s | baseline img/s | ratio |", "|---|---|---|---:|---:|---:|"]
         for r in result["train"]:
             lines.append(
                 f"| {r['model']} | {r['baseline']} | {r['batch']}×{r['imgsz']} | {r['images_per_s']:.2f} | "
-                f"{r['baseline_images_per_s']:.2f} | {r['ratio']:.3f} |"
+                f"{r['baseline_images_per_s']:.2f} | {_ratio(r)} |"
             )
     if result.get("targets"):
         lines += ["", "| target | limit | measured | met |", "|---|---|---:|---|"]

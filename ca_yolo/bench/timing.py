@@ -85,6 +85,15 @@ def summary(samples: list[float], scale: float = 1e3) -> dict[str, float]:
     }
 
 
-def ratio(a: dict[str, float], b: dict[str, float]) -> float:
-    """Ratio of two summaries' medians, a / b."""
-    return a["median"] / b["median"]
+def paired_ratio(a: list[float], b: list[float]) -> dict[str, float]:
+    """Median and quartiles of the per-round ratios a[r] / b[r] of two interleaved sample lists.
+
+    The two samples of one round were taken seconds apart, so a change of machine load between
+    rounds cancels in their ratio; the median over rounds is then a steadier estimate of a / b
+    than the ratio of the two medians when the machine is shared.
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired samples must be non-empty and of equal length, got {len(a)} and {len(b)}")
+    r = [x / y for x, y in zip(a, b)]
+    qs = statistics.quantiles(r, n=4, method="inclusive") if len(r) > 1 else [r[0]] * 3
+    return {"median": statistics.median(r), "p25": qs[0], "p75": qs[2]}

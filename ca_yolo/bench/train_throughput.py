@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from ca_yolo.bench.timing import summary, timed_rounds
+from ca_yolo.bench.timing import paired_ratio, summary, timed_rounds
 
 
 def synthetic_batch(batch: int, imgsz: int, boxes_per_image: int = 4, seed: int = 0, device: str = "cpu") -> dict:
@@ -71,15 +71,19 @@ def bench_train(
 
     Returns:
         Per pair ``{"model", "baseline", "batch", "imgsz", "step_ms": {name: summary},
-        "images_per_s", "baseline_images_per_s", "ratio"}`` with ratio = CA / baseline images/s.
+        "images_per_s", "baseline_images_per_s", "ratio", "ratio_p25", "ratio_p75"}``: images/s
+        from the median step times; ratio = CA / baseline images/s, the median over rounds of the
+        per-round baseline / CA step-time ratio (see :func:`ca_yolo.bench.timing.paired_ratio`).
     """
     data = synthetic_batch(batch, imgsz, device=device)
     rows = []
     for ca, base in pairs:
         torch.manual_seed(0)
         steps = {name: train_step_fn(build_trainable(name, device), data) for name in (ca, base)}
-        stats = {k: summary(v) for k, v in timed_rounds(steps, repeats, warmup=2, sync=sync).items()}
+        samples = timed_rounds(steps, repeats, warmup=2, sync=sync)
+        stats = {k: summary(v) for k, v in samples.items()}
         ips = {k: batch / (v["median"] / 1e3) for k, v in stats.items()}
+        r = paired_ratio(samples[base], samples[ca])  # time ratio base / CA = throughput ratio CA / base
         rows.append(
             {
                 "model": ca,
@@ -89,8 +93,11 @@ def bench_train(
                 "step_ms": stats,
                 "images_per_s": ips[ca],
                 "baseline_images_per_s": ips[base],
-                "ratio": ips[ca] / ips[base],
+                "ratio": r["median"],
+                "ratio_p25": r["p25"],
+                "ratio_p75": r["p75"],
+                "ratio_of_medians": ips[ca] / ips[base],
             }
         )
-        log(f"train {ca}: {ips[ca]:.2f} img/s vs {base}: {ips[base]:.2f} img/s (ratio {ips[ca] / ips[base]:.3f})")
+        log(f"train {ca}: {ips[ca]:.2f} img/s vs {base}: {ips[base]:.2f} img/s (ratio {r['median']:.3f})")
     return rows
