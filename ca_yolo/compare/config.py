@@ -78,7 +78,7 @@ class CompareConfig:
     name: str = "compare"
     epochs: int = 100
     imgsz: int = 640
-    batch: int = 16
+    batch: int | float = 16
     device: str | None = None
     workers: int = 8
     train_args: dict = field(default_factory=dict)
@@ -143,7 +143,7 @@ def parse_compare_args(argv: list[str]) -> CompareConfig:
         name=str(name),
         epochs=_positive_int(merged, "epochs"),
         imgsz=_positive_int(merged, "imgsz"),
-        batch=int(merged["batch"]),
+        batch=_batch(merged["batch"]),
         device=None if merged.get("device") in (None, "") else str(merged["device"]),
         workers=int(merged["workers"]),
         train_args=train_args,
@@ -156,6 +156,13 @@ def parse_compare_args(argv: list[str]) -> CompareConfig:
 def _default_name(data: str | None, merged: dict) -> str:
     """A stable folder name, so re-running the same command finds (and completes) the same folder."""
     return f"{Path(str(data)).stem}-{merged['epochs']}ep-{merged['imgsz']}px"
+
+
+def _batch(value: object) -> int | float:
+    """Ultralytics' batch: images per batch (int >= 1), -1 for autobatch, or a GPU-memory fraction (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value >= 1 or value == -1 or 0 < value < 1):
+        raise ArgError(f"batch={value} must be a positive integer, -1 (auto) or a fraction in (0, 1)")
+    return int(value) if value >= 1 or value == -1 else float(value)
 
 
 def _positive_int(merged: dict, key: str) -> int:

@@ -49,8 +49,9 @@ class Progress:
 
     def finish(self, i: int, label: str, seconds: float, epochs: int, coco: dict, ultra: dict) -> None:
         """A run ends after ``seconds`` having trained ``epochs`` epochs."""
-        self.spent += seconds
-        self.trained += epochs
+        if epochs:  # evaluation-only runs would skew the seconds-per-epoch rate
+            self.spent += seconds
+            self.trained += epochs
         self.left[i] = 0
         ap = coco.get("AP") or 0.0
         ap50 = coco.get("AP50") or 0.0

@@ -156,7 +156,7 @@ def _notes(results: dict) -> list[str]:
         "`–` = no objects of that size in val.",
         "- mAP50 / mAP50-95 (Ultralytics): Ultralytics' validator on the same checkpoint; its interpolation "
         "differs from COCO's 101-point one, so these are close to but not equal to AP50 / AP.",
-        f"- Latency: median of {m0.get('latency_runs', '?')} forward passes, batch 1, fused, eval mode, imgsz "
+        f"- Latency: median of {m0.get('latency_runs', '?')} forward passes, batch 1, FP32, fused, eval mode, imgsz "
         f"{results['settings']['imgsz']}, on {m0.get('device', '?')}"
         + (f" with {m0['threads']} torch thread(s)" if m0.get("threads") else "")
         + "; all models measured in one process, "
