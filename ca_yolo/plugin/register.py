@@ -8,6 +8,8 @@ What :func:`register` does (each step idempotent, nothing in Ultralytics' files 
 3. Wraps ``yaml_model_load`` so our shipped YAMLs resolve by bare name (:mod:`.cfg_models`).
 4. Allows our classes in restricted checkpoint loading (:mod:`.checkpoint`).
 5. Adds a default trainer callback that re-registers in DDP workers (:mod:`.ddp`).
+6. Wraps ``BaseModel.load`` so ``pretrained=`` for attention variants maps baseline layers to their
+   new indices (:mod:`ca_yolo.transfer.hook`).
 
 Tested with Ultralytics 8.4.x; the wrapped functions are looked up by name at call time there.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from ca_yolo.nn.registry import layer_names, get_layer
 from ca_yolo.plugin import cfg_models, checkpoint, ddp, parser
+from ca_yolo.transfer.hook import add_load_hook
 
 
 def _wrap(module, attr: str, wrapper) -> None:
@@ -39,6 +42,7 @@ def register() -> None:
     engine_model.yaml_model_load = tasks.yaml_model_load  # imported by name into YOLO's Model class
     checkpoint.allow_in_safe_load()
     ddp.add_default_callback()
+    add_load_hook()
 
 
 def is_registered() -> bool:
