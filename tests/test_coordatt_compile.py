@@ -101,3 +101,14 @@ def test_half_precision_on_gpu_matches_paper_equations(training):
             out.float().square().sum().backward()
     assert out.dtype == torch.float16
     assert torch.allclose(out.double().cpu(), expected, atol=2e-2, rtol=1e-2)  # float16 has ~3 decimal digits
+
+
+def test_gates_are_what_forward_applies():
+    """``gates(x)`` (used by the attention figures) returns exactly the gates forward multiplies by."""
+    m = _randomise(CoordAtt(16)).eval()
+    x = torch.randn(2, 16, 7, 9)
+    with torch.no_grad():
+        g_h, g_w = m.gates(x)
+        assert g_h.shape == (2, 16, 7, 1) and g_w.shape == (2, 16, 1, 9)
+        assert bool(((g_h > 0) & (g_h < 1)).all()) and bool(((g_w > 0) & (g_w < 1)).all())
+        assert torch.equal(m(x), x * g_h * g_w)
