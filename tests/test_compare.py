@@ -44,9 +44,12 @@ def test_paired_difference_numbers():
 
 
 def _args(data, project, *extra):
-    return [f"data={data}", "models=yolov8n.yaml,yolov8n-ca.yaml", "epochs=2", "imgsz=64", "batch=4",
-            "device=cpu", "workers=0", f"project={project}", "name=cmp", "latency_runs=3", "grid_images=2",
-            "plots=False", *extra]  # fmt: skip
+    """compare arguments for a tiny, fast comparison; ``extra`` key=value items replace the defaults."""
+    args = {"data": data, "models": "yolov8n.yaml,yolov8n-ca.yaml", "epochs": 2, "imgsz": 64, "batch": 4,
+            "device": "cpu", "workers": 0, "project": project, "name": "cmp", "latency_runs": 3,
+            "grid_images": 2, "plots": False}  # fmt: skip
+    args.update(x.split("=", 1) for x in extra)
+    return [f"{k}={v}" for k, v in args.items()]
 
 
 @pytest.mark.parametrize(

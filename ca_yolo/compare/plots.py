@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ca_yolo.compare.results import METRICS
+from ca_yolo.evaluation.cocogt import new_file_mode
 
 # Metrics in the bar chart (size-split APs are left to the table: often undefined on small sets).
 BAR_METRICS = ("AP", "AP50", "AP75", "ultralytics_mAP50", "ultralytics_mAP50-95")
@@ -25,13 +26,14 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, dpi: int = 110) -> Path:
     """Save a figure atomically (temporary file, then rename) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -74,7 +76,7 @@ def plot_final(results: dict, path: Path) -> Path:
         for j, k in enumerate(BAR_METRICS):
             vals = list(m["metrics"][k]["values"].values())
             ax.scatter([pos[j]] * len(vals), vals, color="k", s=8, zorder=3)
-    ax.set_xticks(x, [labels[k] for k in BAR_METRICS], fontsize=8)
+    ax.set_xticks(x, [labels[k].replace(" (", "\n(") for k in BAR_METRICS], fontsize=8)
     ax.set_ylabel("score")
     n = len(results["seeds"])
     ax.set_title(f"Final metrics on val: mean ± std over {n} seed{'s' if n > 1 else ''} (dots: single runs)")
@@ -116,4 +118,5 @@ def plot_prediction_grid(
                 ax.set_title(title, fontsize=9)
         axes[r][0].text(0, -0.02, img.name, transform=axes[r][0].transAxes, fontsize=6, va="top")
     fig.suptitle("Same val images: ground truth and each model's predictions (conf >= 0.25, first seed)", fontsize=10)
-    return _save(fig, path)
+    fig.tight_layout()
+    return _save(fig, path, dpi=80)

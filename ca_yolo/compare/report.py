@@ -13,7 +13,7 @@ import numpy as np
 from ca_yolo.compare.plots import plot_curves, plot_final, plot_prediction_grid
 from ca_yolo.compare.progress import fmt_duration
 from ca_yolo.compare.results import HEADLINE, METRICS, metric_value
-from ca_yolo.evaluation.cocogt import GroundTruth, write_json_atomic
+from ca_yolo.evaluation.cocogt import GroundTruth, new_file_mode, write_json_atomic
 
 PLOTS = {"curves": "curves.png", "final": "final_metrics.png", "grid": "predictions.png"}
 
@@ -24,6 +24,7 @@ def write_text_atomic(text: str, path: Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

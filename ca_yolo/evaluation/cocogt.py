@@ -115,6 +115,13 @@ def ground_truth_for(split: SplitData, coco_gt: str | Path | None = None, split_
     return load_coco_gt(p, split)
 
 
+def new_file_mode() -> int:
+    """Permission bits a plainly created file gets under the current umask (mkstemp would give 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_json_atomic(obj: object, path: str | Path, indent: int | None = None) -> Path:
     """Write JSON to a temporary file beside ``path``, then rename it into place (never half-written)."""
     path = Path(path)
@@ -123,6 +130,7 @@ def write_json_atomic(obj: object, path: str | Path, indent: int | None = None) 
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=indent)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
