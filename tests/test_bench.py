@@ -109,8 +109,9 @@ def test_layer_row_structure():
     row = bench_layer_shape((2, 16, 6, 5), "train", repeats=2, warmup=0)
     assert row["shape"] == [2, 16, 6, 5] and row["mode"] == "train" and row["dtype"] == "float32"
     assert set(row["ms"]) == {"ours", "reference", "floor"}
-    assert row["speedup_vs_reference"] == row["ms"]["reference"]["median"] / row["ms"]["ours"]["median"]
-    assert row["x_floor"] == row["ms"]["ours"]["median"] / row["ms"]["floor"]["median"]
+    assert row["ms"]["ours"]["n"] == 2 * 3  # 2 rounds x (burst 4 - 1 untimed)
+    lo, hi = row["speedup_vs_reference_iqr"]
+    assert lo <= row["speedup_vs_reference"] <= hi and row["x_floor_iqr"][0] <= row["x_floor"] <= row["x_floor_iqr"][1]
     assert row["max_abs_diff"] < 1e-6
     with pytest.raises(ValueError, match="mode must be 'eval' or 'train', got 'infer'"):
         bench_layer_shape((1, 16, 4, 4), "infer", repeats=1)
@@ -179,6 +180,9 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
         assert (row["model"], row["baseline"]) == ("yolov8n-ca.yaml", "yolov8n.yaml")
         assert row["ratio_of_medians"] == pytest.approx(row["ms"] / row["baseline_ms"])
         assert row["n"] == 1 and row["ratio"] == pytest.approx(row["ratio_of_medians"])  # one round: the same
+    share = result["models"]["torch"][0]["ca_layers"]
+    assert share["layers"] == 6 and 0 < share["share"] < 1 and 0 < share["ca_ms"] < share["forward_ms"]
+    assert "ca_layers" not in result["models"]["onnxruntime"][0]
     (train,) = result["train"]
     assert (train["batch"], train["imgsz"]) == (2, 32)
     assert train["ratio_of_medians"] == pytest.approx(train["images_per_s"] / train["baseline_images_per_s"])

@@ -101,6 +101,17 @@ def _meta(args: argparse.Namespace) -> dict:
     }
 
 
+def _onnxruntime_unavailable(device: str) -> str | None:
+    """Why ONNX Runtime cannot be timed on ``device`` (not installed, no CUDA provider), else None."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return "onnxruntime is not installed (pip install onnxruntime)"
+    if device.startswith("cuda") and "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "this onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu)"
+    return None
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write ``data`` as JSON to ``path`` via a temporary sibling and a rename (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,11 +160,17 @@ def _run(args: argparse.Namespace, log) -> dict:
     pairs = models.ca_model_pairs(args.models)
     result["models"] = {}
     if "torch" in args.parts:
-        lat = models.bench_torch(pairs, args.imgsz, args.model_repeats, args.device, args.half, sync, log)
-        result["models"]["torch"] = models.ratios(pairs, lat)
+        shares: dict[str, dict] = {}
+        lat = models.bench_torch(pairs, args.imgsz, args.model_repeats, args.device, args.half, sync, log, shares)
+        result["models"]["torch"] = [{**row, "ca_layers": shares.get(row["model"])} for row in models.ratios(pairs, lat)]
     if "onnx" in args.parts:
-        lat = models.bench_onnxruntime(pairs, args.imgsz, args.model_repeats, torch.get_num_threads(), args.device, log)
-        result["models"]["onnxruntime"] = models.ratios(pairs, lat)
+        reason = _onnxruntime_unavailable(args.device)
+        if reason:
+            result["models"]["onnxruntime_skipped"] = reason
+            log(f"onnxruntime skipped: {reason}")
+        else:
+            lat = models.bench_onnxruntime(pairs, args.imgsz, args.model_repeats, torch.get_num_threads(), args.device, log)
+            result["models"]["onnxruntime"] = models.ratios(pairs, lat)
     if "train" in args.parts:
         train_pairs = models.ca_model_pairs(args.train_models)
         result["train"] = train_throughput.bench_train(train_pairs, args.train_batch, args.train_imgsz,

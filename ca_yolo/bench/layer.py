@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from ca_yolo.bench.reference import ReferenceCoordAtt
-from ca_yolo.bench.timing import summary, timed_rounds
+from ca_yolo.bench.timing import paired_ratio, summary, timed_rounds
 from ca_yolo.nn import CoordAtt
 
 LEVELS = ("P3", "P4", "P5")
@@ -47,6 +47,13 @@ def ca_input_shapes(model: str = "yolov8n-ca.yaml", imgsz: int = 640) -> list[tu
     for h in hooks:
         h.remove()
     return sorted(shapes, key=lambda s: -s[1] * s[2])
+
+
+def _round_medians(samples: list[float], per_round: int) -> list[float]:
+    """Median of each round's ``per_round`` consecutive samples."""
+    import statistics
+
+    return [statistics.median(samples[i : i + per_round]) for i in range(0, len(samples), per_round)]
 
 
 def _eval_fns(ours: nn.Module, ref: nn.Module, x: torch.Tensor, s: torch.Tensor) -> dict[str, Callable]:
@@ -93,8 +100,9 @@ def bench_layer_shape(
 
     Returns:
         ``{"shape", "mode", "dtype", "ms": {name: summary}, "speedup_vs_reference", "x_floor",
-        "max_abs_diff"}``: ``speedup_vs_reference`` = reference / ours and ``x_floor`` =
-        ours / floor (medians); ``max_abs_diff`` checks that ours and the reference agree.
+        "max_abs_diff", ...}``: ``speedup_vs_reference`` = reference / ours and ``x_floor`` =
+        ours / floor, each the median over rounds of the ratio of that round's medians (with
+        quartiles in ``*_iqr``); ``max_abs_diff`` checks that ours and the reference agree.
     """
     if mode not in {"eval", "train"}:
         raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
@@ -110,14 +118,20 @@ def bench_layer_shape(
         diff = (ours.eval()(x) - ref.eval()(x)).abs().max().item()
     ours.train(mode == "train"), ref.train(mode == "train")
     fns = (_eval_fns if mode == "eval" else _train_fns)(ours, ref, x, s)
-    stats = {k: summary(v) for k, v in timed_rounds(fns, repeats, warmup, sync, burst=burst).items()}
+    samples = timed_rounds(fns, repeats, warmup, sync, burst=burst)
+    stats = {k: summary(v) for k, v in samples.items()}
+    per_round = {k: _round_medians(v, max(1, burst - 1)) for k, v in samples.items()}
+    speedup = paired_ratio(per_round["reference"], per_round["ours"])
+    x_floor = paired_ratio(per_round["ours"], per_round["floor"])
     return {
         "shape": list(shape),
         "mode": mode,
         "dtype": str(dtype).removeprefix("torch."),
         "ms": stats,
-        "speedup_vs_reference": stats["reference"]["median"] / stats["ours"]["median"],
-        "x_floor": stats["ours"]["median"] / stats["floor"]["median"],
+        "speedup_vs_reference": speedup["median"],
+        "speedup_vs_reference_iqr": [speedup["p25"], speedup["p75"]],
+        "x_floor": x_floor["median"],
+        "x_floor_iqr": [x_floor["p25"], x_floor["p75"]],
         "max_abs_diff": diff,
         "burst": burst,
     }

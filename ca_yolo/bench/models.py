@@ -112,8 +112,12 @@ def bench_torch(
     half: bool = False,
     sync: Callable[[], None] | None = None,
     log: Callable[[str], None] = print,
+    shares: dict[str, dict] | None = None,
 ) -> dict[str, list[float]]:
-    """PyTorch latency samples (seconds) per model, each family's models interleaved with its baseline."""
+    """PyTorch latency samples (seconds) per model, each family's models interleaved with its baseline.
+
+    If ``shares`` is a dict, it receives :func:`ca_time_share` of every CA model (same runs' models).
+    """
     out: dict[str, list[float]] = {}
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
     x = x.half() if half else x
@@ -131,8 +135,77 @@ def bench_torch(
         for name, s in samples.items():
             out[name] = s
             log(f"torch {name}: {summary(s)['median']:.2f} ms")
+        if shares is not None:
+            for name in cas:
+                shares[name] = ca_time_share(models[name], x, repeats, sync)
+                log(f"torch {name}: CoordAtt layers {shares[name]['ca_ms']:.2f} ms = "
+                    f"{100 * shares[name]['share']:.1f}% of the forward pass")
         del models
     return out
+
+
+def ca_time_share(
+    model: torch.nn.Module, x: torch.Tensor, repeats: int, sync: Callable[[], None] | None = None
+) -> dict[str, float]:
+    """Time spent inside the model's attention layers, measured in the forward pass itself.
+
+    Hooks on every CoordAtt clock it from its input to its output; the sum over layers is divided
+    by the whole forward pass of the same call. Unlike a ratio of two models' latencies, this
+    share hardly moves with machine load (both parts are timed within the same few milliseconds),
+    so it is a steadier estimate of the layers' cost: latency ratio ~ 1 + share / (1 - share).
+
+    Returns:
+        ``{"ca_ms", "forward_ms", "share", "share_p25", "share_p75", "layers"}`` (medians over
+        ``repeats`` forward passes).
+    """
+    import statistics
+    import time
+
+    from ca_yolo.nn import CoordAtt
+
+    spent: list[float] = []
+    starts: dict[int, float] = {}
+
+    def pre(m, _inp):
+        if sync:
+            sync()
+        starts[id(m)] = time.perf_counter()
+
+    def post(m, _inp, _out):
+        if sync:
+            sync()
+        spent.append(time.perf_counter() - starts[id(m)])
+
+    layers = [m for m in model.modules() if isinstance(m, CoordAtt)]
+    handles = [h for m in layers for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    ca, total, share = [], [], []
+    try:
+        with torch.inference_mode():
+            for r in range(repeats + 2):
+                spent.clear()
+                if sync:
+                    sync()
+                t0 = time.perf_counter()
+                model(x)
+                if sync:
+                    sync()
+                dt = time.perf_counter() - t0
+                if r >= 2:  # two warm-up passes
+                    ca.append(sum(spent))
+                    total.append(dt)
+                    share.append(sum(spent) / dt)
+    finally:
+        for h in handles:
+            h.remove()
+    q = statistics.quantiles(share, n=4, method="inclusive") if len(share) > 1 else [share[0]] * 3
+    return {
+        "ca_ms": statistics.median(ca) * 1e3,
+        "forward_ms": statistics.median(total) * 1e3,
+        "share": statistics.median(share),
+        "share_p25": q[0],
+        "share_p75": q[2],
+        "layers": len(layers),
+    }
 
 
 def bench_onnxruntime(

@@ -50,6 +50,14 @@ def _ratio(row: dict) -> str:
     return f"{row['ratio']:.3f}"
 
 
+def _share(row: dict) -> str:
+    """``2.1% (1.9 ms, 6 layers)``: time inside the CoordAtt layers as a share of the forward pass."""
+    share = row.get("ca_layers")
+    if not share:
+        return "–"
+    return f"{100 * share['share']:.1f}% ({share['ca_ms']:.1f} ms, {share['layers']} layers)"
+
+
 def markdown(result: dict) -> str:
     """The result as markdown tables (layer, whole model, training, targets)."""
     lines: list[str] = []
@@ -78,13 +86,14 @@ def markdown(result: dict) -> str:
         ort_rows = {r["model"]: r for r in models.get("onnxruntime", [])}
         lines += [
             "",
-            "| model (n, 640, batch 1) | baseline | PyTorch ms (base) | PyTorch ratio | ORT ms (base) | ORT ratio |",
-            "|---|---|---:|---:|---:|---:|",
+            "| model (n, 640, batch 1) | baseline | PyTorch ms (base) | PyTorch ratio [IQR] | CA layers' share "
+            "of PyTorch forward | ORT ms (base) | ORT ratio [IQR] |",
+            "|---|---|---:|---:|---:|---:|---:|",
         ]
         for name in dict.fromkeys([*torch_rows, *ort_rows]):
             t, o = torch_rows.get(name), ort_rows.get(name)
             base = (t or o)["baseline"]
-            tcell = f"{t['ms']:.1f} ({t['baseline_ms']:.1f}) | {_ratio(t)}" if t else "– | –"
+            tcell = f"{t['ms']:.1f} ({t['baseline_ms']:.1f}) | {_ratio(t)} | {_share(t)}" if t else "– | – | –"
             ocell = f"{o['ms']:.1f} ({o['baseline_ms']:.1f}) | {_ratio(o)}" if o else "– | –"
             lines.append(f"| {name} | {base} | {tcell} | {ocell} |")
     if result.get("train"):
