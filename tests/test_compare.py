@@ -170,6 +170,16 @@ def test_one_seed_reports_no_conclusion(tiny_data, tmp_path, capsys):
     assert "**One seed only: no conclusion can be drawn.**" in report
     assert "| mean difference |" not in report  # no difference table from a single run
     assert "one seed only: no conclusion can be drawn" in capsys.readouterr().out
+    # deterministic: the same command into another folder reproduces every loss and metric
+    assert compare_main(_args(tiny_data, tmp_path / "runs", "seeds=0", "epochs=1", "grid_images=0", "name=again")) == 0
+    for model in ("yolov8n", "yolov8n-ca"):
+        runs = [tmp_path / "runs" / n / f"{model}-seed0" for n in ("cmp", "again")]
+        curves = [[{k: v for k, v in row.items() if k != "time"} for row in csv.DictReader((r / "results.csv").open())]
+                  for r in runs]  # fmt: skip
+        assert curves[0] == curves[1] and len(curves[0]) == 1
+        records = [json.loads((r / "run.json").read_text()) for r in runs]
+        assert records[0]["coco"] == records[1]["coco"] and records[0]["counts"] == records[1]["counts"]
+    capsys.readouterr()
     # a different setting in the same folder is refused before training
     assert compare_main(_args(tiny_data, tmp_path / "runs", "seeds=0", "epochs=3")) == 2
     assert "holds a comparison made with other settings (epochs: 1 there, 3 now)" in capsys.readouterr().err

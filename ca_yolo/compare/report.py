@@ -109,7 +109,7 @@ def report_markdown(results: dict, has_grid: bool = True) -> str:
     lines += ["", "## Every run", "", "| model | seed | " + " | ".join(labels[k] for k in keys)
               + " | epochs | time |", "|---|---:|" + "---:|" * (len(keys) + 2)]  # fmt: skip
     for rec in results["runs"]:
-        t = fmt_duration(rec["seconds"]) + (" (resumed part)" if rec.get("resumed") else "")
+        t = fmt_duration(rec["seconds"]) + (" (*resumed*: this part only)" if rec.get("resumed") else "")
         lines.append(f"| {rec['model']} | {rec['seed']} | "
                      + " | ".join(_num(metric_value(rec, k)) for k in keys)
                      + f" | {rec['epochs_trained']} | {t} |")  # fmt: skip
@@ -162,7 +162,13 @@ def _notes(results: dict) -> list[str]:
         + (f" with {m0['threads']} torch thread(s)" if m0.get("threads") else "")
         + "; all models measured in one process, "
         "interleaved. Params: trained (unfused) model. GFLOPs: fused model at the same imgsz.",
-    ]
+    ] + (
+        ["- Runs marked *resumed* continued from their last checkpoint after an interruption. Ultralytics "
+         "re-seeds on resume without restoring the augmentation random state, so such a run is valid but "
+         "not bit-identical to an uninterrupted run with the same seed."]
+        if any(r.get("resumed") for r in results["runs"])
+        else []
+    )  # fmt: skip
 
 
 def grid_inputs(results: dict, gt: GroundTruth, images: list[Path], out: Path, n: int, imgsz: int, device):

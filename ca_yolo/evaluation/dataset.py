@@ -7,7 +7,6 @@ Paths are resolved exactly as Ultralytics resolves them for training and validat
 from __future__ import annotations
 
 import glob
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
