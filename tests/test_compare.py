@@ -155,6 +155,10 @@ def test_compare_trains_resumes_skips_and_reports(tiny_data, tmp_path, capsys, m
     assert "Produced by: `ca-yolo compare data=" in report and "| yolov8n (baseline) |" in report
     assert "95% CI" in report and "## Environment" in report and "- ultralytics: 8.4" in report
     assert all((out / f).stat().st_size > 1000 for f in ("curves.png", "final_metrics.png", "predictions.png"))
+    # attention figures of 2 val images for the CA model only, linked from the report
+    figures = sorted(p.relative_to(out).as_posix() for p in (out / "attention").rglob("*.png"))
+    assert len(figures) == 2 and all("yolov8n-ca" in f for f in figures)
+    assert "## What the attention layers attend to" in report and all(f in report for f in figures)
 
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/run.json")}
     assert compare_main(args) == 0

@@ -80,9 +80,20 @@ def run_comparison(plan: Plan):
     grid = None
     if cfg.grid_images > 0:
         grid = grid_inputs(results, gt, split.images, out, cfg.grid_images, cfg.imgsz, cfg.device)
-    files = write_outputs(results, out, grid)
+    attention = _attention_figures(results, split.images, out, cfg) if cfg.grid_images > 0 else {}
+    files = write_outputs(results, out, grid, attention)
     print(_summary(results))
     return files["md"]
+
+
+def _attention_figures(results: dict, images: list, out, cfg: CompareConfig, n_images: int = 2) -> dict:
+    """Attention figures of the first val images for every model that has CoordAtt layers (first seed)."""
+    from ca_yolo.viz import report_attention_figures
+
+    first = results["seeds"][0]
+    models = {m["name"]: out / f"{m['name']}-seed{first}" / "weights" / "best.pt" for m in results["models"]}
+    print(f"ca-yolo compare: drawing attention maps of {n_images} val images for the CA models")
+    return report_attention_figures(models, images[:n_images], out / "attention", imgsz=cfg.imgsz, device=cfg.device)
 
 
 def _summary(results: dict) -> str:

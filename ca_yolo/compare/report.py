@@ -32,12 +32,17 @@ def write_text_atomic(text: str, path: Path) -> Path:
     return path
 
 
-def write_outputs(results: dict, out: Path, grid: tuple | None = None) -> dict[str, Path]:
+def write_outputs(
+    results: dict, out: Path, grid: tuple | None = None, attention: dict[str, list[Path]] | None = None
+) -> dict[str, Path]:
     """Write every output file of a comparison into ``out``; return their paths by kind.
 
     Args:
         grid: (images, gt boxes, predictions, class names) for the prediction grid, or None to skip it.
+        attention: model name -> attention figure PNGs (already written), linked from the report.
     """
+    from ca_yolo.viz.report import attention_markdown
+
     out.mkdir(parents=True, exist_ok=True)
     files = {"json": write_json_atomic(results, out / "results.json", indent=2)}
     files["csv"] = write_text_atomic(results_csv(results), out / "results.csv")
@@ -45,7 +50,10 @@ def write_outputs(results: dict, out: Path, grid: tuple | None = None) -> dict[s
     files["final"] = plot_final(results, out / PLOTS["final"])
     if grid is not None:
         files["grid"] = plot_prediction_grid(*grid, out / PLOTS["grid"])
-    files["md"] = write_text_atomic(report_markdown(results, has_grid=grid is not None), out / "report.md")
+    md = report_markdown(results, has_grid=grid is not None)
+    if attention:
+        md = md.rstrip("\n") + "\n\n" + attention_markdown(attention, out)
+    files["md"] = write_text_atomic(md, out / "report.md")
     return files
 
 
