@@ -12,8 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+torch.set_num_threads(1)
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the network from Ultralytics
+# One intra-op thread: the tests use tiny tensors, where OpenMP threads only add overhead, and on a
+# busy 2-core machine spinning threads slowed single tests 5-20x. Subprocesses inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
