@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imgsz", type=int, default=640, help="image size for layer shapes and model latency (640)")
     p.add_argument("--batches", type=_csv(int), default=[1, 8], help="layer batch sizes (default 1,8)")
     p.add_argument("--layer-repeats", type=int, default=60, help="timed rounds per layer shape (default 60)")
+    p.add_argument(
+        "--layer-burst", type=int, default=4,
+        help="layer calls per candidate per round, the first untimed (default 4: steady state; 1: every call "
+        "follows another candidate, allocator effects included)",
+    )
     p.add_argument("--model-repeats", type=int, default=30, help="timed rounds per model family (default 30)")
     p.add_argument(
         "--models", type=_csv(str), default=None,
@@ -156,7 +161,7 @@ def _run(args: argparse.Namespace, log) -> dict:
     if "layer" in args.parts:
         shapes = layer.ca_input_shapes(models.with_scale("yolov8-ca.yaml"), args.imgsz)
         result["layer"] = layer.bench_layers(shapes, args.batches, args.layer_repeats, device=args.device, dtype=dtype,
-                                             sync=sync, log=log)
+                                             sync=sync, log=log, burst=args.layer_burst)
     pairs = models.ca_model_pairs(args.models)
     result["models"] = {}
     if "torch" in args.parts:

@@ -146,6 +146,7 @@ def bench_layers(
     dtype: torch.dtype = torch.float32,
     sync: Callable[[], None] | None = None,
     log: Callable[[str], None] = print,
+    burst: int = 4,
 ) -> list[dict]:
     """:func:`bench_layer_shape` for every (C, H, W) in ``shapes`` x batch x mode; rows gain "level"."""
     rows = []
@@ -153,7 +154,8 @@ def bench_layers(
         level = LEVELS[i] if len(shapes) <= len(LEVELS) else f"#{i}"
         for b in batches:
             for mode in modes:
-                row = {"level": level, **bench_layer_shape((b, c, h, w), mode, repeats, device=device, dtype=dtype, sync=sync)}
+                timed = bench_layer_shape((b, c, h, w), mode, repeats, device=device, dtype=dtype, sync=sync, burst=burst)
+                row = {"level": level, **timed}
                 log(
                     f"layer {level} {b}x{c}x{h}x{w} {mode:5s}: ours {row['ms']['ours']['median']:.3f} ms, "
                     f"reference {row['ms']['reference']['median']:.3f} ms, floor {row['ms']['floor']['median']:.3f} ms"
