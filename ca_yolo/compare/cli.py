@@ -9,7 +9,7 @@ from ca_yolo.compare.config import CompareConfig, parse_compare_args
 from ca_yolo.compare.plan import PLAN_FILE, Plan, PlanError, data_for, make_plan, run_settings
 from ca_yolo.compare.progress import fmt_duration
 from ca_yolo.evaluation.dataset import DatasetError
-from ca_yolo.evaluation.kvargs import ArgError
+from ca_yolo.evaluation.kvargs import HELP_WORDS, ArgError
 
 USAGE = """\
 usage: ca-yolo compare [data=DATA.yaml] [models=a.yaml,b.yaml,...] [seeds=0,1,2] [key=value ...]
@@ -39,7 +39,7 @@ every run alike. Not allowed: model= (use models=), seed= (use seeds=), resume=,
 
 def main(argv: list[str]) -> int:
     """Run ``ca-yolo compare``; return 0 when the report is written, 2 on a problem found before training."""
-    if argv and argv[0] in {"-h", "--help", "help"}:
+    if argv and argv[0] in HELP_WORDS:  # no arguments is not a request for help here: it runs the default job
         print(USAGE)
         return 0
     t0 = time.time()
@@ -57,17 +57,18 @@ def main(argv: list[str]) -> int:
 
 def run_comparison(plan: Plan):
     """Train and evaluate every run, measure the models, write every output; return report.md's path."""
+    from ca_yolo.atomic_io import write_json_atomic
     from ca_yolo.compare.environment import environment
     from ca_yolo.compare.measure import measure_models
     from ca_yolo.compare.report import grid_inputs, write_outputs
     from ca_yolo.compare.results import build_results
     from ca_yolo.compare.runner import run_all
-    from ca_yolo.evaluation.cocogt import ground_truth_for, write_json_atomic
+    from ca_yolo.evaluation.cocogt import ground_truth_for
     from ca_yolo.evaluation.dataset import read_split
 
     cfg: CompareConfig = plan.config
     out = cfg.out_dir
-    write_json_atomic({"settings": run_settings(cfg, plan.data), "command": cfg.command}, out / PLAN_FILE, indent=2)
+    write_json_atomic(out / PLAN_FILE, {"settings": run_settings(cfg, plan.data), "command": cfg.command}, indent=2)
     split = read_split(plan.data, "val")
     gt = ground_truth_for(split)
     records = run_all(plan, gt)

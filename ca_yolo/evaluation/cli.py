@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ca_yolo.atomic_io import write_json_atomic
 from ca_yolo.evaluation.cocoeval import format_coco_table
-from ca_yolo.evaluation.cocogt import write_json_atomic
 from ca_yolo.evaluation.dataset import DatasetError
-from ca_yolo.evaluation.kvargs import ArgError, parse_kv
+from ca_yolo.evaluation.kvargs import ArgError, parse_command, usage_exit_code
 
 USAGE = """\
 usage: ca-yolo eval model=PATH.pt data=DATA.yaml [key=value ...]
@@ -35,17 +35,10 @@ _KEYS = {"model", "data", "split", "imgsz", "batch", "device", "coco_gt", "conf"
 
 def main(argv: list[str]) -> int:
     """Run ``ca-yolo eval``; return 0 on success, 2 on bad arguments or data."""
-    if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(USAGE)
-        return 0 if argv else 2
+    if (rc := usage_exit_code(argv, USAGE)) is not None:
+        return rc
     try:
-        args = parse_kv(argv)
-        unknown = sorted(set(args) - _KEYS)
-        if unknown:
-            raise ArgError(f"unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
-        for key in ("model", "data"):
-            if not args.get(key):
-                raise ArgError(f"'{key}=' is required")
+        args = parse_command(argv, _KEYS, required=("model", "data"))
         if not Path(str(args["model"])).is_file():
             raise ArgError(f"checkpoint '{args['model']}' not found")
         from ca_yolo.evaluation.evaluate import evaluate_checkpoint
@@ -72,7 +65,7 @@ def main(argv: list[str]) -> int:
     print(f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  (its own interpolation)")
     if args.get("save_dir"):
         out = Path(str(args["save_dir"]))
-        write_json_atomic(result.summary(), out / "metrics.json", indent=2)
-        write_json_atomic(result.detections_list, out / "detections.json")
+        write_json_atomic(out / "metrics.json", result.summary(), indent=2)
+        write_json_atomic(out / "detections.json", result.detections_list)
         print(f"wrote {out / 'metrics.json'} and {out / 'detections.json'}")
     return 0

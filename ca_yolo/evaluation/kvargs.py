@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 
 class ArgError(ValueError):
     """A command-line argument that cannot be used; the message says which and why."""
@@ -47,3 +49,37 @@ def split_list(value: object) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(v).strip() for v in value if str(v).strip()]
     return [s.strip() for s in str(value).split(",") if s.strip()]
+
+
+HELP_WORDS = frozenset({"-h", "--help", "help"})
+
+
+def usage_exit_code(argv: list[str], usage: str) -> int | None:
+    """Print ``usage`` and return the exit code when ``argv`` is empty or asks for help, else None.
+
+    Asking for help is a success (0); no arguments at all, for a command that needs some, is a
+    usage error (2).
+    """
+    if argv and argv[0] not in HELP_WORDS:
+        return None
+    print(usage)
+    return 0 if argv else 2
+
+
+def parse_command(argv: list[str], allowed: Collection[str], required: tuple[str, ...] = ()) -> dict[str, object]:
+    """Parse ``key=value`` arguments of a command that takes a fixed set of keys.
+
+    Returns:
+        the typed values by key (see :func:`parse_kv`).
+
+    Raises:
+        ArgError: a malformed token, a key not in ``allowed``, or a ``required`` key missing or empty.
+    """
+    args = parse_kv(argv)
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        raise ArgError(f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    for key in required:
+        if not args.get(key):
+            raise ArgError(f"'{key}=' is required")
+    return args

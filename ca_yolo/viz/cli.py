@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ca_yolo.evaluation.kvargs import ArgError, parse_kv
+from ca_yolo.evaluation.kvargs import ArgError, parse_command, usage_exit_code
 
 USAGE = """\
 usage: ca-yolo attn model=best.pt source=IMG|DIR [key=value ...]
@@ -44,19 +44,12 @@ def output_dir(args: dict) -> Path:
 
 def main(argv: list[str]) -> int:
     """Run ``ca-yolo attn``; return 0 on success, 2 on bad arguments, model or images."""
-    if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(USAGE)
-        return 0 if argv else 2
+    if (rc := usage_exit_code(argv, USAGE)) is not None:
+        return rc
     from ca_yolo.viz.capture import NoAttentionLayersError
 
     try:
-        args = parse_kv(argv)
-        unknown = sorted(set(args) - _KEYS)
-        if unknown:
-            raise ArgError(f"unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
-        for key in ("model", "source"):
-            if not args.get(key):
-                raise ArgError(f"'{key}=' is required")
+        args = parse_command(argv, _KEYS, required=("model", "source"))
         channels = str(args.get("channels") or "mean").lower()
         if channels not in {"mean", "topk"}:
             raise ArgError(f"channels={args['channels']} must be mean or topk")
