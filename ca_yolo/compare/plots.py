@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ca_yolo.atomic_io import save_figure_atomic
 from ca_yolo.compare.results import METRICS
-from ca_yolo.evaluation.cocogt import new_file_mode
 
 # Metrics in the bar chart (size-split APs are left to the table: often undefined on small sets).
 BAR_METRICS = ("AP", "AP50", "AP75", "ultralytics_mAP50", "ultralytics_mAP50-95")
@@ -27,18 +25,11 @@ def _pyplot():
 
 
 def _save(fig, path: Path, dpi: int = 110) -> Path:
-    """Save a figure atomically (temporary file, then rename) and close it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    """Save a figure as PNG atomically and close it (pyplot keeps every open figure alive)."""
     try:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
+        return save_figure_atomic(fig, path, dpi=dpi, bbox_inches="tight")
     finally:
-        Path(tmp).unlink(missing_ok=True)
         _pyplot().close(fig)
-    return path
 
 
 def plot_curves(results: dict, path: Path) -> Path:

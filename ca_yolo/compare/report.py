@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
 from ca_yolo.compare.plots import plot_curves, plot_final, plot_prediction_grid
 from ca_yolo.compare.progress import fmt_duration
 from ca_yolo.compare.results import HEADLINE, METRICS, metric_value
-from ca_yolo.evaluation.cocogt import GroundTruth, new_file_mode, write_json_atomic
+from ca_yolo.evaluation.cocogt import GroundTruth
 
 PLOTS = {"curves": "curves.png", "final": "final_metrics.png", "grid": "predictions.png"}
-
-
-def write_text_atomic(text: str, path: Path) -> Path:
-    """Write text to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_outputs(
@@ -44,8 +29,8 @@ def write_outputs(
     from ca_yolo.viz.report import attention_markdown
 
     out.mkdir(parents=True, exist_ok=True)
-    files = {"json": write_json_atomic(results, out / "results.json", indent=2)}
-    files["csv"] = write_text_atomic(results_csv(results), out / "results.csv")
+    files = {"json": write_json_atomic(out / "results.json", results, indent=2)}
+    files["csv"] = write_text_atomic(out / "results.csv", results_csv(results))
     files["curves"] = plot_curves(results, out / PLOTS["curves"])
     files["final"] = plot_final(results, out / PLOTS["final"])
     if grid is not None:
@@ -53,7 +38,7 @@ def write_outputs(
     md = report_markdown(results, has_grid=grid is not None)
     if attention:
         md = md.rstrip("\n") + "\n\n" + attention_markdown(attention, out)
-    files["md"] = write_text_atomic(md, out / "report.md")
+    files["md"] = write_text_atomic(out / "report.md", md)
     return files
 
 

@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from ca_yolo.atomic_io import write_json_atomic
 from ca_yolo.compare.plan import Plan, PlanError, Run, run_settings
 from ca_yolo.compare.progress import Progress
-from ca_yolo.evaluation.cocogt import GroundTruth, write_json_atomic
+from ca_yolo.evaluation.cocogt import GroundTruth
 from ca_yolo.evaluation.evaluate import evaluate_checkpoint
 
 RUN_FILE = "run.json"
@@ -77,7 +78,7 @@ def run_all(plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print) -> 
         if state in ("new", "resume"):
             _train(run, plan, resume=state == "resume")
         record = _evaluate(run, plan, gt, settings, resumed=state == "resume", seconds=time.time() - t0)
-        write_json_atomic(record, run.dir / RUN_FILE, indent=2)
+        write_json_atomic(run.dir / RUN_FILE, record, indent=2)
         progress.finish(i, run.label, time.time() - t0, left, record["coco"], record["ultralytics"])
         records.append(record)
     return records

@@ -1,8 +1,9 @@
-"""Write a whole output folder or file so that it appears complete or not at all.
+"""Write a whole output folder so that it appears complete or not at all.
 
 Converters build their output in a hidden sibling folder and rename it into place at the end:
 the rename is atomic on one filesystem, so a crash, Ctrl-C or error never leaves a half-written
-dataset at the output path, and an existing output is only replaced with ``force``.
+dataset at the output path, and an existing output is only replaced with ``force``. Single files
+are written the same way by :mod:`ca_yolo.atomic_io`.
 """
 
 from __future__ import annotations
@@ -101,18 +102,3 @@ def atomic_output_dir(out: str | Path, force: bool = False, sources: tuple[Path,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path

@@ -24,7 +24,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import atomic_write_bytes
+from ca_yolo.atomic_io import write_text_atomic
+
 from .problems import DataError
 
 _DIGITS = re.compile(r"[0-9]+")
@@ -121,7 +122,7 @@ def write_coco_gt(
 ) -> Path:
     """Write COCO-format ground truth for ``images`` to ``path`` (atomically) and return the path."""
     data = build_coco_gt(images, names, cat_ids, description)
-    return atomic_write_bytes(path, json.dumps(data, separators=(",", ":")).encode("utf-8"))
+    return write_text_atomic(path, json.dumps(data, separators=(",", ":")))
 
 
 def gt_category_ids(data: dict) -> list[int]:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from .atomic import atomic_write_bytes
+from ca_yolo.atomic_io import write_text_atomic
+
 from .files import IMAGE_SUFFIXES
 from .problems import DataError
 
@@ -33,7 +34,7 @@ def dump_data_yaml(data: dict, header: str = "") -> str:
 
 def write_data_yaml(path: str | Path, data: dict, header: str = "") -> Path:
     """Write a data YAML (atomically) and return its path."""
-    return atomic_write_bytes(path, dump_data_yaml(data, header).encode("utf-8"))
+    return write_text_atomic(path, dump_data_yaml(data, header))
 
 
 def _datasets_dir() -> Path | None:

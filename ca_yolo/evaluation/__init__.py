@@ -5,7 +5,7 @@
 """
 
 from ca_yolo.evaluation.cocoeval import COCO_METRICS, coco_metrics, format_coco_table
-from ca_yolo.evaluation.cocogt import GroundTruth, build_coco_gt, ground_truth_for, load_coco_gt, write_json_atomic
+from ca_yolo.evaluation.cocogt import GroundTruth, build_coco_gt, ground_truth_for, load_coco_gt
 from ca_yolo.evaluation.dataset import DatasetError, SplitData, read_split
 from ca_yolo.evaluation.evaluate import EvalResult, evaluate_checkpoint
 
@@ -22,5 +22,4 @@ __all__ = [
     "ground_truth_for",
     "load_coco_gt",
     "read_split",
-    "write_json_atomic",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,29 +112,6 @@ def ground_truth_for(split: SplitData, coco_gt: str | Path | None = None, split_
     if not p.is_file():
         raise DatasetError(f"COCO GT file '{given}' not found (looked for {p})")
     return load_coco_gt(p, split)
-
-
-def new_file_mode() -> int:
-    """Permission bits a plainly created file gets under the current umask (mkstemp would give 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def write_json_atomic(obj: object, path: str | Path, indent: int | None = None) -> Path:
-    """Write JSON to a temporary file beside ``path``, then rename it into place (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=indent)
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _relative_name(img: Path, root: Path) -> str:

@@ -9,9 +9,6 @@ canvas is used, so no display and no global pyplot state are involved.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -130,18 +127,3 @@ def draw_attention_figure(att: ImageAttention, channels: str = "mean", k: int = 
     fig.suptitle(f"Coordinate Attention maps, {how}", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def save_figure(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` atomically (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a figure is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from ca_yolo.viz.figure import draw_attention_figure, save_figure
+from ca_yolo.atomic_io import save_figure_atomic
+from ca_yolo.viz.figure import draw_attention_figure
 from ca_yolo.viz.predict import attention_for_images, load_model
 
 
@@ -54,5 +55,5 @@ def save_attention_figures(
     written = []
     for path, name in zip(paths, figure_names(paths)):
         (att,) = attention_for_images(yolo, [path], layers=layers, imgsz=imgsz, conf=conf, device=device)
-        written.append(save_figure(draw_attention_figure(att, channels=channels, k=int(k)), out / name))
+        written.append(save_figure_atomic(draw_attention_figure(att, channels=channels, k=int(k)), out / name))
     return written

@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Run ``ca-yolo yaml``; returns 0 on success, 1 if the output exists, 2 on bad input."""
     import ca_yolo  # noqa: F401  (registers the layers, so the variant can be checked by building it)
+    from ca_yolo.atomic_io import write_text_atomic
     from ca_yolo.yamlgen.derive import derive
-    from ca_yolo.yamlgen.emit import write_yaml
 
     args = build_parser().parse_args(argv)
     out = Path(args.out) if args.out else None
@@ -86,7 +86,7 @@ def main(argv: list[str]) -> int:
     if out is None:
         sys.stdout.write(variant.text)
     else:
-        write_yaml(variant.text, out)
+        write_text_atomic(out, variant.text)
     print(f"{variant.base_name} + {len(variant.insertions)} x {args.attn}" + (f" -> {out}" if out else ""), file=report)
     for r in variant.insertions:
         print(f"  after base row {r.after} -> new row {r.index}" + (f"  ({r.reason})" if r.reason else ""), file=report)

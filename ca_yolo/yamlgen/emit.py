@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
@@ -70,12 +69,3 @@ def render(
             index += 1
     return "\n".join(lines) + "\n"
 
-
-def write_yaml(text: str, out: str | Path) -> Path:
-    """Write ``text`` to ``out`` atomically (temp file, then rename)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    return out

@@ -36,10 +36,10 @@ def render_shipped(name: str) -> str:
 
 def write_all() -> list[str]:
     """(Re)write every shipped YAML; return the names written."""
-    from ca_yolo.yamlgen.emit import write_yaml
+    from ca_yolo.atomic_io import write_text_atomic
 
     for name in SHIPPED:
-        write_yaml(render_shipped(name), MODELS_DIR / name)
+        write_text_atomic(MODELS_DIR / name, render_shipped(name))
     return list(SHIPPED)
 
 
