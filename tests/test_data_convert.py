@@ -218,7 +218,7 @@ def test_voc_output_exists_needs_force_and_failures_keep_the_old_output(tmp_path
             raise KeyboardInterrupt
         files_mod.shutil.copyfile(src, dst)
 
-    monkeypatch.setattr("ca_yolo.data.voc.place_image", flaky)
+    monkeypatch.setattr(files_mod, "place_image", flaky)  # what write_split calls
     with pytest.raises(KeyboardInterrupt):
         convert_voc(root, out, force=True)
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
@@ -438,11 +438,11 @@ def test_sigterm_during_conversion_leaves_nothing(tmp_path):
     out = tmp_path / "out"
     child = (
         "import sys, time\n"
-        "from ca_yolo.data import voc\n"
+        "from ca_yolo.data import files, voc\n"
         "def slow(src, dst, mode='copy'):\n"
         "    print('copying', flush=True)\n"
         "    time.sleep(60)\n"
-        "voc.place_image = slow\n"
+        "files.place_image = slow\n"
         "voc.convert_voc(sys.argv[1], sys.argv[2], log=lambda s: None)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", child, str(root), str(out)], stdout=subprocess.PIPE, text=True)

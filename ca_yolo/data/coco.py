@@ -18,8 +18,8 @@ from pathlib import Path
 from .atomic import atomic_output_dir
 from .classes import COCO_CATEGORY_IDS, COCO_ID_TO_INDEX, COCO_NAMES
 from .cocojson import image_id_from_stem
-from .files import place_image
-from .labels import clip_box, write_label_file, yolo_line
+from .files import write_split
+from .labels import clip_box, yolo_line
 from .problems import DataError, Problems
 from .yamlio import write_data_yaml
 
@@ -189,11 +189,7 @@ def convert_coco(
 
     with atomic_output_dir(out, force=force, sources=(root,)) as tmp:
         for split, its in items.items():
-            (tmp / "images" / split).mkdir(parents=True)
-            (tmp / "labels" / split).mkdir(parents=True)
-            for it in its:
-                place_image(it.src_image, tmp / "images" / split / it.src_image.name, images)
-                write_label_file(tmp / "labels" / split / f"{it.src_image.stem}.txt", it.lines)
+            write_split(tmp, split, ((it.src_image, it.lines) for it in its), images)
         (tmp / "annotations").mkdir()
         shutil.copyfile(val_json, tmp / "annotations" / val_json.name)
         summary = {"source": str(root), "splits": counts, "skipped": [{"item": f, "problem": m} for f, m in problems.items]}

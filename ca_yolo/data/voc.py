@@ -18,9 +18,9 @@ from pathlib import Path
 from .atomic import atomic_output_dir
 from .classes import VOC_NAMES
 from .cocojson import GtBox, GtImage, write_coco_gt
-from .files import place_image
+from .files import write_split
 from .imageio import read_image_size
-from .labels import clip_box, write_label_file, yolo_line
+from .labels import clip_box, yolo_line
 from .problems import DataError, Problems
 from .yamlio import write_data_yaml
 
@@ -255,11 +255,7 @@ def convert_voc(
     counts = {}
     with atomic_output_dir(out, force=force, sources=(root,)) as tmp:
         for split, its in items.items():
-            (tmp / "images" / split).mkdir(parents=True)
-            (tmp / "labels" / split).mkdir(parents=True)
-            for it in its:
-                place_image(it.src_image, tmp / "images" / split / it.src_image.name, images)
-                write_label_file(tmp / "labels" / split / f"{it.stem}.txt", it.lines)
+            write_split(tmp, split, ((it.src_image, it.lines) for it in its), images)
             counts[split] = {
                 "images": len(its),
                 "boxes": sum(len(it.lines) for it in its),
