@@ -16,15 +16,6 @@ from ca_yolo.nn.eca import eca_kernel_size
 torch.manual_seed(0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster, and far faster on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _randomize(m: torch.nn.Module) -> torch.nn.Module:
     """Random weights and BatchNorm statistics, so a reference cannot pass by accident; eval mode."""
     g = torch.Generator().manual_seed(1)

@@ -21,14 +21,6 @@ from ca_yolo.transfer import TransferError, add_load_hook, align, transfer_weigh
 
 add_load_hook()  # idempotent; register() installs it too once the lead wires it in
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster, and far faster on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class _Stop(Exception):
     """Raised from a trainer callback to end a run once the model is set up."""

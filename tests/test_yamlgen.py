@@ -6,7 +6,6 @@ import copy
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 import ca_yolo  # noqa: F401  (registers the plugin)
@@ -17,17 +16,7 @@ from ca_yolo.yamlgen.derive import derive, resolve_base
 from ca_yolo.yamlgen.insert import insert_after, new_index_map
 from ca_yolo.yamlgen.places import default_places
 from ca_yolo.yamlgen.shipped import SHIPPED, render_shipped
-
-from test_yamlgen_property import STOCK_DETECT  # noqa: E402  (the YAMLs the property test runs for real)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster, and far faster on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from stock_yamls import STOCK_DETECT  # the YAMLs the property test runs for real
 
 
 def _stock(name: str) -> dict:

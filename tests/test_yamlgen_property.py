@@ -20,24 +20,9 @@ import ca_yolo  # noqa: F401  (registers the plugin)
 from ca_yolo.nn import ATTENTIONS
 from ca_yolo.yamlgen.derive import resolve_base
 from ca_yolo.yamlgen.insert import insert_after, new_index_map
+from stock_yamls import STOCK_DETECT
 
-# Every stock detection YAML that has a small scale (the full-size-only yolov3/-spp, yolov9s..e and
-# yolov10s..x share these graphs' row types; tests/test_yamlgen.py checks them on the meta device).
-STOCK_DETECT = [
-    "yolov3-tiny.yaml", "yolov5.yaml", "yolov5-p6.yaml", "yolov6.yaml", "yolov8.yaml", "yolov8-p2.yaml",
-    "yolov8-p6.yaml", "yolov8-ghost.yaml", "yolov8-ghost-p2.yaml", "yolov8-ghost-p6.yaml", "yolov9t.yaml",
-    "yolov10n.yaml", "yolo11.yaml", "yolo12.yaml", "yolo26.yaml", "yolo26-p2.yaml", "yolo26-p6.yaml",
-]
 X = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster, and far faster on a shared, busy CPU (no OpenMP spinning)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _load(name: str) -> dict:
