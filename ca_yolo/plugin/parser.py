@@ -19,6 +19,7 @@ The model keeps the user's YAML dict (``model.yaml``); only the parser's private
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Callable
 
 import torch
@@ -28,6 +29,7 @@ from ca_yolo.nn.yaml_args import RowContext
 
 _PROBE_SIZE = 256  # divisible by every stride Ultralytics uses (up to 64 for P6 models)
 _FALLBACK_SIZE = 64  # a real CPU tensor, used only if some layer cannot run on the meta device
+_PROBED: dict[tuple[str, int], list[int]] = {}  # channel probes by (model rows, input channels)
 
 
 def wrap_parse_model(original: Callable) -> Callable:
@@ -65,7 +67,15 @@ def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
         if not isinstance(rows[i][0], int):
             raise ValueError(f"model YAML row {i} ({spec.name}): takes one input, got from={rows[i][0]}")
     sources = {i: (rows[i][0] + i if rows[i][0] < 0 else rows[i][0]) for i in ours}
-    channels = [s[1] if s else -1 for s in probe_shapes(d, ch, parse, set(ours), max(sources.values()))]
+    # Ultralytics builds the same YAML several times per run (trainer, validator, exporter): probe once.
+    key = (json.dumps({k: d.get(k) for k in ("backbone", "head", "scales", "scale", "width_multiple")},
+                      sort_keys=True, default=str), ch)
+    channels = _PROBED.get(key)
+    if channels is None:
+        shapes = probe_shapes(d, ch, parse, set(ours), max(sources.values()))
+        channels = _PROBED[key] = [s[1] if s else -1 for s in shapes]
+        while len(_PROBED) > 64:
+            _PROBED.pop(next(iter(_PROBED)))
     width, max_channels, scale = _scaling(d)
 
     out = copy.deepcopy(d)
