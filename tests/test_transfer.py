@@ -15,7 +15,6 @@ import yaml
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-import ca_yolo  # noqa: E402  (registers the plugin)
 from ca_yolo.cfg import MODELS_DIR  # noqa: E402
 from ca_yolo.transfer import TransferError, add_load_hook, align, transfer_weights  # noqa: E402
 

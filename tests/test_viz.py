@@ -16,7 +16,6 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import ca_yolo  # noqa: E402,F401  (registers CoordAtt and the shipped YAMLs)
 from ca_yolo.viz import (  # noqa: E402
-    AttentionMap,
     NoAttentionLayersError,
     attention_for_images,
     attention_markdown,

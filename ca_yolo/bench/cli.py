@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
 from pathlib import Path
+
+from ca_yolo.atomic_io import write_json_atomic
 
 PARTS = ("layer", "torch", "onnx", "train")
 
@@ -117,14 +118,6 @@ def _onnxruntime_unavailable(device: str) -> str | None:
     return None
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON to ``path`` via a temporary sibling and a rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
-
-
 def run(args: argparse.Namespace, log=print) -> dict:
     """Run the selected benchmark parts; return the result dict (see README "Speed").
 
@@ -196,7 +189,7 @@ def main(argv: list[str]) -> int:
         print(f"ca-yolo bench: {e}", file=sys.stderr)
         return 2
     out = args.out or Path("runs") / "bench" / f"bench-{args.device.replace(':', '')}.json"
-    write_json_atomic(out, result)
+    write_json_atomic(out, result, indent=1)
     table = report.markdown(result)
     print(table)
     if args.markdown:
