@@ -13,6 +13,7 @@
 #     to every 3rd train id (622 images) and every 4th val id (471 images). Two CPU cores train a
 #     YOLOv8n at roughly 10-20 images/s at 160 px (measured here, 5-10 under load), so 10 epochs
 #     plus a per-epoch val is ~6-10 min per run, and 4 models x 3 seeds = 12 runs fit in about 2 h.
+#     Measured: 60 min for all 12 runs (3-6 min each; see docs/results/voc2007-cpu/STUDY.md).
 #   - imgsz 160: VOC objects are large (median box ~1/3 of the image side), so most stay
 #     detectable at 160 px, and it buys 2.5x the epochs of 256 px for the same time.
 #   - 10 epochs from scratch (no pretrained weights: none may be downloaded, and the question is
