@@ -28,8 +28,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Overridable only for a quick smoke run of this script (e.g. STUDY=voc-smoke EPOCHS=1 SEEDS=0
-# TRAIN_EVERY=40 VAL_EVERY=60); the defaults are the study.
+# Overridable for a quick smoke run of this script (e.g. STUDY=voc-smoke EPOCHS=1 SEEDS=0
+# TRAIN_EVERY=40 VAL_EVERY=60) or a follow-up (STUDY=voc2007-cpu-20ep EPOCHS=20
+# MODELS=yolov8n.yaml,yolov8n-ca.yaml); the defaults are the study.
 STUDY=${STUDY:-voc2007-cpu}
 EPOCHS=${EPOCHS:-10}
 SEEDS=${SEEDS:-0,1,2}
@@ -39,7 +40,7 @@ OUT_DIR=${OUT_DIR:-docs/results/$STUDY}
 RUNS=runs/voc-study
 LOG=$RUNS/$STUDY.log
 CA_YOLO=${CA_YOLO:-ca-yolo}
-MODELS=yolov8n.yaml,yolov8n-ca.yaml,yolov8n-se.yaml,yolov8n-cbam.yaml
+MODELS=${MODELS:-yolov8n.yaml,yolov8n-ca.yaml,yolov8n-se.yaml,yolov8n-cbam.yaml}
 
 if [[ "${FOREGROUND:-0}" != 1 && "${FULL:-0}" != 1 ]]; then
   mkdir -p "$RUNS"
