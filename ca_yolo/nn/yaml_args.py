@@ -23,6 +23,11 @@ from dataclasses import dataclass
 MAX_REDUCTION = 32
 
 
+def model_rows(d: dict) -> list[list]:
+    """Rows ``[from, n, module, args]`` of a model dict, backbone then head, indexed as Ultralytics does."""
+    return list(d.get("backbone") or []) + list(d.get("head") or [])
+
+
 @dataclass(frozen=True)
 class RowContext:
     """Where a YAML row sits and how the model is scaled, for building and for error messages."""

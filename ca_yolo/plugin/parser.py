@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 
 from ca_yolo.nn.registry import get_layer
-from ca_yolo.nn.yaml_args import RowContext
+from ca_yolo.nn.yaml_args import RowContext, model_rows
 
 _PROBE_SIZE = 256  # divisible by every stride Ultralytics uses (up to 64 for P6 models)
 _FALLBACK_SIZE = 64  # a real CPU tensor, used only if some layer cannot run on the meta device
@@ -44,10 +44,6 @@ def wrap_parse_model(original: Callable) -> Callable:
     return parse_model
 
 
-def _rows(d: dict) -> list[list]:
-    return list(d.get("backbone", [])) + list(d.get("head", []))
-
-
 def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
     """Return a copy of model dict ``d`` whose registered-layer rows carry constructor args.
 
@@ -59,7 +55,7 @@ def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
     Raises:
         ValueError: A registered row takes several inputs, or its args do not fit (see yaml_args).
     """
-    rows = _rows(d)
+    rows = model_rows(d)
     ours = {i: get_layer(r[2]) for i, r in enumerate(rows) if isinstance(r[2], str) and get_layer(r[2])}
     if not ours:
         return d
@@ -114,8 +110,8 @@ def probe_shapes(
 
         parse = getattr(tasks.parse_model, "__wrapped__", tasks.parse_model)
     if ours is None:
-        ours = {i for i, r in enumerate(_rows(d)) if isinstance(r[2], str) and get_layer(r[2])}
-    last = len(_rows(d)) - 2 if last is None else last  # the head's last row is the detection head
+        ours = {i for i, r in enumerate(model_rows(d)) if isinstance(r[2], str) and get_layer(r[2])}
+    last = len(model_rows(d)) - 2 if last is None else last  # the head's last row is the detection head
     scale = _PROBE_SIZE / _FALLBACK_SIZE
     probe = copy.deepcopy(d)
     if probe.get("scales") and not probe.get("scale"):

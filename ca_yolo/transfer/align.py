@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ca_yolo.nn.registry import get_layer
+from ca_yolo.nn.yaml_args import model_rows
 
 _MAX_STEPS = 100_000  # backtracking budget; real models need a few dozen steps
 
@@ -43,10 +44,6 @@ class Alignment:
     def identity(self) -> bool:
         """True when nothing was inserted: the two models have the same layers."""
         return not self.inserted
-
-
-def _rows(d: dict) -> list[list]:
-    return list(d.get("backbone") or []) + list(d.get("head") or [])
 
 
 def _scale(d: dict) -> tuple[str, tuple]:
@@ -81,7 +78,7 @@ def align(base: dict, variant: dict, what: str = "checkpoint") -> Alignment:
         TransferError: The scales differ, or ``variant`` is not ``base`` plus registered layers; the
             message names the first variant row that does not fit.
     """
-    B, V = _rows(base), _rows(variant)
+    B, V = model_rows(base), model_rows(variant)
     if len(V) < len(B):
         raise TransferError(f"{what} is not the base of this model: it has {len(B)} layers, the model only {len(V)}")
 

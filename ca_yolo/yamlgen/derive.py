@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ca_yolo.plugin.cfg_models import _SCALE_LETTER
 from ca_yolo.yamlgen.emit import base_row_comments, render
 from ca_yolo.yamlgen.insert import Insertion, insert_after
 from ca_yolo.yamlgen.places import default_places
 from ca_yolo.yamlgen.validate import check_builds
 
-_SCALE_LETTER = re.compile(r"(\d+)([nslmx])(.+)?$")
 
 WHY = {
     "CoordAtt": (

@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+from ca_yolo.nn.yaml_args import model_rows
+
 
 @dataclass
 class Insertion:
@@ -25,10 +27,6 @@ class Insertion:
     module: str
     args: list = field(default_factory=list)
     reason: str = ""
-
-
-def _rows(d: dict) -> list[list]:
-    return list(d.get("backbone", [])) + list(d.get("head", []))
 
 
 def new_index_map(n_rows: int, after: list[int]) -> list[int]:
@@ -56,7 +54,7 @@ def insert_after(
     Raises:
         ValueError: An index is out of range or is the model's last row (the detection head).
     """
-    rows = _rows(d)
+    rows = model_rows(d)
     n = len(rows)
     resolved = sorted({a + n if a < 0 else a for a in after})
     for a in resolved:

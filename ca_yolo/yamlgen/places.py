@@ -20,6 +20,7 @@ import json
 from functools import lru_cache
 
 from ca_yolo.plugin.parser import probe_shapes
+from ca_yolo.nn.yaml_args import model_rows
 
 TAIL_BLOCKS = {"SPPF", "SPP", "SPPELAN", "C2PSA", "PSA", "AIFI"}
 # Rows without parameters never end a stage for this rule (they only move or merge features).
@@ -28,10 +29,6 @@ PARAMETER_FREE = {
     "nn.Dropout",
 }
 PLACES = ("backbone", "neck")
-
-
-def _rows(d: dict) -> list[list]:
-    return list(d.get("backbone", [])) + list(d.get("head", []))
 
 
 def default_places(d: dict, at: str | list[str] = "backbone,neck") -> dict[int, str]:
@@ -44,7 +41,7 @@ def default_places(d: dict, at: str | list[str] = "backbone,neck") -> dict[int, 
     bad = [p for p in parts if p not in PLACES]
     if bad or not parts:
         raise ValueError(f"--at takes backbone, neck or backbone,neck; got {at!r}")
-    rows = _rows(d)
+    rows = model_rows(d)
     head_from = rows[-1][0]
     head_inputs = [head_from] if isinstance(head_from, int) else list(head_from)
     head_inputs = [k + len(rows) - 1 if k < 0 else k for k in head_inputs]
@@ -61,7 +58,7 @@ def default_places(d: dict, at: str | list[str] = "backbone,neck") -> dict[int, 
 def _strides(key: str) -> tuple[int | None, ...]:
     """Stride of each row's output (None where not a feature map) for a model dict given as JSON."""
     d = json.loads(key)
-    shapes = probe_shapes(d, d.get("ch", 3), last=len(_rows(d)) - 2)
+    shapes = probe_shapes(d, d.get("ch", 3), last=len(model_rows(d)) - 2)
     size = 256  # probe input size
     return tuple(size // s[-1] if s and len(s) == 4 else None for s in shapes)
 
