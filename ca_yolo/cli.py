@@ -9,6 +9,7 @@ module and is imported only when used, so ``ca-yolo train`` pays nothing for the
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # name -> (module with a ``main(argv) -> int``, one-line help). Modules are imported lazily.
@@ -69,6 +70,11 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     # entrypoint() reads Ultralytics' ARGV, which is the very list object sys.argv was at import
     # time; its "debug" string splits on spaces and would break quoted arguments. So the list is
     # edited in place rather than rebound.
+    try:
+        argv = _take_attn_stats(argv)
+    except ValueError as e:
+        print(f"ca-yolo: {e}", file=sys.stderr)
+        return 2
     saved = list(sys.argv)
     sys.argv[:] = ["yolo", *argv]
     try:
@@ -81,6 +87,26 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     finally:
         sys.argv[:] = saved
     return 0
+
+
+def _take_attn_stats(argv: list[str]) -> list[str]:
+    """Remove ca-yolo's own ``attn_stats=True|False`` from a train command and act on it.
+
+    Ultralytics rejects keys it does not know, so the key is consumed here; it sets an environment
+    variable that the plugin's default trainer callback reads (also in DDP worker processes).
+    """
+    from ca_yolo.diagnose.stats import ENV_FLAG
+
+    rest = []
+    for a in argv:
+        key, sep, value = a.partition("=")
+        if sep and key == "attn_stats":
+            if value not in ("True", "False", "true", "false", "1", "0"):
+                raise ValueError(f"attn_stats={value} must be True or False")
+            os.environ[ENV_FLAG] = "1" if value in ("True", "true", "1") else "0"
+        else:
+            rest.append(a)
+    return rest
 
 
 if __name__ == "__main__":

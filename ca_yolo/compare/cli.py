@@ -32,6 +32,9 @@ compare's keys (defaults with data= given):
   epochs=100 imgsz=640 batch=16 device= workers=8
   project=runs/compare  name=<data stem>-<epochs>ep-<imgsz>px
   latency_runs=50  grid_images=4
+  attn_stats=False   True: each run also writes attention_stats.csv/.png (gates, drift, gradients)
+Start every model from one checkpoint with pretrained=baseline.pt (an attention variant gets every
+baseline tensor mapped to its new index; its attention layers start fresh).
 Any other key is an Ultralytics train setting (lr0=, optimizer=, close_mosaic=, ...) given to
 every run alike. Not allowed: model= (use models=), seed= (use seeds=), resume=, deterministic=.
 """

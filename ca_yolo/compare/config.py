@@ -50,7 +50,7 @@ RESERVED = {
     "task": "compare trains detectors",
 }
 OWN_KEYS = {"data", "models", "seeds", "baseline", "project", "name", "epochs", "imgsz", "batch", "device",
-            "workers", "latency_runs", "grid_images"}  # fmt: skip
+            "workers", "latency_runs", "grid_images", "attn_stats"}  # fmt: skip
 
 
 @dataclass
@@ -67,6 +67,8 @@ class CompareConfig:
         train_args: any other Ultralytics train settings, passed unchanged to every run.
         latency_runs: timed forward passes per model for the latency figure.
         grid_images: val images in the prediction grid.
+        attn_stats: write each run's attention statistics (``attention_stats.csv``/``.png``, see
+            :mod:`ca_yolo.diagnose`); they do not change training, so they are not a setting.
         command: the command line as typed, for the report.
     """
 
@@ -84,6 +86,7 @@ class CompareConfig:
     train_args: dict = field(default_factory=dict)
     latency_runs: int = 50
     grid_images: int = 4
+    attn_stats: bool = False
     command: str = "ca-yolo compare"
 
     @property
@@ -121,6 +124,7 @@ def parse_compare_args(argv: list[str]) -> CompareConfig:
     if sample:
         train_args = {**SAMPLE_TRAIN_ARGS, **train_args}
     _check_ultralytics_keys(train_args)
+    _resolve_pretrained(train_args)
     models = split_list(merged["models"])
     if not models:
         raise ArgError("'models=' is empty; give model YAMLs, e.g. models=yolov8n.yaml,yolov8n-ca.yaml")
@@ -149,8 +153,26 @@ def parse_compare_args(argv: list[str]) -> CompareConfig:
         train_args=train_args,
         latency_runs=_positive_int({"latency_runs": 50, **merged}, "latency_runs"),
         grid_images=int(merged.get("grid_images", 4)),
+        attn_stats=_bool(merged.get("attn_stats", False), "attn_stats"),
         command=shlex.join(["ca-yolo", "compare", *argv]),
     )
+
+
+def _bool(value: object, key: str) -> bool:
+    """A True/False setting, or an ArgError naming the key."""
+    if isinstance(value, bool):
+        return value
+    raise ArgError(f"{key}={value} must be True or False")
+
+
+def _resolve_pretrained(train_args: dict) -> None:
+    """``pretrained=FILE`` must exist; it is stored as an absolute path so every run finds it."""
+    value = train_args.get("pretrained")
+    if isinstance(value, str):
+        path = Path(value)
+        if not path.is_file():
+            raise ArgError(f"pretrained={value}: no such checkpoint file")
+        train_args["pretrained"] = str(path.resolve())
 
 
 def _default_name(data: str | None, merged: dict) -> str:

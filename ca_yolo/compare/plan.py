@@ -81,6 +81,8 @@ def make_plan(config: CompareConfig, data: str | Path) -> Plan:
         raise PlanError(f"dataset: {e}") from None
     for cfg in config.models:
         _check_builds(cfg, len(val.names))
+    if isinstance(config.train_args.get("pretrained"), str):
+        _check_pretrained(config.train_args["pretrained"], config.models, len(val.names))
     _check_settings(config, data_path)
     runs = [
         Run(name, cfg, seed, config.out_dir / f"{name}-seed{seed}")
@@ -100,6 +102,28 @@ def _check_builds(cfg: str, nc: int) -> None:
     except Exception as e:  # any failure of a user's YAML is reported the same way
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise PlanError(f"model '{cfg}' does not build: {type(e).__name__}: {msg}") from None
+
+
+def _check_pretrained(path: str, models: list[str], nc: int) -> None:
+    """Every model must accept ``pretrained=path``: the same model, or an attention variant of it."""
+    import ca_yolo  # noqa: F401
+    from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+
+    from ca_yolo.transfer.align import TransferError
+    from ca_yolo.transfer.hook import has_registered_layers
+    from ca_yolo.transfer.weights import align_models
+
+    try:
+        source, _ = load_checkpoint(path)
+    except Exception as e:  # a truncated or foreign file: say which, in one line
+        raise PlanError(f"pretrained={path} is not a readable Ultralytics checkpoint ({type(e).__name__}: {e})") from None
+    for cfg in models:
+        model = DetectionModel(cfg, nc=nc, verbose=False)
+        if has_registered_layers(model):
+            try:
+                align_models(source, model, f"pretrained={Path(path).name}")
+            except TransferError as e:
+                raise PlanError(f"model '{cfg}': {e}") from None
 
 
 PLAN_FILE = "plan.json"

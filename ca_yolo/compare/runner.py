@@ -92,6 +92,10 @@ def _train(run: Run, plan: Plan, resume: bool) -> None:
     cfg = plan.config
     where = {"device": cfg.device} if cfg.device is not None else {}
     model = YOLO(str(run.dir / "weights" / "last.pt") if resume else run.cfg)
+    if cfg.attn_stats:
+        from ca_yolo.diagnose import attach
+
+        model.add_callback("on_train_start", attach)
     if resume:  # Ultralytics restores epochs, optimizer, seed, ... from the checkpoint itself
         model.train(resume=True, data=str(plan.data), workers=cfg.workers, **where)
         return

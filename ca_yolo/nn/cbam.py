@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ca_yolo.nn.gate_init import GATE_LOGIT, check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
 
@@ -37,22 +38,30 @@ class CBAM(nn.Module):
         c1: Input channels C (output channels are the same).
         reduction: MLP bottleneck ratio r; hidden width is max(1, C // r). 16 as in the paper.
         kernel_size: Spatial attention kernel (odd); 7 as in the paper.
+        init: "identity", "paper" or None for the current mode (:mod:`ca_yolo.nn.gate_init`). In
+            identity mode fc2 is zero with bias ``GATE_LOGIT / 2`` (the MLP runs on both pooled
+            descriptors and their outputs are summed), so M_c starts at 0.982; the spatial conv has
+            no bias (paper), so it can only start at zero: M_s = 0.5, and the block at 0.49 x.
 
     Attributes:
         fc1 / fc2: the shared MLP C -> C/r -> C (``nn.Linear`` with bias).
         spatial: ``nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)``.
     """
 
-    def __init__(self, c1: int, reduction: int = 16, kernel_size: int = 7):
+    def __init__(self, c1: int, reduction: int = 16, kernel_size: int = 7, init: str | None = None):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"CBAM kernel_size must be odd to keep H and W, got {kernel_size}")
         hidden = max(1, c1 // reduction)
         self.c1, self.reduction, self.hidden, self.kernel_size = c1, reduction, hidden, kernel_size
-        self.fc1 = nn.Linear(c1, hidden)
-        self.act = nn.ReLU()
-        self.fc2 = nn.Linear(hidden, c1)
-        self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        self.init = check_mode(current_mode() if init is None else init, "CBAM init")
+        with isolated_rng():
+            self.fc1 = nn.Linear(c1, hidden)
+            self.act = nn.ReLU()
+            self.fc2 = nn.Linear(hidden, c1)
+            self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        init_gate_(self.fc2, self.init, GATE_LOGIT / 2)
+        init_gate_(self.spatial, self.init)
 
     def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
         """M_c of x (B, C, H, W); returns (B, C, 1, 1), values in (0, 1)."""

@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 from torch.autograd.function import once_differentiable
 
+from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
 
@@ -124,6 +125,9 @@ class CoordAtt(nn.Module):
         reduction: Channel reduction of the shared conv, mip = max(min_mip, C // reduction).
             32 as in the authors' reference code.
         min_mip: Floor on the reduced width (8 in the reference code).
+        init: "identity" (gate convs zero, bias ``GATE_LOGIT``: starts as 0.964 x), "paper"
+            (PyTorch's default initialisation, as the reference code), or None for the current
+            mode (:mod:`ca_yolo.nn.gate_init`; a model YAML sets it with ``attention_init:``).
 
     Attributes:
         conv1 / bn1 / act: shared reduction C -> mip, BatchNorm, h-swish.
@@ -133,15 +137,19 @@ class CoordAtt(nn.Module):
         (SyncBatchNorm conversion and running statistics work as usual).
     """
 
-    def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8):
+    def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8, init: str | None = None):
         super().__init__()
         mip = max(min_mip, c1 // reduction)
         self.c1, self.reduction, self.mip = c1, reduction, mip
-        self.conv1 = nn.Conv2d(c1, mip, 1)
-        self.bn1 = nn.BatchNorm2d(mip)
-        self.act = nn.Hardswish()
-        self.conv_h = nn.Conv2d(mip, c1, 1)
-        self.conv_w = nn.Conv2d(mip, c1, 1)
+        self.init = check_mode(current_mode() if init is None else init, "CoordAtt init")
+        with isolated_rng():
+            self.conv1 = nn.Conv2d(c1, mip, 1)
+            self.bn1 = nn.BatchNorm2d(mip)
+            self.act = nn.Hardswish()
+            self.conv_h = nn.Conv2d(mip, c1, 1)
+            self.conv_w = nn.Conv2d(mip, c1, 1)
+        init_gate_(self.conv_h, self.init)
+        init_gate_(self.conv_w, self.init)
 
     @staticmethod
     def _conv1x1(conv: nn.Conv2d, z: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
 
@@ -27,14 +28,17 @@ class _CoordAttHalf(nn.Module):
 
     dim: int = 3
 
-    def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8):
+    def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8, init: str | None = None):
         super().__init__()
         mip = max(min_mip, c1 // reduction)
         self.c1, self.reduction, self.mip = c1, reduction, mip
-        self.conv1 = nn.Conv2d(c1, mip, 1)
-        self.bn1 = nn.BatchNorm2d(mip)
-        self.act = nn.Hardswish()
-        self.conv_gate = nn.Conv2d(mip, c1, 1)
+        self.init = check_mode(current_mode() if init is None else init, f"{type(self).__name__} init")
+        with isolated_rng():
+            self.conv1 = nn.Conv2d(c1, mip, 1)
+            self.bn1 = nn.BatchNorm2d(mip)
+            self.act = nn.Hardswish()
+            self.conv_gate = nn.Conv2d(mip, c1, 1)
+        init_gate_(self.conv_gate, self.init)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """Gate of x (B, C, H, W): (B, C, H, 1) for CoordAttH, (B, C, 1, W) for CoordAttW; in (0, 1)."""
@@ -55,7 +59,7 @@ class CoordAttH(_CoordAttHalf):
     """Coordinate Attention along height only (pools over W); output (B, C, H, W) like the input.
 
     Args:
-        c1: Input channels C. reduction / min_mip: as in :class:`CoordAtt` (32, 8).
+        c1: Input channels C. reduction / min_mip / init: as in :class:`CoordAtt` (32, 8, None).
     """
 
     dim = 3
@@ -66,7 +70,7 @@ class CoordAttW(_CoordAttHalf):
     """Coordinate Attention along width only (pools over H); output (B, C, H, W) like the input.
 
     Args:
-        c1: Input channels C. reduction / min_mip: as in :class:`CoordAtt` (32, 8).
+        c1: Input channels C. reduction / min_mip / init: as in :class:`CoordAtt` (32, 8, None).
     """
 
     dim = 2

@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn as nn
 
+from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
 
@@ -35,18 +36,24 @@ class ECA(nn.Module):
         c1: Input channels C (output channels are the same).
         k_size: Odd 1-D kernel size; None (default) picks psi(C) as in the paper. In a YAML row a
             single small number, ``[-1, 1, ECA, [5]]``, sets it.
+        init: "identity", "paper" or None for the current mode (:mod:`ca_yolo.nn.gate_init`). ECA's
+            conv has no bias (paper), so identity mode can only zero it: the gate starts at exactly
+            0.5 for every input (no random modulation), not near 1.
 
     Attributes:
         conv: ``nn.Conv1d(1, 1, k, padding=k // 2, bias=False)`` across the channel axis.
     """
 
-    def __init__(self, c1: int, k_size: int | None = None):
+    def __init__(self, c1: int, k_size: int | None = None, init: str | None = None):
         super().__init__()
         k = eca_kernel_size(c1) if k_size is None else k_size
         if k < 1 or k % 2 != 1:
             raise ValueError(f"ECA k_size must be a positive odd number, got {k}")
         self.c1, self.k_size = c1, k
-        self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+        self.init = check_mode(current_mode() if init is None else init, "ECA init")
+        with isolated_rng():
+            self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+        init_gate_(self.conv, self.init)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """Per-channel gate of x (B, C, H, W); returns (B, C, 1, 1), values in (0, 1)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
 
@@ -24,18 +25,23 @@ class SE(nn.Module):
     Args:
         c1: Input channels C (output channels are the same).
         reduction: Bottleneck ratio r; hidden width is max(1, C // r). 16 as in the paper.
+        init: "identity" (fc2 zero, bias ``GATE_LOGIT``: starts as 0.982 x), "paper" (PyTorch's
+            default initialisation), or None for the current mode (:mod:`ca_yolo.nn.gate_init`).
 
     Attributes:
         fc1 / fc2: the two fully connected layers C -> C/r -> C (``nn.Linear`` with bias).
     """
 
-    def __init__(self, c1: int, reduction: int = 16):
+    def __init__(self, c1: int, reduction: int = 16, init: str | None = None):
         super().__init__()
         hidden = max(1, c1 // reduction)
         self.c1, self.reduction, self.hidden = c1, reduction, hidden
-        self.fc1 = nn.Linear(c1, hidden)
-        self.act = nn.ReLU()
-        self.fc2 = nn.Linear(hidden, c1)
+        self.init = check_mode(current_mode() if init is None else init, "SE init")
+        with isolated_rng():
+            self.fc1 = nn.Linear(c1, hidden)
+            self.act = nn.ReLU()
+            self.fc2 = nn.Linear(hidden, c1)
+        init_gate_(self.fc2, self.init)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """Per-channel gate s of x (B, C, H, W); returns (B, C, 1, 1), values in (0, 1)."""

@@ -14,6 +14,9 @@ built-in layers; any other layer is called with the YAML args untouched. We ther
    Ultralytics' layer table and ``model.info()`` show the true parameter counts.
 
 The model keeps the user's YAML dict (``model.yaml``); only the parser's private copy is rewritten.
+A top-level ``attention_init: identity|paper`` key picks how the attention layers start
+(:mod:`ca_yolo.nn.gate_init`); it stays in ``model.yaml``, so every rebuild (trainer, resume, DDP
+workers) starts them the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Callable
 
 import torch
 
+from ca_yolo.nn.gate_init import attention_init, check_mode
 from ca_yolo.nn.registry import get_layer
 from ca_yolo.nn.yaml_args import RowContext, model_rows
 
@@ -36,7 +40,12 @@ def wrap_parse_model(original: Callable) -> Callable:
     """Return a ``parse_model`` that resolves registered layers, then calls ``original``."""
 
     def parse_model(d: dict, ch: int, verbose: bool = True) -> Any:
-        return original(resolve_rows(d, ch, original), ch, verbose)
+        # The YAML's attention_init: key picks how fresh attention layers start (gate_init).
+        mode = d.get("attention_init")
+        if mode is None:
+            return original(resolve_rows(d, ch, original), ch, verbose)
+        with attention_init(check_mode(mode, "model YAML key attention_init")):
+            return original(resolve_rows(d, ch, original), ch, verbose)
 
     parse_model.__doc__ = original.__doc__
     parse_model.__wrapped__ = original

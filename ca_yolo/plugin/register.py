@@ -10,12 +10,15 @@ What :func:`register` does (each step idempotent, nothing in Ultralytics' files 
 5. Adds a default trainer callback that re-registers in DDP workers (:mod:`.ddp`).
 6. Wraps ``BaseModel.load`` so ``pretrained=`` for attention variants maps baseline layers to their
    new indices (:mod:`ca_yolo.transfer.hook`).
+7. Adds a default ``on_train_start`` callback that collects attention statistics when
+   ``attn_stats=True`` asked for them (:mod:`ca_yolo.diagnose`); otherwise it does nothing.
 
 Tested with Ultralytics 8.4.x; the wrapped functions are looked up by name at call time there.
 """
 
 from __future__ import annotations
 
+from ca_yolo.diagnose.stats import attach_if_requested
 from ca_yolo.nn.registry import layer_names, get_layer
 from ca_yolo.plugin import cfg_models, checkpoint, ddp, parser
 from ca_yolo.transfer.hook import add_load_hook
@@ -43,6 +46,14 @@ def register() -> None:
     checkpoint.allow_in_safe_load()
     ddp.add_default_callback()
     add_load_hook()
+    _add_default_callback("on_train_start", attach_if_requested)
+
+
+def _add_default_callback(event: str, fn) -> None:
+    from ultralytics.utils.callbacks.base import default_callbacks
+
+    if fn not in default_callbacks[event]:
+        default_callbacks[event].append(fn)
 
 
 def is_registered() -> bool:

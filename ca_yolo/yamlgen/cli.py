@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--args", type=_int_list, default=None,
         help="args of each inserted row, e.g. 16 (reduction; ECA: kernel size); default: none, channels inferred",
     )
+    p.add_argument(
+        "--init", default="identity", choices=["identity", "paper"],
+        help="how fresh attention layers start: near the identity (default) or as in the papers' code",
+    )
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     return p
 
@@ -78,7 +82,7 @@ def main(argv: list[str]) -> int:
         print(f"ca-yolo yaml: error: {out} exists; pass --force to overwrite it", file=sys.stderr)
         return 1
     try:
-        variant = derive(args.base, args.attn, at=args.at or "backbone,neck", after=args.after, args=args.args)
+        variant = derive(args.base, args.attn, at=args.at or "backbone,neck", after=args.after, args=args.args, init=args.init)
     except (FileNotFoundError, ValueError) as e:
         print(f"ca-yolo yaml: error: {e}", file=sys.stderr)
         return 2

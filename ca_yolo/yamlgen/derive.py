@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ca_yolo.nn.gate_init import DEFAULT_MODE, check_mode
 from ca_yolo.plugin.cfg_models import _SCALE_LETTER
 from ca_yolo.yamlgen.emit import base_row_comments, render
 from ca_yolo.yamlgen.insert import Insertion, insert_after
@@ -40,6 +41,18 @@ WHY = {
 }
 
 
+INIT_NOTE = {
+    "identity": [
+        "Fresh attention layers start near the identity (gates at sigmoid(4)); for the papers'",
+        "initialisation add the top-level key 'attention_init: paper' (ca-yolo yaml --init paper).",
+    ],
+    "paper": [
+        "attention_init: paper - the attention layers start with PyTorch's default initialisation, as in",
+        "the papers' code (gates near 0.5), for exact reproduction; ca-yolo's default starts them near the identity.",
+    ],
+}
+
+
 @dataclass
 class Variant:
     """A derived model: its dict, the YAML text, and what was inserted where."""
@@ -72,6 +85,7 @@ def derive(
     args: list | None = None,
     title: str = "",
     check: bool = True,
+    init: str | None = None,
 ) -> Variant:
     """Build an attention variant of ``base``.
 
@@ -83,6 +97,9 @@ def derive(
         args: Row args for the inserted layers (default ``[]``: channels are inferred).
         title: First header line; default names the base and the layer.
         check: Build the variant on the meta device (free) so bad args fail here, not at training time.
+        init: ``"paper"`` writes ``attention_init: paper`` (PyTorch's default initialisation of the
+            attention layers, as in the papers' code); None or ``"identity"`` leaves the default, under
+            which fresh attention layers start near the identity (:mod:`ca_yolo.nn.gate_init`).
 
     Raises:
         FileNotFoundError: ``base`` is neither a file nor a stock name.
@@ -103,6 +120,8 @@ def derive(
     else:
         places = default_places(d, at or "backbone,neck")
     model, records = insert_after(d, list(places), module=attn, args=args, reasons=places)
+    if init not in (None, DEFAULT_MODE):
+        model["attention_init"] = check_mode(init, "--init")
     if check:
         check_builds(model, f"{name} + {attn}")
     where = "explicit rows " + ",".join(map(str, sorted(places))) if after else f"--at {at}"
@@ -116,6 +135,7 @@ def derive(
             *[f"  after {r.after} -> {r.index}{': ' + r.reason if r.reason else ''}" for r in records],
             "Every 'from' index is rewritten so the graph equals the base plus these layers; a row that",
             "read an attended layer now reads the attention output.",
+            *INIT_NOTE[model.get("attention_init", DEFAULT_MODE)],
         ]
     )
     n_base = len(d.get("backbone", [])) + len(d.get("head", []))
