@@ -30,7 +30,8 @@ cd "$(dirname "$0")/.."
 
 # Overridable for a quick smoke run of this script (e.g. STUDY=voc-smoke EPOCHS=1 SEEDS=0
 # TRAIN_EVERY=40 VAL_EVERY=60) or a follow-up (STUDY=voc2007-cpu-20ep EPOCHS=20
-# MODELS=yolov8n.yaml,yolov8n-ca.yaml); the defaults are the study.
+# MODELS=yolov8n.yaml,yolov8n-ca.yaml); the defaults are the study. EXTRA="attn_stats=True" adds
+# compare keys (here: each run's attention statistics).
 STUDY=${STUDY:-voc2007-cpu}
 EPOCHS=${EPOCHS:-10}
 SEEDS=${SEEDS:-0,1,2}
@@ -68,7 +69,7 @@ if [[ ! -f datasets/$STUDY/data.yaml ]]; then
   $CA_YOLO data voc --root "datasets/$STUDY-src/VOCdevkit" --out "datasets/$STUDY" --images symlink --force
 fi
 $CA_YOLO compare data=datasets/$STUDY/data.yaml models=$MODELS seeds=$SEEDS epochs=$EPOCHS imgsz=160 batch=16 \
-  close_mosaic=2 nbs=16 device=cpu workers=0 plots=False project=$RUNS name=$STUDY
+  close_mosaic=2 nbs=16 device=cpu workers=0 plots=False project=$RUNS name=$STUDY ${EXTRA:-}
 end=$(date +%s)
 
 # Keep the small, readable part of the report in the repo: no checkpoints, no dataset files.
@@ -78,6 +79,9 @@ find "$src" -maxdepth 1 -type f \( -name '*.md' -o -name '*.json' -o -name '*.cs
   -exec cp {} "$OUT_DIR"/ \;
 [[ -d "$src/plots" ]] && mkdir -p "$OUT_DIR/plots" && cp "$src"/plots/*.png "$OUT_DIR/plots/" 2>/dev/null || true
 [[ -d "$src/attention" ]] && mkdir -p "$OUT_DIR/attention" && cp -r "$src"/attention/. "$OUT_DIR/attention/" || true
+for f in "$src"/*/attention_stats.csv "$src"/*/attention_stats.png; do
+  [[ -f "$f" ]] && mkdir -p "$OUT_DIR/attention_stats" && cp "$f" "$OUT_DIR/attention_stats/$(basename "$(dirname "$f")")-$(basename "$f")"
+done
 cat >"$OUT_DIR/STUDY.md" <<EOT
 # VOC2007 CPU study: how it was run
 
