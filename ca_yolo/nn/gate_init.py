@@ -84,8 +84,8 @@ def isolated_rng() -> Iterator[None]:
         yield
 
 
-def init_gate_(layer: nn.Conv2d | nn.Conv1d | nn.Linear, mode: str, logit: float = GATE_LOGIT) -> None:
-    """Initialise a gate-producing layer in place: zero weights and bias ``logit`` in identity mode.
+def init_gate_(layer: nn.Conv2d | nn.Conv1d | nn.Linear, mode: str, scale: float = 1.0) -> None:
+    """Initialise a gate-producing layer in place: zero weights and bias ``scale * GATE_LOGIT`` in identity mode.
 
     In paper mode the layer keeps PyTorch's default initialisation. A layer without bias (ECA's
     conv, CBAM's spatial conv) can only be zeroed: its gate then starts at exactly sigmoid(0) = 0.5.
@@ -95,4 +95,4 @@ def init_gate_(layer: nn.Conv2d | nn.Conv1d | nn.Linear, mode: str, logit: float
     with torch.no_grad():
         layer.weight.zero_()
         if layer.bias is not None:
-            layer.bias.fill_(logit)
+            layer.bias.fill_(scale * GATE_LOGIT)  # read at call time: studies may vary GATE_LOGIT
