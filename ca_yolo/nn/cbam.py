@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ca_yolo.nn.gate_init import GATE_LOGIT, check_mode, current_mode, init_gate_, isolated_rng
+from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
 
@@ -60,7 +60,7 @@ class CBAM(nn.Module):
             self.act = nn.ReLU()
             self.fc2 = nn.Linear(hidden, c1)
             self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
-        init_gate_(self.fc2, self.init, GATE_LOGIT / 2)
+        init_gate_(self.fc2, self.init, scale=0.5)
         init_gate_(self.spatial, self.init)
 
     def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
