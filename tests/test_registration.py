@@ -68,19 +68,26 @@ def test_row_forms_get_real_input_channels(tmp_path, ca_args, reduction):
     assert out[0].shape[:2] == (1, 4 + 3)
 
 
-def test_nominal_channel_mismatch_names_row_and_channels(tmp_path):
+def test_nominal_channel_mismatch_builds_and_warns_naming_row_and_channels(tmp_path, caplog):
+    from ultralytics.utils import LOGGER
+
     path = write_yaml(tmp_path, ca_args="[512]")
-    with pytest.raises(ValueError) as e:
-        DetectionModel(path, verbose=False)
-    assert str(e.value) == (
-        "model YAML row 5 (CoordAtt): channels 512 become 128 at scale 'n' (width 0.25, max_channels 1024), "
-        "but the row's input has 64 channels; expected nominal channels that scale to 64, or omit the channel argument"
-    )
+    LOGGER.addHandler(caplog.handler)
+    try:
+        model = DetectionModel(path, verbose=False)
+    finally:
+        LOGGER.removeHandler(caplog.handler)
+    assert model.model[5].c1 == 64  # the layer keeps its input's channels
+    warnings = [r.getMessage() for r in caplog.records if "model YAML row" in r.getMessage()]
+    assert warnings == [  # Ultralytics' logger adds the "WARNING ⚠️" prefix
+        "WARNING ⚠️ model YAML row 5 (CoordAtt): written channels 512 (128 at scale 'n'), real input 64; "
+        "built with 64 (an attention layer keeps its input's channels)"
+    ]
 
 
 @pytest.mark.parametrize("args", ["[0]", "[1, 2, 3]", "[abc]"])
 def test_bad_args_are_rejected_with_the_row(tmp_path, args):
-    with pytest.raises(ValueError, match=r"^model YAML row 5 \(CoordAtt\): args must be \[\], \[reduction\]"):
+    with pytest.raises(ValueError, match=r"^model YAML row 5 \(CoordAtt\): args .* fit none of the forms \[\], \[r\]"):
         DetectionModel(write_yaml(tmp_path, ca_args=args), verbose=False)
 
 

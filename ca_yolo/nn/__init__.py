@@ -12,6 +12,9 @@ from ca_yolo.nn.se import SE  # noqa: E402  (after CoordAtt: registration order 
 from ca_yolo.nn.cbam import CBAM  # noqa: E402
 from ca_yolo.nn.eca import ECA  # noqa: E402
 from ca_yolo.nn.coord_att_hw import CoordAttH, CoordAttW  # noqa: E402
+from ca_yolo.nn.aliases import register_aliases  # noqa: E402
+
+register_aliases()  # other names published YAMLs use (CA, CoordAttention, SEAttention, ...)
 
 ATTENTIONS = ("CoordAtt", "SE", "CBAM", "ECA", "CoordAttH", "CoordAttW")
 

@@ -10,6 +10,11 @@ Registration records two things: the class, under the name a YAML row uses, and 
 function that turns the row's arguments into constructor arguments once the input channel count
 is known (Ultralytics' parser only knows channel counts of its own layers, so the plugin supplies
 them; see :mod:`ca_yolo.plugin.parser`). :func:`create_layer` builds any registered layer by name.
+
+A layer may also be known by other names (:func:`register_alias`): published model YAMLs call
+Coordinate Attention ``CA``, ``CoordAttention``, ... (the table is :mod:`ca_yolo.nn.aliases`).
+:func:`get_layer` answers for aliases too, with the canonical spec; :func:`layer_names` lists only
+canonical names.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class LayerSpec:
 
 
 _LAYERS: dict[str, LayerSpec] = {}
+_ALIASES: dict[str, str] = {}  # alias -> canonical name
 
 
 def register_layer(name: str | None = None, yaml_args: YamlArgs = attention_yaml_args) -> Callable[[type], type]:
@@ -47,6 +53,8 @@ def register_layer(name: str | None = None, yaml_args: YamlArgs = attention_yaml
 
     def decorator(cls: type) -> type:
         key = name or cls.__name__
+        if key in _ALIASES:
+            raise ValueError(f"layer name '{key}' is already an alias of '{_ALIASES[key]}'")
         known = _LAYERS.get(key)
         if known is not None and known.cls is not cls and known.cls.__qualname__ != cls.__qualname__:
             raise ValueError(f"layer name '{key}' is already registered by {known.cls.__module__}.{known.cls.__name__}")
@@ -56,9 +64,28 @@ def register_layer(name: str | None = None, yaml_args: YamlArgs = attention_yaml
     return decorator
 
 
+def register_alias(alias: str, name: str) -> None:
+    """Make ``alias`` another YAML name of the registered layer ``name`` (idempotent).
+
+    Raises:
+        ValueError: ``name`` is not registered, or ``alias`` already names another layer.
+    """
+    if name not in _LAYERS:
+        raise ValueError(f"cannot alias '{alias}' to '{name}': no layer of that name is registered")
+    if alias in _LAYERS or _ALIASES.get(alias, name) != name:
+        owner = alias if alias in _LAYERS else _ALIASES[alias]
+        raise ValueError(f"alias '{alias}' for '{name}' is already taken by '{owner}'")
+    _ALIASES[alias] = name
+
+
 def get_layer(name: str) -> LayerSpec | None:
-    """Return the registered layer called ``name``, or None."""
-    return _LAYERS.get(name)
+    """Return the registered layer called ``name`` (a canonical name or an alias), or None."""
+    return _LAYERS.get(_ALIASES.get(name, name))
+
+
+def layer_aliases() -> dict[str, str]:
+    """Every alias and the canonical layer name it stands for."""
+    return dict(_ALIASES)
 
 
 def layer_names() -> list[str]:
@@ -75,14 +102,14 @@ def create_layer(name: str, channels: int, **kwargs: Any) -> nn.Module:
     """Build a registered layer by name, like timm's ``create_attn``.
 
     Args:
-        name: Registered name, e.g. ``"CoordAtt"``.
+        name: Registered name or alias, e.g. ``"CoordAtt"`` or ``"CA"``.
         channels: Input (and output) channel count.
         **kwargs: Passed to the layer's constructor, e.g. ``reduction=16``.
 
     Raises:
         KeyError: ``name`` is not registered; the message lists the known names.
     """
-    spec = _LAYERS.get(name)
+    spec = get_layer(name)
     if spec is None:
         raise KeyError(f"unknown layer '{name}'; registered layers: {', '.join(_LAYERS) or 'none'}")
     return spec.cls(channels, **kwargs)

@@ -2,25 +2,47 @@
 
 Ultralytics' parser never tells a third-party layer its input channels, so the plugin measures
 them (:mod:`ca_yolo.plugin.parser`) and calls a layer's *yaml_args* function with them.
-For attention layers the accepted row forms are::
 
-    [-1, 1, CoordAtt, []]            # defaults
-    [-1, 1, CoordAtt, [16]]          # reduction (a single number <= MAX_REDUCTION)
-    [-1, 1, CoordAtt, [1024]]        # nominal channels before width scaling (YOLO-fork style)
-    [-1, 1, CoordAtt, [1024, 32]]    # nominal channels, reduction
+The rule for attention rows (README, "Attention rows in any YAML"), for ``args`` of positive
+integers, at most two channel counts followed by the layer's own settings (CoordAtt and SE: ``r``;
+CBAM: ``r, k``; ECA: ``k``)::
 
-A nominal channel count is checked against the real input channels after width scaling, the same
-rule Ultralytics applies to its own layers: ``make_divisible(min(c, max_channels) * width, 8)``.
+    []                  defaults
+    [r]                 a number <= 32 is a setting, never a channel count
+    [C] / [C, r]        a first number > 32 is a channel count (nominal or real)
+    [inp, oup] / [inp, oup, r]
+                        the paper's CoordAtt(inp, oup, reduction): a second number > 32, or equal to
+                        the first, is a channel count too; a third number is always a setting
+
+So a number that can be a channel count is never read as a reduction, and a reduction above 32 is
+only ever taken from an explicit third number. CBAM also follows Ultralytics' ``CBAM(c1,
+kernel_size)`` order: a lone setting of 3 or 7 (its only kernel sizes) is the kernel size.
+
+Channel counts are checked against the row's real input channels ``c1``: a count matches if it *is*
+``c1`` (written for one scale) or scales to it by Ultralytics' rule for its own layers
+(``make_divisible(min(c, max_channels) * width, 8)``). The layer is always built with ``c1`` (an
+attention layer cannot change the channel count); a count that matches neither way gets one warning
+naming the row, the written and the real count.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, field
 
-# A single number up to this is read as a reduction ratio, above it as a channel count. Reductions
-# beyond 32 are meaningless here: mip = max(8, C // r) is already at its floor of 8 for C <= 256.
+from ultralytics.utils.ops import make_divisible
+
+# A number up to this is read as a setting (reduction, kernel size), above it as a channel count.
+# Reductions beyond 32 are meaningless here: mip = max(8, C // r) is already at its floor of 8 for C <= 256.
 MAX_REDUCTION = 32
+# Settings a row may give after the channel counts, by layer, in constructor order (default: reduction).
+ROW_SETTINGS: dict[str, tuple[str, ...]] = {"CBAM": ("reduction", "kernel_size"), "ECA": ("k_size",)}
+_SHORT = {"reduction": "r", "kernel_size": "k", "k_size": "k"}
+_LONE_KERNEL_SIZES = (3, 7)  # Ultralytics' SpatialAttention accepts only these
+
+
+class ModelYamlError(ValueError):
+    """A model YAML cannot be built as written; the message is one line naming the row and module."""
 
 
 def model_rows(d: dict) -> list[list]:
@@ -33,44 +55,88 @@ class RowContext:
     """Where a YAML row sits and how the model is scaled, for building and for error messages."""
 
     index: int  # row index over backbone + head, as in Ultralytics' layer table
-    name: str  # module name in the row, e.g. "CoordAtt"
+    name: str  # module name as written in the row, e.g. "CoordAtt" or an alias such as "CA"
     width: float = 1.0
     max_channels: float = float("inf")
     scale: str = ""
+    cls: type | None = None  # the registered class the row builds
+    warnings: list[str] = field(default_factory=list, compare=False)  # filled by yaml_args functions
+
+    @property
+    def where(self) -> str:
+        """``model YAML row 5 (CA)``: the prefix of every message about this row."""
+        return f"model YAML row {self.index} ({self.name})"
 
     def scaled(self, channels: int) -> int:
         """Channels a nominal count becomes at this scale (Ultralytics' rule for its own layers)."""
-        return math.ceil(min(channels, self.max_channels) * self.width / 8) * 8
+        return int(make_divisible(min(channels, self.max_channels) * self.width, 8))
+
+
+def settings_of(cls: type | None) -> tuple[str, ...]:
+    """Names of the settings a row may give after its channel counts, for layer class ``cls``."""
+    return ROW_SETTINGS.get(getattr(cls, "__name__", ""), ("reduction",))
+
+
+def split_args(args: list, settings: tuple[str, ...]) -> tuple[list[int], dict[str, int]]:
+    """Split a row's args into channel counts and named settings by the module's rule (no channel check).
+
+    Raises:
+        ValueError: Non-integers, or more numbers than the layer has places for (message without row).
+    """
+    if not all(isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in args):
+        raise ValueError("only positive integers")
+    n_channels = 0
+    if len(args) >= 2 and args[0] == args[1]:
+        n_channels = 2  # (inp, oup) with oup == inp: a reduction never repeats the channel count
+    elif args and args[0] > MAX_REDUCTION:
+        n_channels = 2 if len(args) >= 2 and args[1] > MAX_REDUCTION else 1
+    channels, rest = list(args[:n_channels]), list(args[n_channels:])
+    if len(rest) > len(settings):
+        raise ValueError(f"{len(rest)} settings after {n_channels} channel counts, at most {len(settings)}")
+    if len(rest) == 1 and "kernel_size" in settings and rest[0] in _LONE_KERNEL_SIZES:
+        return channels, {"kernel_size": rest[0]}
+    return channels, dict(zip(settings, rest))
+
+
+def forms(settings: tuple[str, ...]) -> str:
+    """The accepted row forms for a layer's settings, e.g. ``[], [r], [C, r], [inp, oup, r]``."""
+    s = ", ".join(_SHORT.get(n, n) for n in settings)
+    return f"[], [{s}], [C, {s}], [inp, oup, {s}] (trailing numbers optional)"
 
 
 def attention_yaml_args(c1: int, args: list, ctx: RowContext) -> list:
-    """Constructor args ``[c1]`` or ``[c1, reduction]`` for a channel-preserving attention layer.
+    """Constructor args ``[c1, *settings]`` for a channel-preserving attention layer.
 
     Args:
         c1: Real input channels of the row.
         args: The row's argument list from the YAML.
-        ctx: Row position and model scaling.
+        ctx: Row position, model scaling and the class built; channel mismatches are appended to
+            ``ctx.warnings`` (one line per row).
 
     Raises:
-        ValueError: Too many args, non-integers, or a nominal channel count that does not match.
+        ModelYamlError: The args fit none of the forms (the message names the row and the forms).
     """
-    where = f"model YAML row {ctx.index} ({ctx.name})"
-    if len(args) > 2 or not all(isinstance(a, int) and not isinstance(a, bool) and a > 0 for a in args):
-        raise ValueError(
-            f"{where}: args must be [], [reduction], [channels] or [channels, reduction] with positive integers, "
-            f"got {args}"
+    settings = settings_of(ctx.cls)
+    try:
+        channels, given = split_args(args, settings)
+    except ValueError as e:
+        raise ModelYamlError(f"{ctx.where}: args {args} fit none of the forms {forms(settings)}: {e}") from None
+    wrong = [c for c in channels if c != c1 and ctx.scaled(c) != c1]
+    if wrong:
+        scaled = [ctx.scaled(c) for c in wrong]
+        at = f" at scale '{ctx.scale}'" if ctx.scale else f" at width {ctx.width:g}"
+        becomes = f" ({', '.join(map(str, scaled))}{at})" if scaled != wrong else ""
+        ctx.warnings.append(
+            f"{ctx.where}: written channels {', '.join(map(str, wrong))}{becomes}, real input {c1}; "
+            f"built with {c1} (an attention layer keeps its input's channels)"
         )
-    if not args:
-        return [c1]
-    if len(args) == 1 and args[0] <= MAX_REDUCTION:
-        return [c1, args[0]]
-    nominal, reduction = args[0], (args[1] if len(args) == 2 else None)
-    expected = ctx.scaled(nominal)
-    if expected != c1:
-        at_scale = f" at scale '{ctx.scale}'" if ctx.scale else ""
-        raise ValueError(
-            f"{where}: channels {nominal} become {expected}{at_scale} (width {ctx.width}, max_channels "
-            f"{ctx.max_channels:g}), but the row's input has {c1} channels; expected nominal channels that "
-            f"scale to {c1}, or omit the channel argument"
-        )
-    return [c1] if reduction is None else [c1, reduction]
+    return [c1, *_positional(ctx.cls, settings, given)]
+
+
+def _positional(cls: type | None, settings: tuple[str, ...], given: dict[str, int]) -> list[int]:
+    """Settings as positional constructor args after ``c1``; a skipped one takes the constructor's default."""
+    if not given:
+        return []
+    last = max(settings.index(k) for k in given)
+    params = inspect.signature(cls).parameters if cls is not None else {}
+    return [given[n] if n in given else params[n].default for n in settings[: last + 1]]

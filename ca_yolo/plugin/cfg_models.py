@@ -1,18 +1,25 @@
 """Find the model YAMLs shipped in ``ca_yolo/cfg/models`` by bare name, from any directory.
 
-Ultralytics looks a bare YAML name up inside its own package only. We wrap its
-``yaml_model_load(path)`` so that a bare name that is not a file in the working directory, and
-that we ship (directly, or as its scale-less form: ``yolov8s-ca.yaml`` -> ``yolov8-ca.yaml``), is
-replaced by a path into our folder *with the name unchanged*. Ultralytics then strips the scale
-letter and reads the scale from the name as it does for its own YAMLs. Anything else - paths,
-local files, Ultralytics' own names - passes through untouched.
+Ultralytics' ``yaml_model_load(path)`` reads ``path`` if it exists, else the scale-less name
+(``yolov8s-ca.yaml`` -> ``yolov8-ca.yaml``) if *that* exists, each time looking first at the path
+as given (so the working directory for a bare name) and then inside its own package. We wrap it so
+that a bare name that neither form finds as a file, and that we ship, is replaced by a path into
+our folder *with the name unchanged*; Ultralytics then strips the scale letter and reads the scale
+from the name as it does for its own YAMLs. So the order is Ultralytics' own with our folder added:
+a file the user has (the name or its scale-less form, in the working directory) always wins over a
+shipped one. Anything else - paths, local files, Ultralytics' own names - passes through untouched.
+
+Every load of a model YAML by a name that is not itself the file logs which file was used.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Callable
+
+from ultralytics.utils import LOGGER
 
 from ca_yolo.cfg import MODELS_DIR
 
@@ -28,13 +35,34 @@ def shipped_models() -> list[str]:
 def find_shipped(name: str | Path) -> Path | None:
     """Path in our cfg folder that Ultralytics should load for a bare ``name``, else None."""
     name = str(name)
-    if Path(name).name != name or Path(name).exists() or not name.endswith((".yaml", ".yml")):
+    if Path(name).name != name or not name.endswith((".yaml", ".yml")):
         return None
-    stem, suffix = name.rsplit(".", 1)
-    unscaled = _SCALE_LETTER.sub(r"\1\3", stem) + "." + suffix
+    unscaled = unscaled_name(name)
+    # Ultralytics' test for "the file exists" (checks.check_file): the user's file wins.
+    if os.path.exists(name) or os.path.exists(unscaled):
+        return None
     if (MODELS_DIR / name).is_file() or (MODELS_DIR / unscaled).is_file():
         return MODELS_DIR / name
     return None
+
+
+def unscaled_name(name: str) -> str:
+    """``yolov8s-ca.yaml`` -> ``yolov8-ca.yaml``: the name without its scale letter, as Ultralytics forms it."""
+    stem, suffix = name.rsplit(".", 1)
+    return _SCALE_LETTER.sub(r"\1\3", stem) + "." + suffix
+
+
+def file_used(path: str | Path, shipped: Path | None) -> str | None:
+    """The file ``yaml_model_load(path)`` reads, by Ultralytics' own lookup (None if not found)."""
+    from ultralytics.utils.checks import check_yaml
+
+    if shipped is not None:
+        return str(shipped if shipped.is_file() else MODELS_DIR / unscaled_name(shipped.name))
+    unified = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", str(path))  # Ultralytics' own expression
+    try:
+        return check_yaml(path, hard=False) or check_yaml(unified, hard=False) or None
+    except Exception:  # lookup failures are Ultralytics' to report when it loads the file
+        return None
 
 
 def wrap_yaml_model_load(original: Callable) -> Callable:
@@ -42,15 +70,30 @@ def wrap_yaml_model_load(original: Callable) -> Callable:
 
     def yaml_model_load(path):
         shipped = find_shipped(path)
+        used = file_used(path, shipped)
         d = original(shipped or path)
         if shipped is not None:
             d["yaml_file"] = str(path)  # keep the name the user gave, as Ultralytics does for its own
+        if used and os.path.abspath(used) != os.path.abspath(str(path)):
+            LOGGER.info(f"model YAML {path}: using {os.path.abspath(used)} ({_origin(used)})")
         return d
 
     yaml_model_load.__doc__ = original.__doc__
     yaml_model_load.__wrapped__ = original
     yaml_model_load._ca_yolo_wrapper = True
     return yaml_model_load
+
+
+def _origin(file: str) -> str:
+    """Where a model YAML file lives, in words, for the log line."""
+    import ultralytics
+
+    path = Path(file).resolve()
+    if path.is_relative_to(MODELS_DIR.resolve()):
+        return "shipped with ca-yolo"
+    if path.is_relative_to(Path(ultralytics.__file__).resolve().parent):
+        return "shipped with Ultralytics"
+    return "working directory" if path.parent == Path.cwd().resolve() else "local file"
 
 
 def main(argv: list[str]) -> int:

@@ -13,6 +13,11 @@ built-in layers; any other layer is called with the YAML args untouched. We ther
    :mod:`ca_yolo.nn.yaml_args`) and the original parser builds the real model from that copy, so
    Ultralytics' layer table and ``model.info()`` show the true parameter counts.
 
+Rows may name a layer by an alias (``CA``, ``SEAttention``, ... :mod:`ca_yolo.nn.aliases`); the
+private copy names the canonical class. Before any of this, every row's module must resolve
+(:func:`~ca_yolo.plugin.yaml_errors.check_modules`), and an exception raised while Ultralytics
+builds a row becomes a one-line :class:`~ca_yolo.plugin.yaml_errors.ModelYamlError` naming it.
+
 The model keeps the user's YAML dict (``model.yaml``); only the parser's private copy is rewritten.
 A top-level ``attention_init: identity|paper`` key picks how the attention layers start
 (:mod:`ca_yolo.nn.gate_init`); it stays in ``model.yaml``, so every rebuild (trainer, resume, DDP
@@ -26,14 +31,17 @@ import json
 from typing import Any, Callable
 
 import torch
+from ultralytics.utils import LOGGER
 
 from ca_yolo.nn.gate_init import attention_init, check_mode
 from ca_yolo.nn.registry import get_layer
 from ca_yolo.nn.yaml_args import RowContext, model_rows
+from ca_yolo.plugin.yaml_errors import ModelYamlError, check_modules, row_error
 
 _PROBE_SIZE = 256  # divisible by every stride Ultralytics uses (up to 64 for P6 models)
 _FALLBACK_SIZE = 64  # a real CPU tensor, used only if some layer cannot run on the meta device
 _PROBED: dict[tuple[str, int], list[int]] = {}  # channel probes by (model rows, input channels)
+_WARNED: set[tuple[tuple[str, int], str]] = set()  # channel warnings given, by probe key: one per row
 
 
 def wrap_parse_model(original: Callable) -> Callable:
@@ -43,9 +51,9 @@ def wrap_parse_model(original: Callable) -> Callable:
         # The YAML's attention_init: key picks how fresh attention layers start (gate_init).
         mode = d.get("attention_init")
         if mode is None:
-            return original(resolve_rows(d, ch, original), ch, verbose)
+            return build(original, resolve_rows(d, ch, original), ch, verbose, written=d)
         with attention_init(check_mode(mode, "model YAML key attention_init")):
-            return original(resolve_rows(d, ch, original), ch, verbose)
+            return build(original, resolve_rows(d, ch, original), ch, verbose, written=d)
 
     parse_model.__doc__ = original.__doc__
     parse_model.__wrapped__ = original
@@ -53,8 +61,29 @@ def wrap_parse_model(original: Callable) -> Callable:
     return parse_model
 
 
+def build(parse: Callable, d: dict, ch: int, verbose: bool, written: dict | None = None) -> Any:
+    """``parse(d, ch, verbose)``, with a failure while building a row raised as a one-line ModelYamlError.
+
+    ``written`` is the model dict as the YAML wrote it (default ``d``), for the message.
+    """
+    before = copy.deepcopy({k: (written or d).get(k) for k in ("backbone", "head", "anchors") if k in (written or d)})
+    try:
+        return parse(d, ch, verbose)
+    except ModelYamlError:
+        raise
+    except Exception as e:
+        error = row_error(e, before, parse)
+        if error is None:
+            raise
+        raise error from None
+
+
 def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
     """Return a copy of model dict ``d`` whose registered-layer rows carry constructor args.
+
+    Alias rows (``CA``, ...) name the canonical layer in the copy. A channel count that matches the
+    row's input neither as written nor as nominal gets one warning per row (and per model, not per
+    rebuild: Ultralytics builds a model several times per run).
 
     Args:
         d: Model dict as loaded from the YAML (``backbone`` + ``head`` rows ``[from, n, module, args]``).
@@ -62,15 +91,17 @@ def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
         parse: Ultralytics' original ``parse_model``, used for the channel probe.
 
     Raises:
+        ModelYamlError: A row is malformed or names an unknown module, or a row fails to build in the probe.
         ValueError: A registered row takes several inputs, or its args do not fit (see yaml_args).
     """
+    check_modules(d)
     rows = model_rows(d)
     ours = {i: get_layer(r[2]) for i, r in enumerate(rows) if isinstance(r[2], str) and get_layer(r[2])}
     if not ours:
         return d
     for i, spec in ours.items():
         if not isinstance(rows[i][0], int):
-            raise ValueError(f"model YAML row {i} ({spec.name}): takes one input, got from={rows[i][0]}")
+            raise ModelYamlError(f"model YAML row {i} ({rows[i][2]}): takes one input, got from={rows[i][0]}")
     sources = {i: (rows[i][0] + i if rows[i][0] < 0 else rows[i][0]) for i in ours}
     # Ultralytics builds the same YAML several times per run (trainer, validator, exporter): probe once.
     key = (json.dumps({k: d.get(k) for k in ("backbone", "head", "scales", "scale", "width_multiple")},
@@ -86,12 +117,16 @@ def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
     out = copy.deepcopy(d)
     n_backbone = len(d.get("backbone", []))
     for i, spec in ours.items():
-        ctx = RowContext(index=i, name=spec.name, width=width, max_channels=max_channels, scale=scale)
+        ctx = RowContext(index=i, name=rows[i][2], width=width, max_channels=max_channels, scale=scale, cls=spec.cls)
         c1 = ch if sources[i] < 0 else channels[sources[i]]
         if c1 < 0:
-            raise ValueError(f"model YAML row {i} ({spec.name}): its input (layer {sources[i]}) is not a feature map")
+            raise ModelYamlError(f"{ctx.where}: its input (layer {sources[i]}) is not a feature map")
         section, j = ("backbone", i) if i < n_backbone else ("head", i - n_backbone)
-        out[section][j][3] = spec.yaml_args(c1, list(rows[i][3]), ctx)
+        out[section][j][2:4] = [spec.name, spec.yaml_args(c1, list(rows[i][3]), ctx)]
+        for message in ctx.warnings:
+            if (key, message) not in _WARNED:
+                _WARNED.add((key, message))
+                LOGGER.warning(message)
     return out
 
 
@@ -131,13 +166,21 @@ def probe_shapes(
         probe[section][j][2:4] = ["nn.Identity", []]
     try:
         with torch.device("meta"):
-            layers, _ = parse(probe, ch, verbose=False)
+            layers, _ = build(parse, copy.deepcopy(probe), ch, verbose=False, written=d)
             return _run_layers(layers, torch.empty(1, ch, _PROBE_SIZE, _PROBE_SIZE), last)
     except (NotImplementedError, RuntimeError):
         # A layer without meta support: fall back to a small real tensor, reporting sizes as if 256.
-        layers, _ = parse(copy.deepcopy(probe), ch, verbose=False)
+        layers, _ = build(parse, copy.deepcopy(probe), ch, verbose=False, written=d)
         with torch.no_grad():
-            shapes = _run_layers(layers.eval(), torch.zeros(1, ch, _FALLBACK_SIZE, _FALLBACK_SIZE), last)
+            try:
+                shapes = _run_layers(layers.eval(), torch.zeros(1, ch, _FALLBACK_SIZE, _FALLBACK_SIZE), last)
+            except _LayerFailed as e:
+                # A real failure of the YAML's own graph (e.g. a Concat of maps of different sizes).
+                name = model_rows(d)[e.index][2]
+                raise ModelYamlError(
+                    f"model YAML row {e.index} ({name}): fails on a {_FALLBACK_SIZE}x{_FALLBACK_SIZE} input "
+                    f"({type(e.cause).__name__}: {str(e.cause).strip().splitlines()[0] if str(e.cause).strip() else ''})"
+                ) from None
         return [s and (*s[:2], *(round(v * scale) for v in s[2:])) for s in shapes]
 
 
@@ -147,7 +190,18 @@ def _run_layers(layers: torch.nn.Sequential, x: torch.Tensor, last: int) -> list
     for m in layers[: last + 1]:
         if m.f != -1:
             x = outputs[m.f] if isinstance(m.f, int) else [x if j == -1 else outputs[j] for j in m.f]
-        x = m(x)
+        try:
+            x = m(x)
+        except (NotImplementedError, RuntimeError) as e:
+            raise _LayerFailed(m.i, e) from e
         outputs.append(x)
         shapes.append(tuple(x.shape) if isinstance(x, torch.Tensor) else None)
     return shapes
+
+
+class _LayerFailed(RuntimeError):
+    """Layer ``index`` of a probe raised ``cause`` (a RuntimeError, so the meta fallback still applies)."""
+
+    def __init__(self, index: int, cause: BaseException):
+        super().__init__(f"layer {index}: {cause}")
+        self.index, self.cause = index, cause
