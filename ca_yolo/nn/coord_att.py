@@ -28,14 +28,22 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
   used instead (:meth:`CoordAtt._gates_conv`): the compiler can fuse them, and exported graphs
   hold only standard Conv/BatchNormalization/ReduceMean/Mul nodes that runtimes fuse and that
   accept any input size. Same math; results agree with the eager path to float rounding.
+- After ``fuse()`` (Ultralytics' ``model.fuse()`` calls it: predict, val, export) eval mode runs
+  the inference form (:mod:`ca_yolo.nn.fuse`), the fewest ops the maths allows at batch 1:
+  eager: sum, sum, cat, one product (BN folded, 1/W as its scale), h-swish in place, one product
+  for both gate convs (weights stacked), sigmoid in place, x * g_h, *= g_w - 9 ops, 4 of them
+  full-size passes; exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX
+  nodes and no shape arithmetic (:meth:`CoordAtt._forward_export`).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from ca_yolo.nn.fuse import InferenceForm, conv_weight_bias, fold_conv_bn
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
@@ -117,7 +125,7 @@ def _plain_ops_only() -> bool:
 
 
 @register_layer()
-class CoordAtt(nn.Module):
+class CoordAtt(InferenceForm, nn.Module):
     """Coordinate Attention block; output has the input's shape (B, C, H, W), any H, W >= 1.
 
     Args:
@@ -135,6 +143,8 @@ class CoordAtt(nn.Module):
         The three convs are applied through their weights (as batched matrix products), so
         forward hooks registered on them do not fire; ``bn1`` and ``act`` are called as modules
         (SyncBatchNorm conversion and running statistics work as usual).
+        After :meth:`fuse` (called by Ultralytics' ``model.fuse()``), eval mode runs the inference
+        form from precomputed constants (:mod:`ca_yolo.nn.fuse`); training mode is unaffected.
     """
 
     def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8, init: str | None = None):
@@ -184,8 +194,58 @@ class CoordAtt(nn.Module):
         g_h, g_w = self._gates(_pool(x), x.shape[2])
         return g_h.unsqueeze(3), g_w.unsqueeze(2)
 
+    def can_fuse(self) -> bool:
+        """BatchNorm folds only with running statistics (the default)."""
+        return self.bn1.running_var is not None
+
+    def inference_constants(self) -> dict[str, torch.Tensor]:
+        """Constants of the inference form: ``_w1``/``_b1`` conv1 with bn1 folded in, ``_wg``/``_bg``
+        conv_h and conv_w stacked (2C, mip) for the eager form; ``_c*`` 4-D conv weights for export."""
+        w1, b1 = fold_conv_bn(self.conv1, self.bn1)  # (mip, C), (mip,)
+        wh, bh = conv_weight_bias(self.conv_h)  # (C, mip), (C,)
+        ww, bw = conv_weight_bias(self.conv_w)
+        return {
+            "_w1": w1[None], "_b1": b1[None, :, None],  # (1, mip, C), (1, mip, 1)
+            "_wg": torch.cat((wh, ww))[None], "_bg": torch.cat((bh, bw))[None, :, None],  # (1, 2C, mip), (1, 2C, 1)
+            "_cw1": w1[:, :, None, None], "_cb1": b1.clone(),
+            "_cwh": wh[:, :, None, None], "_cbh": bh.clone(), "_cww": ww[:, :, None, None], "_cbw": bw.clone(),
+        }
+
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference form, eager, no autograd: 9 ops on x (B, C, H, W) -> (B, C, H, W)."""
+        b, c, h, w = x.shape
+        # Sums, not means (mean is a sum plus a division pass): the 1/W goes into the product's
+        # scale, and the W/H that turns the column sums into means as well only for non-square maps.
+        z = torch.cat((x.sum(3), x.sum(2)), 2)  # (B, C, H + W)
+        if h != w:
+            z[:, :, h:].mul_(w / h)
+        w1, wg = (self._w1, self._wg) if b == 1 else (self._w1.expand(b, -1, -1), self._wg.expand(b, -1, -1))
+        f = F.hardswish(torch.baddbmm(self._b1, w1, z, alpha=1.0 / w), inplace=True)  # (B, mip, H + W)
+        # Both gate convs as one product: rows :C are conv_h, rows C: conv_w; each direction then
+        # reads its own block (the two off-diagonal blocks are wasted but tiny: 2C x mip x (H + W)).
+        g = torch.baddbmm(self._bg, wg, f).sigmoid_()  # (B, 2C, H + W)
+        return torch.mul(x, g[:, :c, :h, None]).mul_(g[:, c:, None, h:])
+
+    def _forward_export(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference form for tracing / export / compile: 12 standard ONNX nodes, any input size.
+
+        The two directions run as separate 4-D chains (ReduceMean, Conv, HardSwish, Conv, Sigmoid)
+        instead of one concatenated descriptor: splitting that again would need the input's H as a
+        tensor (Shape, Gather, Slice, Unsqueeze nodes), which costs more nodes than the second chain.
+        """
+        g_h = F.conv2d(F.hardswish(F.conv2d(x.mean(3, keepdim=True), self._cw1, self._cb1)), self._cwh, self._cbh)
+        g_w = F.conv2d(F.hardswish(F.conv2d(x.mean(2, keepdim=True), self._cw1, self._cb1)), self._cww, self._cbw)
+        return x * g_h.sigmoid() * g_w.sigmoid()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale x (B, C, H, W) by g_h * g_w; returns (B, C, H, W)."""
+        if self._fused_names:
+            if self.training:
+                self.unfuse()  # fused while training: the weights move, the snapshot would go stale
+            elif _plain_ops_only():
+                return self._forward_export(x)
+            elif not torch.is_grad_enabled():
+                return self._forward_fused(x)
         if not torch.is_grad_enabled() or _plain_ops_only():
             g_h, g_w = self.gates(x)
             return _scale(x, g_h, g_w)

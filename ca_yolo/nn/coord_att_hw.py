@@ -12,18 +12,24 @@ Each is CA's pipeline on its one descriptor, with the same widths as :class:`Coo
     f  = h_swish(BN(conv1(z)))                (B, mip, H, 1),  mip = max(min_mip, C // reduction)
     g  = sigmoid(conv_gate(f))                (B, C, H, 1)
     out = x * g                               (B, C, H, W)
+
+After ``fuse()`` (Ultralytics' ``model.fuse()`` calls it) eval mode runs the inference form: the
+mean, conv1 with BatchNorm folded in, h-swish, the gate conv, sigmoid and one multiplication -
+6 ops, the same in eager mode and in an exported graph (:mod:`ca_yolo.nn.fuse`).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
+from ca_yolo.nn.fuse import InferenceForm, conv_weight_bias, fold_conv_bn
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
 
-class _CoordAttHalf(nn.Module):
+class _CoordAttHalf(InferenceForm, nn.Module):
     """Shared body of the two halves; ``dim`` is the axis that is averaged away (3 = W, 2 = H)."""
 
     dim: int = 3
@@ -46,8 +52,24 @@ class _CoordAttHalf(nn.Module):
         z = x.mean(dim=self.dim, keepdim=True)
         return self.conv_gate(self.act(self.bn1(self.conv1(z)))).sigmoid()
 
+    def can_fuse(self) -> bool:
+        """BatchNorm folds only with running statistics (the default)."""
+        return self.bn1.running_var is not None
+
+    def inference_constants(self) -> dict[str, torch.Tensor]:
+        """4-D 1x1 conv weights and biases: conv1 with bn1 folded in, and the gate conv."""
+        w1, b1 = fold_conv_bn(self.conv1, self.bn1)
+        wg, bg = conv_weight_bias(self.conv_gate)
+        return {"_cw1": w1[:, :, None, None], "_cb1": b1, "_cwg": wg[:, :, None, None], "_cbg": bg.clone()}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale x (B, C, H, W) by the one-direction gate; returns (B, C, H, W)."""
+        if self._fused_names:
+            if not self.training:
+                # Plain out-of-place ops: the same form serves eager, autograd, tracing and export.
+                z = x.mean(dim=self.dim, keepdim=True)
+                return x * F.conv2d(F.hardswish(F.conv2d(z, self._cw1, self._cb1)), self._cwg, self._cbg).sigmoid()
+            self.unfuse()  # fused while training: the weights move, the snapshot would go stale
         return x * self.gate(x)
 
     def extra_repr(self) -> str:

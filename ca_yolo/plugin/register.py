@@ -12,6 +12,7 @@ What :func:`register` does (each step idempotent, nothing in Ultralytics' files 
    new indices (:mod:`ca_yolo.transfer.hook`).
 7. Adds a default ``on_train_start`` callback that collects attention statistics when
    ``attn_stats=True`` asked for them (:mod:`ca_yolo.diagnose`); otherwise it does nothing.
+8. Wraps ``BaseModel.fuse`` so fused models run the attention layers' inference form (:mod:`.fuse_hook`).
 
 Tested with Ultralytics 8.4.x; the wrapped functions are looked up by name at call time there.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from ca_yolo.diagnose.stats import attach_if_requested
 from ca_yolo.nn.registry import layer_names, get_layer
-from ca_yolo.plugin import cfg_models, checkpoint, ddp, parser
+from ca_yolo.plugin import cfg_models, checkpoint, ddp, fuse_hook, parser
 from ca_yolo.transfer.hook import add_load_hook
 
 
@@ -47,6 +48,7 @@ def register() -> None:
     ddp.add_default_callback()
     add_load_hook()
     _add_default_callback("on_train_start", attach_if_requested)
+    _wrap(tasks.BaseModel, "fuse", fuse_hook.wrap_base_model_fuse)
 
 
 def _add_default_callback(event: str, fn) -> None:
