@@ -9,6 +9,10 @@ Channel gates from the global average through a 1-D convolution across channels,
 
 The kernel size adapts to the channel count, k = psi(C) = |log2(C) / gamma + b / gamma|_odd with
 gamma = 2, b = 1; |t|_odd is computed as the authors' code does: int(t), plus one if even.
+
+After ``fuse()`` (Ultralytics' ``model.fuse()`` calls it) eval mode runs the k-tap conv across
+channels as one 1x1 conv with a banded C x C weight on the kept-dims mean: 4 ops in eager mode and
+4 ONNX nodes (ReduceMean, Conv, Sigmoid, Mul), no reshapes (:mod:`ca_yolo.nn.fuse`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
+from ca_yolo.nn.fuse import InferenceForm
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
@@ -29,7 +35,7 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
 
 
 @register_layer()
-class ECA(nn.Module):
+class ECA(InferenceForm, nn.Module):
     """Efficient Channel Attention; output has the input's shape (B, C, H, W).
 
     Args:
@@ -60,8 +66,21 @@ class ECA(nn.Module):
         z = x.mean(dim=(2, 3))[:, None, :]  # (B, 1, C): channels become the 1-D sequence
         return self.conv(z).sigmoid()[:, 0, :, None, None]
 
+    def inference_constants(self) -> dict[str, torch.Tensor]:
+        """The channel conv as a banded (C, C, 1, 1) weight: out[c] = sum_j w[j] z[c + j - k // 2]."""
+        c, k, taps = self.c1, self.k_size, self.conv.weight.detach()[0, 0]
+        # Column c + j - k//2 of row c holds tap j; taps that fall off either end are the zero padding.
+        band = torch.zeros(c, c + k - 1, dtype=taps.dtype, device=taps.device)
+        for j in range(k):
+            band.diagonal(j).fill_(taps[j])
+        return {"_cw": band[:, k // 2 : k // 2 + c, None, None].contiguous()}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale x (B, C, H, W) channel-wise; returns (B, C, H, W)."""
+        if self._fused_names:
+            if not self.training:
+                return x * F.conv2d(x.mean(dim=(2, 3), keepdim=True), self._cw).sigmoid()
+            self.unfuse()  # fused while training: the weights move, the snapshot would go stale
         return x * self.gate(x)
 
     def extra_repr(self) -> str:

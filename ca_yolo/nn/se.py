@@ -7,19 +7,24 @@ One gate per channel from the global average, through a bottleneck MLP (paper, E
     out = x * s[:, :, None, None]          (B, C, H, W)
 
 The paper's fully connected layers carry biases (as in the authors' Caffe models); r = 16.
+
+After ``fuse()`` (Ultralytics' ``model.fuse()`` calls it) eval mode runs the two layers as 1x1
+convs on the kept-dims mean: 6 ops in eager mode and 6 ONNX nodes, no reshapes (:mod:`ca_yolo.nn.fuse`).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
+from ca_yolo.nn.fuse import InferenceForm
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
 
 @register_layer()
-class SE(nn.Module):
+class SE(InferenceForm, nn.Module):
     """Squeeze-and-Excitation block; output has the input's shape (B, C, H, W).
 
     Args:
@@ -48,8 +53,18 @@ class SE(nn.Module):
         z = x.mean(dim=(2, 3))  # (B, C): the "squeeze"
         return self.fc2(self.act(self.fc1(z))).sigmoid()[:, :, None, None]
 
+    def inference_constants(self) -> dict[str, torch.Tensor]:
+        """fc1 / fc2 as 1x1 conv weights (out, in, 1, 1) and biases."""
+        return {"_cw1": self.fc1.weight.detach()[:, :, None, None], "_cb1": self.fc1.bias.detach().clone(),
+                "_cw2": self.fc2.weight.detach()[:, :, None, None], "_cb2": self.fc2.bias.detach().clone()}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale x (B, C, H, W) channel-wise; returns (B, C, H, W)."""
+        if self._fused_names:
+            if not self.training:
+                z = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1): no flatten / unsqueeze around the MLP
+                return x * F.conv2d(F.relu(F.conv2d(z, self._cw1, self._cb1)), self._cw2, self._cb2).sigmoid()
+            self.unfuse()  # fused while training: the weights move, the snapshot would go stale
         return x * self.gate(x)
 
     def extra_repr(self) -> str:

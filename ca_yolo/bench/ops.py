@@ -1,0 +1,90 @@
+"""Op counts of one attention layer before and after ``fuse()``: eager calls and ONNX nodes.
+
+At batch 1 a layer's cost is mostly its number of dispatched ops, so the count is the figure the
+inference form (:mod:`ca_yolo.nn.fuse`) is made to cut; the benchmark reports it next to latency.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import io
+
+import torch
+import torch.nn as nn
+from torch.overrides import TorchFunctionMode
+
+
+class _CallCounter(TorchFunctionMode):
+    """Records every torch function / Tensor method called, except attribute reads (``x.shape``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", str(func))
+        if name != "__get__":
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def eager_calls(layer: nn.Module, x: torch.Tensor) -> list[str]:
+    """Names of the torch ops one inference forward of ``layer`` on x (B, C, H, W) dispatches, in order."""
+    counter = _CallCounter()
+    with torch.no_grad(), counter:
+        layer(x)
+    return counter.calls
+
+
+def onnx_nodes(layer: nn.Module, x: torch.Tensor, opset: int = 18) -> collections.Counter:
+    """ONNX node types of ``layer`` exported alone with dynamic batch, height and width.
+
+    ``Constant`` nodes (weights and reduction axes, data rather than compute) are counted too;
+    callers usually report them apart.
+    """
+    import onnx
+
+    axes = {0: "batch", 2: "height", 3: "width"}
+    buf = io.BytesIO()
+    torch.onnx.export(layer, (x,), buf, input_names=["x"], output_names=["y"], dynamic_axes={"x": axes, "y": axes},
+                      opset_version=opset, dynamo=False)
+    return collections.Counter(n.op_type for n in onnx.load_from_string(buf.getvalue()).graph.node)
+
+
+def layer_op_counts(layer: nn.Module, x: torch.Tensor) -> dict:
+    """Eager op calls and ONNX compute nodes of ``layer`` (eval) before and after ``fuse()``.
+
+    Returns:
+        ``{"eager": {"before", "after"}, "onnx": {"before", "after"}, "onnx_constants": {...},
+        "onnx_ops_after": {op: count}}``; a layer without an inference form has equal counts.
+    """
+    before = copy.deepcopy(layer).eval()
+    after = copy.deepcopy(layer).eval()
+    if hasattr(after, "fuse"):
+        after.fuse()
+    out: dict = {"eager": {}, "onnx": {}, "onnx_constants": {}}
+    for key, m in (("before", before), ("after", after)):
+        nodes = onnx_nodes(m, x)
+        out["eager"][key] = len(eager_calls(m, x))
+        out["onnx_constants"][key] = nodes.pop("Constant", 0)
+        out["onnx"][key] = sum(nodes.values())
+        if key == "after":
+            out["onnx_ops_after"] = dict(sorted(nodes.items()))
+    return out
+
+
+def op_counts(shape: tuple[int, int, int, int] = (1, 64, 20, 20)) -> list[dict]:
+    """:func:`layer_op_counts` of every registered attention layer on an input of ``shape``."""
+    import warnings
+
+    from ca_yolo.nn import ATTENTIONS, create_layer
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notices
+        for name in ATTENTIONS:
+            layer = create_layer(name, shape[1])
+            rows.append({"layer": name, "shape": list(shape), **layer_op_counts(layer, x)})
+    return rows
