@@ -57,7 +57,12 @@ def _module_exists(name: str) -> bool:
 
 
 def suggestions(name: str, n: int = 3) -> list[str]:
-    """Known module names close to ``name`` (case-insensitive), closest first."""
+    """Known module names close to ``name``, closest first.
+
+    A known name that is one of ``name``'s ``_``-separated parts comes first (``SPPF_EMA`` -> SPPF:
+    forks name a modified block after the original), then near spellings ignoring case (difflib
+    ratio >= 0.75, strict enough that sharing a suffix like ``Attention`` or ``Block`` is not enough).
+    """
     import ultralytics.nn.tasks as tasks
 
     known = {k for k, v in vars(tasks).items() if isinstance(v, type) and issubclass(v, torch.nn.Module)}
@@ -65,7 +70,9 @@ def suggestions(name: str, n: int = 3) -> list[str]:
     by_lower = {}
     for k in sorted(known):
         by_lower.setdefault(k.lower(), k)
-    return [by_lower[k] for k in difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.6)]
+    parts = [by_lower[p.lower()] for p in name.split("_") if p and p != name and p.lower() in by_lower]
+    close = [by_lower[k] for k in difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.75)]
+    return list(dict.fromkeys(parts + close))[:n]
 
 
 def row_error(e: BaseException, d: dict, parse: Callable) -> ModelYamlError | None:
