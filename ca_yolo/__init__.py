@@ -6,6 +6,7 @@ YAML, and the YAMLs shipped in ``ca_yolo/cfg/models`` load by name (``YOLO("yolo
 
 from ca_yolo.nn import CBAM, ECA, SE, CoordAtt, CoordAttH, CoordAttW, create_layer, register_layer
 from ca_yolo.nn.gate_init import attention_init
+from ca_yolo.nn.yaml_args import ModelYamlError
 from ca_yolo.plugin.cfg_models import shipped_models
 from ca_yolo.plugin.register import is_registered, register
 from ca_yolo.transfer import TransferError, TransferResult, transfer_weights
@@ -13,7 +14,7 @@ from ca_yolo.transfer import TransferError, TransferResult, transfer_weights
 __version__ = "0.1.0"
 
 __all__ = [
-    "CBAM", "CoordAtt", "CoordAttH", "CoordAttW", "ECA", "SE", "TransferError", "TransferResult", "__version__",
+    "CBAM", "CoordAtt", "CoordAttH", "CoordAttW", "ECA", "ModelYamlError", "SE", "TransferError", "TransferResult", "__version__",
     "attention_init", "create_layer", "is_registered", "register", "register_layer", "shipped_models", "transfer_weights",
 ]
 

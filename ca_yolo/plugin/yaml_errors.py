@@ -39,7 +39,7 @@ def check_modules(d: dict) -> None:
             close = suggestions(name)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ModelYamlError(f"model YAML row {i}: unknown module '{name}' (not in Ultralytics or ca-yolo{hint})")
-        if not isinstance(row[3], list):
+        if not isinstance(row[3], (list, tuple)):
             raise ModelYamlError(f"model YAML row {i} ({name}): args must be a list, got {row[3]!r}")
 
 
