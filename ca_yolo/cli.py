@@ -11,6 +11,16 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
+
+from ca_yolo.errors import DEBUG_ENV, CaYoloError, debug_enabled, one_line
+
+# What to tell a user who pressed Ctrl-C in a command that keeps finished work.
+RESUME_HINTS: dict[str, str] = {
+    "compare": "finished runs are kept; re-run the same command to resume",
+    "data": "nothing was written",
+    "train": "resume with 'ca-yolo train resume=True model=<run folder>/weights/last.pt'",
+}
 
 # name -> (module with a ``main(argv) -> int``, one-line help). Modules are imported lazily.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,27 +47,61 @@ def help_text() -> str:
         "    ca-yolo val model=runs/detect/train/weights/best.pt data=data/sample.yaml\n"
         "    ca-yolo predict model=runs/detect/train/weights/best.pt source=img.jpg\n"
         "    ca-yolo export model=runs/detect/train/weights/best.pt format=onnx\n"
-        "  'ca-yolo help' prints Ultralytics' full argument help.\n"
+        "  'ca-yolo help' prints Ultralytics' full argument help.\n\n"
+        f"  Errors are one line; add --debug (or set {DEBUG_ENV}=1) to see the traceback.\n"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``ca-yolo`` command line and return its exit code."""
+    """Run the ``ca-yolo`` command line and return its exit code.
+
+    Every failure ends as one line ``ca-yolo <cmd>: error: ...`` on stderr: exit code 2 for usage
+    mistakes, 1 for data and model problems and for unexpected errors (whose traceback ``--debug``
+    or ``CA_YOLO_DEBUG=1`` shows), 130 for Ctrl-C.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in argv:  # accepted anywhere; an env var so subprocesses (DDP workers) see it too
+        argv = [a for a in argv if a != "--debug"]
+        os.environ[DEBUG_ENV] = "1"
     if not argv or argv[0] in {"-h", "--help"}:
         print(help_text())
         return 0
-    if argv[0] in COMMANDS:
-        module_name, _ = COMMANDS[argv[0]]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name and module_name.startswith(e.name):
-                print(f"ca-yolo: command '{argv[0]}' is not available in this version", file=sys.stderr)
-                return 2
-            raise
-        return int(module.main(argv[1:]) or 0)
-    return _delegate_to_ultralytics(argv)
+    cmd = argv[0]
+    try:
+        if cmd in COMMANDS:
+            return _run_own_command(cmd, argv[1:])
+        return _delegate_to_ultralytics(argv)
+    except KeyboardInterrupt:
+        hint = RESUME_HINTS.get(cmd, "stopped")
+        print(f"\nca-yolo {cmd}: interrupted; {hint}", file=sys.stderr)
+        return 130
+    except CaYoloError as e:
+        if debug_enabled():
+            traceback.print_exc()
+        print(f"ca-yolo {cmd}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except Exception as e:  # unexpected: one line, the traceback on request
+        if debug_enabled():
+            traceback.print_exc()
+        tail = "" if debug_enabled() else " (add --debug for the traceback)"
+        print(f"ca-yolo {cmd}: error: {one_line(e)}{tail}", file=sys.stderr)
+        return 1
+
+
+def _run_own_command(cmd: str, argv: list[str]) -> int:
+    """Import the command's module (only now, so other commands pay nothing for it) and run it."""
+    module_name, _ = COMMANDS[cmd]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            print(f"ca-yolo: command '{cmd}' is not available in this version", file=sys.stderr)
+            return 2
+        raise
+    try:
+        return int(module.main(argv) or 0)
+    except SystemExit as e:  # argparse-based commands exit on --help (0) and usage errors (2, already printed)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
 
 
 def _delegate_to_ultralytics(argv: list[str]) -> int:
@@ -73,8 +117,9 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     try:
         argv = _take_attn_stats(argv)
     except ValueError as e:
-        print(f"ca-yolo: {e}", file=sys.stderr)
+        print(f"ca-yolo {argv[0]}: error: {e}", file=sys.stderr)
         return 2
+    _check_model_file(argv)
     saved = list(sys.argv)
     sys.argv[:] = ["yolo", *argv]
     try:
@@ -82,11 +127,33 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     except SystemExit as e:  # Ultralytics exits on some bad arguments; keep its code
         return e.code if isinstance(e.code, int) else 1
     except SyntaxError as e:  # Ultralytics' way to reject an unknown argument: a message, not a traceback
-        print(f"ca-yolo: {e.msg if hasattr(e, 'msg') else e}", file=sys.stderr)
+        print(f"ca-yolo {argv[0]}: error: {e.msg if hasattr(e, 'msg') else e}", file=sys.stderr)
         return 2
     finally:
         sys.argv[:] = saved
     return 0
+
+
+def _check_model_file(argv: list[str]) -> None:
+    """Refuse a ``model=`` checkpoint that is missing, cut short or not a checkpoint, before Ultralytics.
+
+    A bare name (``yolov8n.pt``) that is not on disk is left to Ultralytics, which may download it.
+    For ``val``, a checkpoint whose class count differs from the data YAML's is refused too:
+    Ultralytics would report metrics under the wrong class names.
+    """
+    from pathlib import Path
+
+    from ca_yolo.evaluation.checkpoint import require_checkpoint
+
+    kv = dict(a.split("=", 1) for a in argv[1:] if "=" in a)
+    model = kv.get("model", "")
+    if not model.endswith(".pt") or (Path(model).parent == Path(".") and not Path(model).exists()):
+        return
+    require_checkpoint(model)
+    if argv[0] == "val" and kv.get("data"):
+        from ca_yolo.evaluation.checkpoint import check_class_count
+
+        check_class_count(model, kv["data"])
 
 
 def _take_attn_stats(argv: list[str]) -> list[str]:

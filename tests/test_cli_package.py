@@ -37,7 +37,7 @@ def test_train_mode_delegates_to_ultralytics_with_the_plugin(tiny_data, tmp_path
 def test_bad_mode_is_reported_by_ultralytics():
     p = run_cli(["fly", "model=yolov8n-ca.yaml"])
     assert p.returncode == 2
-    assert p.stderr.strip().splitlines()[-1].startswith("ca-yolo: 'fly' is not a valid YOLO argument.")
+    assert p.stderr.strip().splitlines()[-1].startswith("ca-yolo fly: error: 'fly' is not a valid YOLO argument.")
 
 
 def test_non_editable_install_finds_shipped_yamls_from_any_directory(tmp_path):

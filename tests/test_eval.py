@@ -155,7 +155,7 @@ def test_eval_cli_on_a_checkpoint(ca_run, tiny_data, tmp_path, capsys):
 
 
 def test_eval_cli_errors(tiny_data, tmp_path, capsys):
-    assert eval_main([f"model={tmp_path / 'nope.pt'}", f"data={tiny_data}"]) == 2
+    assert eval_main([f"model={tmp_path / 'nope.pt'}", f"data={tiny_data}"]) == 1  # a file problem
     assert capsys.readouterr().err.strip() == f"ca-yolo eval: error: checkpoint '{tmp_path / 'nope.pt'}' not found"
     assert eval_main(["model=x.pt"]) == 2
     assert capsys.readouterr().err.strip() == "ca-yolo eval: error: 'data=' is required"

@@ -389,18 +389,18 @@ def test_report_figures_only_for_models_with_attention(ca_pt, plain_pt, image_di
 
 def test_cli_errors(ca_pt, plain_pt, image_dir, tmp_path, capsys):
     plain = plain_pt
-    cases = [
-        ([f"model={plain}", f"source={image_dir}"], "the model has no Coordinate Attention layer"),
-        ([f"model={ca_pt}", f"source={image_dir}", "layers=3"], "layer(s) [3] are not attention layers"),
-        ([f"model={ca_pt}", f"source={tmp_path / 'nope.jpg'}"], f"source '{tmp_path / 'nope.jpg'}' not found"),
-        ([f"model={ca_pt}", f"source={image_dir / 'notes.txt'}"], "is not an image"),
-        ([f"model={tmp_path / 'x.pt'}", f"source={image_dir}"], f"checkpoint '{tmp_path / 'x.pt'}' not found"),
-        ([f"model={ca_pt}", f"source={image_dir}", "channels=max"], "channels=max must be mean or topk"),
-        ([f"model={ca_pt}"], "'source=' is required"),
-        ([f"model={ca_pt}", f"source={image_dir}", "colour=red"], "unknown key(s) ['colour']"),
+    cases = [  # exit 1: a file named is unusable; exit 2: the command line is wrong
+        ([f"model={plain}", f"source={image_dir}"], "the model has no Coordinate Attention layer", 1),
+        ([f"model={ca_pt}", f"source={image_dir}", "layers=3"], "layer(s) [3] are not attention layers", 1),
+        ([f"model={ca_pt}", f"source={tmp_path / 'nope.jpg'}"], f"source '{tmp_path / 'nope.jpg'}' not found", 1),
+        ([f"model={ca_pt}", f"source={image_dir / 'notes.txt'}"], "is not an image", 1),
+        ([f"model={tmp_path / 'x.pt'}", f"source={image_dir}"], f"checkpoint '{tmp_path / 'x.pt'}' not found", 1),
+        ([f"model={ca_pt}", f"source={image_dir}", "channels=max"], "channels=max must be mean or topk", 2),
+        ([f"model={ca_pt}"], "'source=' is required", 2),
+        ([f"model={ca_pt}", f"source={image_dir}", "colour=red"], "unknown key(s) ['colour']", 2),
     ]
-    for argv, message in cases:
-        assert attn_main([*argv, f"out={tmp_path / 'o'}"]) == 2, argv
+    for argv, message, code in cases:
+        assert attn_main([*argv, f"out={tmp_path / 'o'}"]) == code, argv
         err = capsys.readouterr().err
         assert err.startswith("ca-yolo attn: error: ") and message in err, (argv, err)
     assert not (tmp_path / "o").exists()  # nothing written on error

@@ -252,7 +252,8 @@ def test_cli_explicit_rows_args_and_stdout(capsys):
     ("argv", "message"),
     [
         (["nope.yaml"], "ca-yolo yaml: error: model YAML 'nope.yaml' is neither a file nor a stock Ultralytics model name"),
-        (["yolov8.yaml", "--after", "22"], "ca-yolo yaml: error: cannot insert after row 22: valid rows are 0..21"),
+        (["yolov8.yaml", "--after", "22"], "ca-yolo yaml: error: --after 22 is out of range: yolov8.yaml has rows "
+                                           "0..22 (row 22 is the head), so layers go after rows 0..21"),
         (["yolov8.yaml", "--at", "body"], "ca-yolo yaml: error: --at takes backbone, neck or backbone,neck; got 'body'"),
     ],
 )

@@ -21,12 +21,15 @@ from ca_yolo.atomic_io import write_json_atomic
 PARTS = ("layer", "torch", "onnx", "train")
 
 
-def _csv(kind):
+def _csv(kind, minimum=None):
     def parse(text: str) -> list:
         try:
-            return [kind(v) for v in text.split(",") if v.strip()]
+            values = [kind(v) for v in text.split(",") if v.strip()]
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
+        if minimum is not None and (not values or min(values) < minimum):
+            raise argparse.ArgumentTypeError(f"expected comma-separated values >= {minimum}, got {text!r}")
+        return values
 
     return parse
 
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables as markdown here")
     p.add_argument("--parts", type=_csv(str), default=list(PARTS), help=f"subset of {','.join(PARTS)} (default all)")
     p.add_argument("--imgsz", type=int, default=640, help="image size for layer shapes and model latency (640)")
-    p.add_argument("--batches", type=_csv(int), default=[1, 8], help="layer batch sizes (default 1,8)")
+    p.add_argument("--batches", type=_csv(int, 1), default=[1, 8], help="layer batch sizes (default 1,8)")
     p.add_argument("--layer-repeats", type=int, default=60, help="timed rounds per layer shape (default 60)")
     p.add_argument(
         "--layer-burst", type=int, default=4,

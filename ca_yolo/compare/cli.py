@@ -6,10 +6,12 @@ import sys
 import time
 
 from ca_yolo.compare.config import CompareConfig, parse_compare_args
-from ca_yolo.compare.plan import PLAN_FILE, Plan, PlanError, data_for, make_plan, run_settings
+from ca_yolo.compare.plan import PLAN_FILE, Plan, data_for, make_plan, run_settings
 from ca_yolo.compare.progress import fmt_duration
-from ca_yolo.evaluation.dataset import DatasetError
-from ca_yolo.evaluation.kvargs import HELP_WORDS, ArgError
+from ca_yolo.errors import CaYoloError
+from ca_yolo.evaluation.kvargs import HELP_WORDS
+
+RESUME_HINT = "finished runs are kept; re-run the same command to resume"
 
 USAGE = """\
 usage: ca-yolo compare [data=DATA.yaml] [models=a.yaml,b.yaml,...] [seeds=0,1,2] [key=value ...]
@@ -41,7 +43,8 @@ every run alike. Not allowed: model= (use models=), seed= (use seeds=), resume=,
 
 
 def main(argv: list[str]) -> int:
-    """Run ``ca-yolo compare``; return 0 when the report is written, 2 on a problem found before training."""
+    """Run ``ca-yolo compare``; return 0 when the report is written, 2 on bad arguments, 1 on a data,
+    model or run problem, 130 on Ctrl-C (finished runs are kept; the same command resumes)."""
     if argv and argv[0] in HELP_WORDS:  # no arguments is not a request for help here: it runs the default job
         print(USAGE)
         return 0
@@ -50,10 +53,13 @@ def main(argv: list[str]) -> int:
         config = parse_compare_args(argv)
         data = data_for(config)
         plan = make_plan(config, data)
-    except (ArgError, PlanError, DatasetError) as e:
+        report = run_comparison(plan)
+    except CaYoloError as e:
         print(f"ca-yolo compare: error: {e}", file=sys.stderr)
-        return 2
-    report = run_comparison(plan)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"\nca-yolo compare: interrupted; {RESUME_HINT}", file=sys.stderr)
+        return 130
     print(f"\nca-yolo compare: finished in {fmt_duration(time.time() - t0)}; report: {report}")
     return 0
 
@@ -71,10 +77,19 @@ def run_comparison(plan: Plan):
 
     cfg: CompareConfig = plan.config
     out = cfg.out_dir
-    write_json_atomic(out / PLAN_FILE, {"settings": run_settings(cfg, plan.data), "command": cfg.command}, indent=2)
     split = read_split(plan.data, "val")
     gt = ground_truth_for(split)
-    records = run_all(plan, gt)
+    plan_file = out / PLAN_FILE
+    new_plan = not plan_file.exists()
+    write_json_atomic(plan_file, {"settings": run_settings(cfg, plan.data), "command": cfg.command}, indent=2)
+    try:
+        records = run_all(plan, gt)
+    except BaseException:
+        # plan.json pins the settings runs were trained with; if none got as far as a checkpoint, it
+        # pins nothing and must not block a corrected command.
+        if new_plan and not any(_has_checkpoint(r.dir) for r in plan.runs):
+            plan_file.unlink(missing_ok=True)
+        raise
     first = cfg.seeds[0]
     print(f"ca-yolo compare: measuring params, GFLOPs and latency of {', '.join(plan.names)} side by side")
     measures = measure_models(
@@ -88,6 +103,11 @@ def run_comparison(plan: Plan):
     files = write_outputs(results, out, grid, attention)
     print(_summary(results))
     return files["md"]
+
+
+def _has_checkpoint(run_dir) -> bool:
+    """True when a run folder holds something trained (a checkpoint or a finished record)."""
+    return (run_dir / "weights" / "last.pt").is_file() or (run_dir / "run.json").is_file()
 
 
 def _attention_figures(results: dict, images: list, out, cfg: CompareConfig, n_images: int = 2) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +138,11 @@ def parse_compare_args(argv: list[str]) -> CompareConfig:
         raise ArgError("'seeds=' is empty; e.g. seeds=0,1,2")
     if len(set(seeds)) != len(seeds):
         raise ArgError(f"seeds={merged['seeds']} repeats a seed")
+    if min(seeds) < 0:
+        raise ArgError(f"seeds={merged['seeds']}: seeds must be >= 0 (Ultralytics rejects negative seeds)")
+    device = None if merged.get("device") in (None, "") else str(merged["device"])
+    _check_device(device)
+    _check_optimizer(train_args.get("optimizer"))
     data = None if sample else str(merged["data"])
     name = merged.get("name") or _default_name(data, merged)
     return CompareConfig(
@@ -148,11 +155,11 @@ def parse_compare_args(argv: list[str]) -> CompareConfig:
         epochs=_positive_int(merged, "epochs"),
         imgsz=_positive_int(merged, "imgsz"),
         batch=_batch(merged["batch"]),
-        device=None if merged.get("device") in (None, "") else str(merged["device"]),
-        workers=int(merged["workers"]),
+        device=device,
+        workers=_int(merged, "workers", minimum=0),
         train_args=train_args,
         latency_runs=_positive_int({"latency_runs": 50, **merged}, "latency_runs"),
-        grid_images=int(merged.get("grid_images", 4)),
+        grid_images=_int({"grid_images": 4, **merged}, "grid_images", minimum=0),
         attn_stats=_bool(merged.get("attn_stats", False), "attn_stats"),
         command=shlex.join(["ca-yolo", "compare", *argv]),
     )
@@ -185,6 +192,54 @@ def _batch(value: object) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value >= 1 or value == -1 or 0 < value < 1):
         raise ArgError(f"batch={value} must be a positive integer, -1 (auto) or a fraction in (0, 1)")
     return int(value) if value >= 1 or value == -1 else float(value)
+
+
+def _int(merged: dict, key: str, minimum: int) -> int:
+    """``merged[key]`` as an int >= ``minimum``, or an ArgError naming the key."""
+    value = merged[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ArgError(f"{key}={value} must be an integer >= {minimum}")
+    return value
+
+
+@contextlib.contextmanager
+def _quiet_ultralytics():
+    """Silence Ultralytics' info lines while its checks run (only the verdict matters here)."""
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(level)
+
+
+def _check_device(device: str | None) -> None:
+    """Ultralytics' own device selection, now rather than when run 1 starts (e.g. device=cuda:7 without that GPU)."""
+    if device is None:
+        return
+    from ultralytics.utils.torch_utils import select_device
+
+    try:
+        with _quiet_ultralytics():
+            select_device(device, verbose=False)
+    except Exception as e:  # noqa: BLE001  (Ultralytics raises ValueError; its first line says why)
+        raise ArgError(f"device={device}: {str(e).strip().splitlines()[0]}") from None
+
+
+def _check_optimizer(name: object) -> None:
+    """Ultralytics' own optimizer lookup (its trainer's ``build_optimizer``) on a one-layer model."""
+    if name is None or str(name).lower() == "auto":
+        return
+    import torch
+    from ultralytics.engine.trainer import BaseTrainer
+
+    try:  # for a named optimizer build_optimizer uses only its arguments, not the trainer
+        with _quiet_ultralytics():
+            BaseTrainer.build_optimizer(None, torch.nn.Linear(1, 1), name=str(name))
+    except NotImplementedError as e:
+        raise ArgError(f"optimizer={name}: {str(e).split(' {')[0]}") from None
 
 
 def _positive_int(merged: dict, key: str) -> int:

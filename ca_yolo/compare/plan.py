@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ca_yolo.compare.config import CompareConfig, model_name
-from ca_yolo.evaluation.dataset import DatasetError, load_data_yaml, read_split
+from ca_yolo.errors import CaYoloError
+from ca_yolo.evaluation.dataset import DatasetError, check_images, load_data_yaml, read_split
+from ca_yolo.evaluation.kvargs import ArgError
 
 
-class PlanError(ValueError):
+class PlanError(CaYoloError, ValueError):
     """A comparison that cannot start; the message says what to fix."""
 
 
@@ -60,7 +62,7 @@ def make_plan(config: CompareConfig, data: str | Path) -> Plan:
     """
     for cfg in config.models:
         if Path(cfg).suffix.lower() not in {".yaml", ".yml"}:
-            raise PlanError(f"models= takes model YAMLs (e.g. yolov8n.yaml); got '{cfg}'")
+            raise ArgError(f"models= takes model YAMLs (e.g. yolov8n.yaml); got '{cfg}'")
     names = [model_name(m) for m in config.models]
     seen: dict[str, str] = {}
     for cfg, name in zip(config.models, names):
@@ -77,6 +79,7 @@ def make_plan(config: CompareConfig, data: str | Path) -> Plan:
     try:
         train = read_split(data_path, "train")
         val = read_split(data_path, "val")
+        check_images(val, "val")  # every run is evaluated on them: an unreadable one fails now, not after training
     except DatasetError as e:
         raise PlanError(f"dataset: {e}") from None
     for cfg in config.models:

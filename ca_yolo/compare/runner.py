@@ -17,14 +17,19 @@ from typing import Callable
 from ca_yolo.atomic_io import write_json_atomic
 from ca_yolo.compare.plan import Plan, PlanError, Run, run_settings
 from ca_yolo.compare.progress import Progress
+from ca_yolo.evaluation.checkpoint import checkpoint_problem
 from ca_yolo.evaluation.cocogt import GroundTruth
 from ca_yolo.evaluation.evaluate import evaluate_checkpoint
 
 RUN_FILE = "run.json"
 
 
-def run_state(run: Run, settings: dict, epochs: int) -> tuple[str, int]:
+def run_state(run: Run, settings: dict, epochs: int, log: Callable[[str], None] = print) -> tuple[str, int]:
     """Where a run stands, and how many epochs it still has to train.
+
+    A run folder whose checkpoints cannot be used is never a dead end: it is reported in one line
+    naming the run and the file, set aside (renamed ``<run>.broken-<k>``, nothing deleted) and the
+    run is trained again, or evaluated from its ``best.pt`` when training had in fact finished.
 
     Returns:
         ("done", 0) finished and evaluated; ("evaluate", 0) trained, not evaluated;
@@ -33,18 +38,58 @@ def run_state(run: Run, settings: dict, epochs: int) -> tuple[str, int]:
     Raises:
         PlanError: its ``run.json`` was made with other settings.
     """
+    weights = run.dir / "weights"
+    best, last = weights / "best.pt", weights / "last.pt"
     record = read_run(run)
     if record is not None:
         if record.get("settings") != settings:
             raise PlanError(f"{run.dir / RUN_FILE} was made with other settings; pass a new name= or delete it")
-        return "done", 0
-    last = run.dir / "weights" / "last.pt"
+        problem = checkpoint_problem(best)
+        if problem is None:
+            return "done", 0
+        return _retrain(run, f"{_rel(run, best)} is {problem}", log), epochs
     if not last.is_file():
+        if (run.dir / "results.csv").is_file():  # Ultralytics appends to it: a retrain would repeat epochs
+            _set_aside(run)
         return "new", epochs
-    epoch, resumable = _checkpoint_epoch(last)
-    if not resumable:
+    problem = checkpoint_problem(last)
+    epoch, resumable = _checkpoint_epoch(last) if problem is None else (-1, False)
+    if epoch == -2:
+        problem = "not a readable Ultralytics checkpoint"
+    if problem:
+        return _retrain(run, f"{_rel(run, last)} is {problem}", log), epochs
+    left = max(epochs - (epoch + 1), 0)
+    if resumable and left > 0:
+        return "resume", left
+    # Training finished: last.pt is stripped, or (killed while Ultralytics validated or stripped after
+    # the final epoch) it is the final epoch's checkpoint, which has nothing left to resume.
+    problem = checkpoint_problem(best)
+    if problem is None:
+        if resumable:
+            log(f"ca-yolo compare: {run.label}: {_rel(run, last)} holds the final epoch; evaluating its best.pt")
         return "evaluate", 0
-    return "resume", max(epochs - (epoch + 1), 0)
+    return _retrain(run, f"training finished but {_rel(run, best)} is {problem}", log), epochs
+
+
+def _rel(run: Run, path: Path) -> str:
+    """``<run folder>/weights/x.pt`` relative to the comparison folder, for messages."""
+    return str(path.relative_to(run.dir.parent))
+
+
+def _set_aside(run: Run) -> Path:
+    """Rename a run folder that cannot be used to ``<name>.broken-<k>`` (kept for inspection) and return it."""
+    k = 1
+    while (aside := run.dir.with_name(f"{run.dir.name}.broken-{k}")).exists():
+        k += 1
+    run.dir.rename(aside)
+    return aside
+
+
+def _retrain(run: Run, why: str, log: Callable[[str], None]) -> str:
+    """Say in one line why a run is trained again, set its folder aside, and return the state "new"."""
+    aside = _set_aside(run)
+    log(f"ca-yolo compare: {run.label}: {why}; training it again (old folder kept as {aside.name})")
+    return "new"
 
 
 def read_run(run: Run) -> dict | None:
@@ -60,7 +105,7 @@ def run_all(plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print) -> 
     """Train (or resume) and evaluate every unfinished run; return every run's record in plan order."""
     cfg = plan.config
     settings = run_settings(cfg, plan.data)
-    states = [run_state(r, settings, cfg.epochs) for r in plan.runs]
+    states = [run_state(r, settings, cfg.epochs, log) for r in plan.runs]
     progress = Progress([left for _, left in states], log)
     counts = {s: sum(1 for st, _ in states if st == s) for s in ("done", "evaluate", "resume", "new")}
     log(
@@ -161,12 +206,14 @@ def _checkpoint_epoch(path: Path) -> tuple[int, bool]:
     """(last completed epoch index, whether Ultralytics can resume from it) for a ``last.pt``.
 
     Ultralytics strips the optimizer and sets epoch -1 when training finishes, so a checkpoint with
-    optimizer state is an interrupted run.
+    optimizer state is an interrupted run. Returns ``(-2, False)`` for a file that is a whole zip
+    archive but does not unpickle as a checkpoint.
     """
     import torch
 
-    import ca_yolo  # noqa: F401  (a checkpoint of a CA model unpickles CA classes)
-
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    epoch = int(ckpt.get("epoch", -1))
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        epoch = int(ckpt.get("epoch", -1))
+    except Exception:  # noqa: BLE001  (whatever the reason, the file cannot be resumed from)
+        return -2, False
     return epoch, epoch >= 0 and ckpt.get("optimizer") is not None

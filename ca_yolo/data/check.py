@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .imageio import decode_image, jpeg_is_truncated
+from .imageio import jpeg_is_truncated, verify_image
 from .problems import DataError
 from .yamlio import SPLIT_KEYS, label_path_for, list_split_images, load_data_yaml
 
@@ -151,9 +151,9 @@ def _check_image(path: Path) -> tuple[str, str] | None:
     if not path.is_file():
         return "image_missing", ""
     try:
-        decode_image(path)
+        verify_image(path)  # the converters' check: OpenCV decode, PIL verify, minimum size
     except DataError as e:
-        return "image_corrupt", str(e).split(": ", 1)[-1]
+        return "image_corrupt", str(e).removeprefix(f"{path}: ")
     if path.suffix.lower() in {".jpg", ".jpeg"} and jpeg_is_truncated(path):
         return "jpeg_truncated", ""
     return None

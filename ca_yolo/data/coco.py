@@ -2,7 +2,8 @@
 
 Category ids 1..90 become class indices 0..79 (:data:`ca_yolo.data.classes.COCO_ID_TO_INDEX`).
 ``iscrowd`` annotations are not written as labels (they are not single objects). Boxes of zero
-width or height, which the official files contain a few of, are dropped and counted. The val
+width or height, which the official files contain a few of, are dropped and counted; a negative
+width or height is an error naming the annotation. Every image written is decoded first. The val
 JSON is copied unchanged into the output (``coco_gt``), so pycocotools evaluates against the
 official ground truth, crowd regions and mask areas included; ``coco_gt_source`` records where
 it came from.
@@ -19,6 +20,7 @@ from .atomic import atomic_output_dir
 from .classes import COCO_CATEGORY_IDS, COCO_ID_TO_INDEX, COCO_NAMES
 from .cocojson import image_id_from_stem
 from .files import write_split
+from .imageio import verify_images
 from .labels import clip_box, yolo_line
 from .problems import DataError, Problems
 from .yamlio import write_data_yaml
@@ -114,7 +116,10 @@ def _split_items(ann_path: Path, img_dir: Path, problems: Problems, counts: dict
         except (KeyError, TypeError, ValueError):
             im["bad"] = f"annotation {a.get('id')}: bbox {a.get('bbox')!r} is not [x, y, w, h]"
             continue
-        if w <= 0 or h <= 0:
+        if w < 0 or h < 0:  # not a box at all: a broken file, not one of the official zero-size ones
+            im["bad"] = f"annotation {a.get('id')}: bbox {a.get('bbox')!r} has a negative width or height"
+            continue
+        if w == 0 or h == 0:
             degenerate += 1  # a handful exist in the official files; nothing to learn from
             continue
         try:
@@ -124,12 +129,19 @@ def _split_items(ann_path: Path, img_dir: Path, problems: Problems, counts: dict
             continue
         im["lines"].append(yolo_line(COCO_ID_TO_INDEX[cid], x0, y0, x1, y1, im["w"], im["h"]))
     items = []
+    present = {iid: img_dir / im["name"] for iid, im in images.items() if not im["bad"] and (img_dir / im["name"]).is_file()}
+    sizes = verify_images(present.values())  # every image written is decoded once
     for iid, im in images.items():
         src = img_dir / im["name"]
+        got = sizes.get(src)
         if im["bad"]:
             problems.add(src, im["bad"])
-        elif not src.is_file():
+        elif got is None:
             problems.add(src, f"image missing (listed in {ann_path.name})")
+        elif isinstance(got, DataError):
+            problems.add(src, str(got).removeprefix(f"{src}: "))
+        elif got != (int(im["w"]), int(im["h"])):
+            problems.add(src, f"image is {got[0]}x{got[1]} but {ann_path.name} says {im['w']:g}x{im['h']:g}")
         else:
             mismatched_ids += image_id_from_stem(src.stem) != iid
             items.append(_Item(src, im["lines"]))

@@ -6,8 +6,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ca_yolo.errors import CaYoloError
 
-class DataError(Exception):
+
+class DataError(CaYoloError):
     """Bad dataset input or a refused output. The message names the file (and value) at fault."""
 
 

@@ -19,7 +19,7 @@ from .atomic import atomic_output_dir
 from .classes import VOC_NAMES
 from .cocojson import GtBox, GtImage, write_coco_gt
 from .files import write_split
-from .imageio import read_image_size
+from .imageio import read_image_size, verify_images
 from .labels import clip_box, yolo_line
 from .problems import DataError, Problems
 from .yamlio import write_data_yaml
@@ -188,6 +188,25 @@ def _convert_one(year_dir: Path, vid: str) -> _Item:
     return _Item(img, img.stem, w, h, lines, gt, n_difficult)
 
 
+def _verify_item_images(items: dict[str, list[_Item]], problems: Problems) -> None:
+    """Decode every image to be written; drop (and record) those that are unusable or not the annotated size.
+
+    Boxes are normalised by the XML's ``<size>``, so an image of another size would get wrong labels.
+    """
+    sizes = verify_images(it.src_image for its in items.values() for it in its)
+    for split, its in items.items():
+        kept = []
+        for it in its:
+            got = sizes[it.src_image]
+            if isinstance(got, DataError):
+                problems.add(it.src_image, str(got).removeprefix(f"{it.src_image}: "))
+            elif got != (it.width, it.height):
+                problems.add(it.src_image, f"image is {got[0]}x{got[1]} but its annotation says {it.width}x{it.height}")
+            else:
+                kept.append(it)
+        items[split] = kept
+
+
 def convert_voc(
     root: str | Path,
     out: str | Path,
@@ -246,6 +265,7 @@ def convert_voc(
                 continue
             stems[key] = f"VOC{year} {split}"
             items[split].append(item)
+    _verify_item_images(items, problems)
     problems.raise_if_any(f"VOC conversion of {root}")
     problems.warn(f"VOC conversion of {root}")
     for split, its in items.items():

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from ca_yolo.atomic_io import write_json_atomic
+from ca_yolo.errors import CaYoloError
 from ca_yolo.evaluation.cocoeval import format_coco_table
-from ca_yolo.evaluation.dataset import DatasetError
-from ca_yolo.evaluation.kvargs import ArgError, parse_command, usage_exit_code
+from ca_yolo.evaluation.kvargs import parse_command, typed, usage_exit_code
 
 USAGE = """\
 usage: ca-yolo eval model=PATH.pt data=DATA.yaml [key=value ...]
@@ -34,30 +34,33 @@ _KEYS = {"model", "data", "split", "imgsz", "batch", "device", "coco_gt", "conf"
 
 
 def main(argv: list[str]) -> int:
-    """Run ``ca-yolo eval``; return 0 on success, 2 on bad arguments or data."""
+    """Run ``ca-yolo eval``; return 0 on success, 2 on bad arguments, 1 on a bad checkpoint or dataset."""
     if (rc := usage_exit_code(argv, USAGE)) is not None:
         return rc
     try:
         args = parse_command(argv, _KEYS, required=("model", "data"))
-        if not Path(str(args["model"])).is_file():
-            raise ArgError(f"checkpoint '{args['model']}' not found")
+        settings = {
+            "imgsz": typed(args, "imgsz", int),
+            "batch": typed(args, "batch", int, 16),
+            "conf": typed(args, "conf", float, 0.001),
+            "iou": typed(args, "iou", float, 0.7),
+            "max_det": typed(args, "max_det", int, 300),
+        }
+        from ca_yolo.evaluation.checkpoint import require_checkpoint
         from ca_yolo.evaluation.evaluate import evaluate_checkpoint
 
+        require_checkpoint(str(args["model"]))
         result = evaluate_checkpoint(
             str(args["model"]),
             str(args["data"]),
             split=str(args.get("split") or "val"),
-            imgsz=args.get("imgsz"),
-            batch=int(args.get("batch") or 16),
             device=None if args.get("device") is None else str(args["device"]),
             coco_gt=args.get("coco_gt"),
-            conf=float(args.get("conf", 0.001)),
-            iou=float(args.get("iou", 0.7)),
-            max_det=int(args.get("max_det", 300)),
+            **settings,
         )
-    except (ArgError, DatasetError) as e:
+    except CaYoloError as e:
         print(f"ca-yolo eval: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     print(f"\nCOCO-standard metrics (pycocotools) of {args['model']} on {args['data']} [{args.get('split') or 'val'}]")
     print(f"{result.images} images, {result.gt_objects} objects, {result.detections} detections; GT: {result.gt_source}")
     print(format_coco_table(result.coco))

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ca_yolo.errors import CaYoloError
 
-class DatasetError(ValueError):
+
+class DatasetError(CaYoloError, ValueError):
     """A data YAML, split or label file that cannot be used; the message names the file."""
 
 
@@ -92,6 +94,26 @@ def read_split(data: str | Path, split: str = "val") -> SplitData:
     names_raw = info["names"]
     names = [str(names_raw[i]) for i in range(len(names_raw))]
     return SplitData(Path(data).resolve(), Path(info["path"]).resolve(), names, list_split_images(info[split]), info)
+
+
+def check_images(split: SplitData, split_name: str = "val", listed: int = 3) -> None:
+    """Decode every image of a split (see :func:`ca_yolo.data.imageio.verify_image`).
+
+    Evaluation reads every image; an unreadable one would otherwise fail deep inside Ultralytics
+    (for a non-image file, with a message about a missing HEIF module).
+
+    Raises:
+        DatasetError: naming the first ``listed`` unreadable images and how many there are.
+    """
+    from ca_yolo.data.imageio import verify_images
+
+    bad = [(p, r) for p, r in verify_images(split.images).items() if isinstance(r, Exception)]
+    if bad:
+        names = "; ".join(str(r) for _, r in bad[:listed]) + ("; ..." if len(bad) > listed else "")
+        raise DatasetError(
+            f"{len(bad)} of {len(split.images)} images of the '{split_name}' split of '{split.yaml_path}' "
+            f"cannot be read ({names}); fix or remove them ('ca-yolo data check' lists them all)"
+        )
 
 
 def label_path(image: Path) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ca_yolo.evaluation.cocoeval import coco_metrics
 from ca_yolo.evaluation.cocogt import GroundTruth, ground_truth_for
-from ca_yolo.evaluation.dataset import DatasetError, read_split
+from ca_yolo.evaluation.dataset import DatasetError, check_images, read_split
 from ca_yolo.evaluation.predict import predict_boxes, to_coco_detections
 
 # Ultralytics' validation numbers we report, under short names.
@@ -92,6 +92,8 @@ def evaluate_checkpoint(
             f"model has {len(model.names)} classes but dataset '{data}' has {len(split_data.names)}: "
             "evaluate on the dataset it was trained for"
         )
+    if gt is None:  # a ready GT comes from a caller (compare) that has checked the images already
+        check_images(split_data, split)
     gt = gt or ground_truth_for(split_data, coco_gt, split)
     imgsz = imgsz or checkpoint_imgsz(model)
     boxes = predict_boxes(model, split_data.images, imgsz, batch, device, conf, iou, max_det)

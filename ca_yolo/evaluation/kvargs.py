@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from ca_yolo.errors import UsageError
 
-class ArgError(ValueError):
+
+class ArgError(UsageError, ValueError):
     """A command-line argument that cannot be used; the message says which and why."""
 
 
@@ -83,3 +85,18 @@ def parse_command(argv: list[str], allowed: Collection[str], required: tuple[str
         if not args.get(key):
             raise ArgError(f"'{key}=' is required")
     return args
+
+
+def typed(args: dict[str, object], key: str, kind: type, default: object = None) -> object:
+    """``args[key]`` as an ``int`` or ``float`` (``default`` when absent or None), or an ArgError naming the key.
+
+    Ultralytics-style parsing leaves a value that is not a number as a string (``conf=abc``); this
+    turns that into a message instead of a ``ValueError`` from deep inside the command.
+    """
+    value = args.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        what = "an integer" if kind is int else "a number"
+        raise ArgError(f"{key}={value} must be {what}")
+    return kind(value)

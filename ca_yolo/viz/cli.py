@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ca_yolo.errors import CaYoloError
 from ca_yolo.evaluation.kvargs import ArgError, parse_command, usage_exit_code
 
 USAGE = """\
@@ -42,8 +43,26 @@ def output_dir(args: dict) -> Path:
     return increment_path(base, exist_ok=bool(args.get("exist_ok")))
 
 
+def _readable_images(source: str) -> list[Path]:
+    """The images of ``source``, every one decoded first, so one bad file fails the command before any figure is written.
+
+    Raises:
+        FileNotFoundError, ValueError: from :func:`ca_yolo.viz.predict.list_images`.
+        DataError: naming the first unreadable image.
+    """
+    from ca_yolo.data.imageio import verify_images
+    from ca_yolo.viz.predict import list_images
+
+    images = list_images(source)
+    bad = [r for r in verify_images(images).values() if isinstance(r, Exception)]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise bad[0].__class__(f"{bad[0]}{more}; nothing was written")
+    return images
+
+
 def main(argv: list[str]) -> int:
-    """Run ``ca-yolo attn``; return 0 on success, 2 on bad arguments, model or images."""
+    """Run ``ca-yolo attn``; return 0 on success, 2 on bad arguments, 1 on an unusable model or image."""
     if (rc := usage_exit_code(argv, USAGE)) is not None:
         return rc
     from ca_yolo.viz.capture import NoAttentionLayersError
@@ -65,14 +84,22 @@ def main(argv: list[str]) -> int:
         from ca_yolo.viz.predict import list_images
         from ca_yolo.viz.save import save_attention_figures
 
-        images = list_images(str(args["source"]))
+        images = _readable_images(str(args["source"]))
+        model = str(args["model"])
+        if model.endswith(".pt"):
+            from ca_yolo.evaluation.checkpoint import require_checkpoint
+
+            require_checkpoint(model)
         out = output_dir(args)
         written = save_attention_figures(
-            str(args["model"]), images, out, layers=layers, channels=channels, k=k, imgsz=imgsz,
+            model, images, out, layers=layers, channels=channels, k=k, imgsz=imgsz,
             conf=float(args.get("conf", 0.25)), device=None if args.get("device") is None else str(args["device"]),
         )  # fmt: skip
-    except (ArgError, NoAttentionLayersError, FileNotFoundError, ValueError) as e:
+    except ArgError as e:
         print(f"ca-yolo attn: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
+    except (CaYoloError, NoAttentionLayersError, FileNotFoundError, ValueError) as e:  # a file named is unusable
+        print(f"ca-yolo attn: error: {e}", file=sys.stderr)
+        return 1
     print(f"Saved {len(written)} attention figure(s) to {out}")
     return 0

@@ -38,6 +38,24 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _check_after(after: list[int], base: Path) -> None:
+    """Every ``--after`` row must exist in the base and not be its head; a negative one counts from the end once.
+
+    Raises:
+        ValueError: naming the first row out of range and the valid range.
+    """
+    import yaml
+
+    d = yaml.safe_load(base.read_text(encoding="utf-8"))
+    n = len(d.get("backbone") or []) + len(d.get("head") or []) if isinstance(d, dict) else 0
+    for a in after:
+        if not (0 <= a <= n - 2 or -n <= a <= -2):
+            raise ValueError(
+                f"--after {a} is out of range: {base.name} has rows 0..{n - 1} (row {n - 1} is the head), "
+                f"so layers go after rows 0..{n - 2}, or -{n}..-2 counted from the end"
+            )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``ca-yolo yaml``."""
     from ca_yolo.nn import layer_names
@@ -76,13 +94,30 @@ def main(argv: list[str]) -> int:
     from ca_yolo.atomic_io import write_text_atomic
     from ca_yolo.yamlgen.derive import derive
 
+    import yaml
+
+    from ca_yolo.yamlgen.derive import resolve_base
+
     args = build_parser().parse_args(argv)
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not args.force:
-        print(f"ca-yolo yaml: error: {out} exists; pass --force to overwrite it", file=sys.stderr)
-        return 1
     try:
+        base_path, _ = resolve_base(args.base)
+        if out is not None and out.resolve() == base_path.resolve():  # --force must never destroy the input
+            print(f"ca-yolo yaml: error: -o {out} is the base YAML itself; write the variant to another file",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if out is not None and out.exists() and not args.force:
+            print(f"ca-yolo yaml: error: {out} exists; pass --force to overwrite it", file=sys.stderr)
+            return 1
+        if args.after:
+            _check_after(args.after, base_path)
         variant = derive(args.base, args.attn, at=args.at or "backbone,neck", after=args.after, args=args.args, init=args.init)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        print(f"ca-yolo yaml: error: model YAML '{args.base}' is not valid YAML{line}: {problem}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, ValueError) as e:
         print(f"ca-yolo yaml: error: {e}", file=sys.stderr)
         return 2
