@@ -142,8 +142,13 @@ def test_targets_are_checked_against_the_headline_figures():
             {"level": "P3", "shape": [8, 64, 80, 80], "mode": "train", "speedup_vs_reference": 1.0, "x_floor": 9.0},
         ],
         "models": {
-            "torch": [{"model": "yolov8n-ca.yaml", "ratio": 1.01}, {"model": "yolo11n-ca.yaml", "ratio": 1.5}],
-            "onnxruntime": [{"model": "yolov8n-ca.yaml", "ratio": 1.03}],
+            "torch": [
+                {"model": "yolov8n-ca.yaml", "imgsz": 160, "ratio": 1.07},
+                {"model": "yolov8n-ca.yaml", "imgsz": 320, "ratio": 1.5},  # no target at 320
+                {"model": "yolov8n-ca.yaml", "imgsz": 640, "ratio": 1.01},
+                {"model": "yolo11n-ca.yaml", "imgsz": 640, "ratio": 1.5},
+            ],
+            "onnxruntime": [{"model": "yolov8n-ca.yaml", "imgsz": 640, "ratio": 1.03}],
         },
         "train": [{"model": "yolov8n-ca.yaml", "ratio": 0.95}],
     }
@@ -151,8 +156,9 @@ def test_targets_are_checked_against_the_headline_figures():
     assert got == {
         "layer_speedup_vs_reference": (5.0, True),
         "layer_x_floor": (4.5, False),
-        "torch_latency_ratio": (1.01, True),
-        "onnxruntime_latency_ratio": (1.03, False),
+        "torch_latency_ratio_160": (1.07, False),
+        "torch_latency_ratio_640": (1.01, True),
+        "onnxruntime_latency_ratio_640": (1.03, True),
         "train_throughput_ratio": (0.95, True),
     }
     assert all(t["value"] is None and t["met"] is None for t in report.check_targets({}))
@@ -162,13 +168,15 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     out, md = tmp_path / "res" / "bench.json", tmp_path / "bench.md"
     threads_before = torch.get_num_threads()
     code = main([
-        "--imgsz", "64", "--batches", "1", "--layer-repeats", "1", "--model-repeats", "1",
+        "--imgsz", "64", "--sizes", "64", "--batches", "1", "--layer-repeats", "1", "--model-repeats", "1",
         "--models", "yolov8-ca.yaml", "--train-imgsz", "32", "--train-batch", "2", "--train-repeats", "1",
         "--threads", "1", "--out", str(out), "--markdown", str(md),
     ])
     assert code == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"meta", "settings", "layer", "models", "train", "targets"}
+    assert set(result) == {"meta", "settings", "layer", "ops", "models", "train", "targets"}
+    ops = {r["layer"]: r for r in result["ops"]}
+    assert ops["CoordAtt"]["onnx"] == {"before": 24, "after": 12} and ops["CoordAtt"]["eager"]["after"] == 11
     assert result["meta"]["threads"] == 1 and result["meta"]["device"] == "cpu"
     assert [(r["level"], r["shape"], r["mode"]) for r in result["layer"]] == [
         ("P3", [1, 64, 8, 8], "eval"), ("P3", [1, 64, 8, 8], "train"),
@@ -177,7 +185,7 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     ]
     for runtime in ("torch", "onnxruntime"):
         (row,) = result["models"][runtime]
-        assert (row["model"], row["baseline"]) == ("yolov8n-ca.yaml", "yolov8n.yaml")
+        assert (row["model"], row["baseline"], row["imgsz"]) == ("yolov8n-ca.yaml", "yolov8n.yaml", 64)
         assert row["ratio_of_medians"] == pytest.approx(row["ms"] / row["baseline_ms"])
         assert row["n"] == 1 and row["ratio"] == pytest.approx(row["ratio_of_medians"])  # one round: the same
     share = result["models"]["torch"][0]["ca_layers"]
@@ -189,9 +197,10 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     assert train["ratio"] == pytest.approx(train["ratio_of_medians"])
     targets = {t["name"]: t for t in result["targets"]}
     assert targets["layer_x_floor"]["value"] is None  # no batch-8 P3 row in this run
-    assert targets["torch_latency_ratio"]["value"] == result["models"]["torch"][0]["ratio"]
+    assert targets["torch_latency_ratio_640"]["value"] is None  # measured at 64 px only
     table = md.read_text()
-    assert "| CA layer | shape (B×C×H×W) |" in table and "| yolov8n-ca.yaml | yolov8n.yaml |" in table
+    assert "| CA layer | shape (B×C×H×W) |" in table and "| yolov8n-ca.yaml | 64 | yolov8n.yaml |" in table
+    assert "| CoordAtt | 28 → 11 | 24 → 12 (+16 → +10) |" in table
     assert f"saved {out}" in capsys.readouterr().out
     assert torch.get_num_threads() == threads_before  # --threads applies to the run only
     assert not list(out.parent.glob(".*tmp*"))  # the temporary file was renamed away
@@ -200,7 +209,7 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--parts", "layer,gpu"], "unknown --parts gpu; choose from layer,torch,onnx,train"),
+        (["--parts", "layer,gpu"], "unknown --parts gpu; choose from layer,ops,torch,onnx,train"),
         (["--half"], "--half needs a CUDA device"),
     ],
 )

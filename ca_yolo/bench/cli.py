@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ca_yolo.atomic_io import write_json_atomic
 
-PARTS = ("layer", "torch", "onnx", "train")
+PARTS = ("layer", "ops", "torch", "onnx", "train")
 
 
 def _csv(kind, minimum=None):
@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="JSON output (default runs/bench/bench-<device>.json)")
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables as markdown here")
     p.add_argument("--parts", type=_csv(str), default=list(PARTS), help=f"subset of {','.join(PARTS)} (default all)")
-    p.add_argument("--imgsz", type=int, default=640, help="image size for layer shapes and model latency (640)")
+    p.add_argument("--imgsz", type=int, default=640, help="image size for the layer shapes (640)")
+    p.add_argument("--sizes", type=_csv(int), default=[160, 320, 640],
+                   help="image sizes for whole-model latency at batch 1 (default 160,320,640)")
     p.add_argument("--batches", type=_csv(int, 1), default=[1, 8], help="layer batch sizes (default 1,8)")
     p.add_argument("--layer-repeats", type=int, default=60, help="timed rounds per layer shape (default 60)")
     p.add_argument(
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace, log=print) -> dict:
 def _run(args: argparse.Namespace, log) -> dict:
     import torch
 
-    from ca_yolo.bench import layer, models, report, train_throughput
+    from ca_yolo.bench import layer, models, ops, report, train_throughput
 
     unknown = sorted(set(args.parts) - set(PARTS))
     if unknown:
@@ -158,20 +160,30 @@ def _run(args: argparse.Namespace, log) -> dict:
         shapes = layer.ca_input_shapes(models.with_scale("yolov8-ca.yaml"), args.imgsz)
         result["layer"] = layer.bench_layers(shapes, args.batches, args.layer_repeats, device=args.device, dtype=dtype,
                                              sync=sync, log=log, burst=args.layer_burst)
+    if "ops" in args.parts:
+        result["ops"] = ops.op_counts()
+        for row in result["ops"]:
+            log(f"ops {row['layer']}: eager {row['eager']['before']} -> {row['eager']['after']}, "
+                f"ONNX nodes {row['onnx']['before']} -> {row['onnx']['after']}")
     pairs = models.ca_model_pairs(args.models)
     result["models"] = {}
-    if "torch" in args.parts:
-        shares: dict[str, dict] = {}
-        lat = models.bench_torch(pairs, args.imgsz, args.model_repeats, args.device, args.half, sync, log, shares)
-        result["models"]["torch"] = [{**row, "ca_layers": shares.get(row["model"])} for row in models.ratios(pairs, lat)]
-    if "onnx" in args.parts:
-        reason = _onnxruntime_unavailable(args.device)
-        if reason:
-            result["models"]["onnxruntime_skipped"] = reason
-            log(f"onnxruntime skipped: {reason}")
-        else:
-            lat = models.bench_onnxruntime(pairs, args.imgsz, args.model_repeats, torch.get_num_threads(), args.device, log)
-            result["models"]["onnxruntime"] = models.ratios(pairs, lat)
+    for size in args.sizes:  # rows of every size in one list, each tagged with its "imgsz"
+        if "torch" in args.parts:
+            shares: dict[str, dict] = {}
+            lat = models.bench_torch(pairs, size, args.model_repeats, args.device, args.half, sync, log, shares)
+            result["models"].setdefault("torch", []).extend(
+                {**row, "imgsz": size, "ca_layers": shares.get(row["model"])} for row in models.ratios(pairs, lat)
+            )
+        if "onnx" in args.parts:
+            reason = _onnxruntime_unavailable(args.device)
+            if reason:
+                result["models"]["onnxruntime_skipped"] = reason
+                log(f"onnxruntime skipped: {reason}")
+            else:
+                lat = models.bench_onnxruntime(pairs, size, args.model_repeats, torch.get_num_threads(), args.device, log)
+                result["models"].setdefault("onnxruntime", []).extend(
+                    {**row, "imgsz": size} for row in models.ratios(pairs, lat)
+                )
     if "train" in args.parts:
         train_pairs = models.ca_model_pairs(args.train_models)
         result["train"] = train_throughput.bench_train(train_pairs, args.train_batch, args.train_imgsz,

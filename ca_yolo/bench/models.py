@@ -134,11 +134,11 @@ def bench_torch(
         samples = timed_rounds({k: call(m) for k, m in models.items()}, repeats, warmup=3, sync=sync)
         for name, s in samples.items():
             out[name] = s
-            log(f"torch {name}: {summary(s)['median']:.2f} ms")
+            log(f"torch {name} @{imgsz}: {summary(s)['median']:.2f} ms")
         if shares is not None:
             for name in cas:
                 shares[name] = ca_time_share(models[name], x, repeats, sync)
-                log(f"torch {name}: CoordAtt layers {shares[name]['ca_ms']:.2f} ms = "
+                log(f"torch {name} @{imgsz}: CoordAtt layers {shares[name]['ca_ms']:.2f} ms = "
                     f"{100 * shares[name]['share']:.1f}% of the forward pass")
         del models
     return out
@@ -225,7 +225,7 @@ def bench_onnxruntime(
             fns = {k: (lambda s=s: s.run(None, {s.get_inputs()[0].name: x})) for k, s in sessions.items()}
             for name, s in timed_rounds(fns, repeats, warmup=3).items():
                 out[name] = s
-                log(f"onnxruntime {name}: {summary(s)['median']:.2f} ms")
+                log(f"onnxruntime {name} @{imgsz}: {summary(s)['median']:.2f} ms")
             del sessions
     return out
 

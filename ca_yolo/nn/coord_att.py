@@ -31,8 +31,8 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
 - After ``fuse()`` (Ultralytics' ``model.fuse()`` calls it: predict, val, export) eval mode runs
   the inference form (:mod:`ca_yolo.nn.fuse`), the fewest ops the maths allows at batch 1:
   eager: sum, sum, cat, one product (BN folded, 1/W as its scale), h-swish in place, one product
-  for both gate convs (weights stacked), sigmoid in place, x * g_h, *= g_w - 9 ops, 4 of them
-  full-size passes; exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX
+  for both gate convs (weights stacked), sigmoid in place, x * g_h, *= g_w - 9 ops and two
+  indexing views (28 calls unfused), 4 of them full-size passes; exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX
   nodes and no shape arithmetic (:meth:`CoordAtt._forward_export`).
 """
 
@@ -212,7 +212,7 @@ class CoordAtt(InferenceForm, nn.Module):
         }
 
     def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference form, eager, no autograd: 9 ops on x (B, C, H, W) -> (B, C, H, W)."""
+        """Inference form, eager, no autograd: 9 ops + 2 views on x (B, C, H, W) -> (B, C, H, W)."""
         b, c, h, w = x.shape
         # Sums, not means (mean is a sum plus a division pass): the 1/W goes into the product's
         # scale, and the W/H that turns the column sums into means as well only for non-square maps.
