@@ -60,3 +60,18 @@ print("BUILT", m.model.yaml["scale"], sum(type(x).__name__ == "CoordAtt" for x i
     p = run_python(code, env={"PYTHONPATH": str(target), "PYTHONNOUSERSITE": "1"}, cwd=elsewhere)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "BUILT s 6" in p.stdout
+
+
+def test_help_imports_neither_torch_nor_ultralytics():
+    """'ca-yolo --help' and 'ca-yolo data --help' (as the console script) answer without the heavy imports."""
+    for args in (["--help"], ["data", "--help"], ["compare", "--help"], ["eval", "--help"]):
+        code = (
+            f"import sys; sys.argv = ['/venv/bin/ca-yolo', *{args!r}]; from ca_yolo.cli import main; rc = main(sys.argv[1:]); "
+            "print(rc, 'torch' in sys.modules, 'ultralytics' in sys.modules)"
+        )
+        p = run_python(code)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert p.stdout.strip().splitlines()[-1] == "0 False False", args
+    # any other process imports (and registers) the plugin as usual
+    p = run_python("import sys; sys.argv = ['ca-yolo', '--help']; sys.argv[0] = 'python'; import ca_yolo; print(ca_yolo.is_registered())")
+    assert p.stdout.strip() == "True", p.stderr[-2000:]
