@@ -11,7 +11,7 @@ import numpy as np
 from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
 from ca_yolo.compare.plots import plot_curves, plot_final, plot_prediction_grid
 from ca_yolo.compare.progress import fmt_duration
-from ca_yolo.compare.results import HEADLINE, METRICS, metric_value
+from ca_yolo.compare.results import HEADLINE, metric_value, metrics_for
 from ca_yolo.evaluation.cocogt import GroundTruth
 
 PLOTS = {"curves": "curves.png", "final": "final_metrics.png", "grid": "predictions.png"}
@@ -47,7 +47,7 @@ def results_csv(results: dict) -> str:
     measures = {m["name"]: m for m in results["models"]}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    keys = [k for k, *_ in METRICS]
+    keys = [k for k, *_ in metrics_for(results["data"].get("voc_metric", False))]
     w.writerow(["model", "seed", *keys, "epochs_trained", "seconds", "params", "gflops", "latency_ms"])
     for rec in results["runs"]:
         m = measures[rec["model"]]
@@ -73,8 +73,9 @@ def report_markdown(results: dict, has_grid: bool = True) -> str:
     s = results["settings"]
     d = results["data"]
     seeds = results["seeds"]
-    labels = {k: label for k, _, _, label in METRICS}
-    keys = [k for k, *_ in METRICS]
+    active = metrics_for(d.get("voc_metric", False))
+    labels = {k: label for k, _, _, label in active}
+    keys = [k for k, *_ in active]
     lines = [
         f"# ca-yolo compare: {results['name']}",
         "",

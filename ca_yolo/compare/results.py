@@ -18,13 +18,30 @@ METRICS: list[tuple[str, str, str, str]] = [
     ("ultralytics_mAP50", "ultralytics", "mAP50", "mAP50 (Ultralytics)"),
     ("ultralytics_mAP50-95", "ultralytics", "mAP50-95", "mAP50-95 (Ultralytics)"),
 ]
+# PASCAL VOC AP@0.5 (same detections as the COCO metrics), reported for datasets with VOC's classes.
+VOC_METRICS: list[tuple[str, str, str, str]] = [
+    ("voc07_mAP50", "voc", "mAP50_07", "VOC07 mAP50 (11-pt)"),
+    ("voc_mAP50", "voc", "mAP50_all", "VOC mAP50 (all-pt)"),
+]
 # The metrics whose differences the report spells out in words.
 HEADLINE = ("AP", "AP50")
 
 
+def is_voc(class_names: list[str]) -> bool:
+    """True for a dataset with PASCAL VOC's 20 classes, whose results the literature gives as VOC mAP@0.5."""
+    from ca_yolo.data.classes import VOC_NAMES
+
+    return list(class_names) == list(VOC_NAMES)
+
+
+def metrics_for(voc: bool) -> list[tuple[str, str, str, str]]:
+    """The report's metrics: COCO and Ultralytics, plus the VOC metric for VOC data."""
+    return METRICS + (VOC_METRICS if voc else [])
+
+
 def metric_value(record: dict, key: str) -> float | None:
     """One report metric of a run record (None if undefined, e.g. AP_L without large objects)."""
-    for k, src, field, _ in METRICS:
+    for k, src, field, _ in METRICS + VOC_METRICS:
         if k == key:
             return record.get(src, {}).get(field)
     raise KeyError(key)
@@ -39,13 +56,14 @@ def build_results(plan: Plan, records: list[dict], measures: dict[str, dict], en
         env: versions and hardware.
     """
     cfg = plan.config
+    voc = is_voc(plan.class_names)
     by_model: dict[str, dict[int, dict]] = {n: {} for n in plan.names}
     for rec in records:
         by_model[rec["model"]][rec["seed"]] = rec
     models = []
     for name, cfg_path in zip(plan.names, cfg.models):
         metrics = {}
-        for key, *_ in METRICS:
+        for key, *_ in metrics_for(voc):
             values = {s: metric_value(r, key) for s, r in sorted(by_model[name].items())}
             values = {s: v for s, v in values.items() if v is not None}
             summary = summarize(list(values.values())) if values else None
@@ -61,7 +79,7 @@ def build_results(plan: Plan, records: list[dict], measures: dict[str, dict], en
     for name in plan.names:
         if name == plan.baseline:
             continue
-        for key, _, _, label in METRICS:
+        for key, _, _, label in metrics_for(voc):
             a = {s: metric_value(r, key) for s, r in by_model[name].items()}
             b = {s: metric_value(r, key) for s, r in base.items()}
             a = {s: v for s, v in a.items() if v is not None and b.get(s) is not None}
@@ -75,7 +93,8 @@ def build_results(plan: Plan, records: list[dict], measures: dict[str, dict], en
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "folder": str(cfg.out_dir),
         "data": {"yaml": str(plan.data), "train_images": plan.train_images, "val_images": plan.val_images,
-                 "classes": plan.class_names, "gt_source": records[0].get("gt_source") if records else None},  # fmt: skip
+                 "classes": plan.class_names, "gt_source": records[0].get("gt_source") if records else None,
+                 "voc_metric": voc},  # fmt: skip
         "settings": {"epochs": cfg.epochs, "imgsz": cfg.imgsz, "batch": cfg.batch, "device": cfg.device,
                      "workers": cfg.workers, "deterministic": True, "train_args": cfg.train_args},  # fmt: skip
         "seeds": cfg.seeds,

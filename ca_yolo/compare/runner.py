@@ -181,6 +181,7 @@ def _evaluate(run: Run, plan: Plan, gt: GroundTruth, settings: dict, resumed: bo
         "resumed": resumed,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "coco": result.coco,
+        "voc": {k: result.voc.get(k) for k in ("mAP50_07", "mAP50_all")},
         "ultralytics": result.ultralytics,
         "counts": {"images": result.images, "gt_objects": result.gt_objects, "detections": result.detections},
         "gt_source": result.gt_source,

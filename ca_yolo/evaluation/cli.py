@@ -9,12 +9,15 @@ from ca_yolo.atomic_io import write_json_atomic
 from ca_yolo.errors import CaYoloError
 from ca_yolo.evaluation.cocoeval import format_coco_table
 from ca_yolo.evaluation.kvargs import parse_command, typed, usage_exit_code
+from ca_yolo.evaluation.vocmetric import format_voc_line
 
 USAGE = """\
 usage: ca-yolo eval model=PATH.pt data=DATA.yaml [key=value ...]
 
 COCO-standard box metrics (pycocotools: AP@[.5:.95], AP50, AP75, AP small/medium/large, AR) of a
-trained checkpoint on a YOLO-format dataset, with Ultralytics' own mAP50 and mAP50-95 beside them.
+trained checkpoint on a YOLO-format dataset, the PASCAL VOC metric (AP@0.5, VOC07 11-point and
+all-point, difficult objects ignored) from the same predictions, and Ultralytics' own mAP50 and
+mAP50-95 beside them.
 The COCO ground truth is the data YAML's 'coco_gt:' file if it has one, else it is built from the
 YOLO labels.
 
@@ -64,6 +67,7 @@ def main(argv: list[str]) -> int:
     print(f"\nCOCO-standard metrics (pycocotools) of {args['model']} on {args['data']} [{args.get('split') or 'val'}]")
     print(f"{result.images} images, {result.gt_objects} objects, {result.detections} detections; GT: {result.gt_source}")
     print(format_coco_table(result.coco))
+    print(format_voc_line(result.voc))
     u = result.ultralytics
     print(f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  (its own interpolation)")
     if args.get("save_dir"):

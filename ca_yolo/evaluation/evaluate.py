@@ -1,4 +1,5 @@
-"""Evaluate one checkpoint on one split: pycocotools COCO metrics plus Ultralytics' own mAP."""
+"""Evaluate one checkpoint on one split: pycocotools COCO metrics and the PASCAL VOC metric from one
+prediction pass, plus Ultralytics' own mAP from its validator."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ca_yolo.evaluation.cocoeval import coco_metrics
 from ca_yolo.evaluation.cocogt import GroundTruth, ground_truth_for
 from ca_yolo.evaluation.dataset import DatasetError, check_images, read_split
 from ca_yolo.evaluation.predict import predict_boxes, to_coco_detections
+from ca_yolo.evaluation.vocmetric import voc_metric
 
 # Ultralytics' validation numbers we report, under short names.
 ULTRALYTICS_KEYS = {
@@ -26,6 +28,8 @@ class EvalResult:
 
     Attributes:
         coco: pycocotools metrics keyed by ``COCO_METRICS`` (None = undefined for this GT).
+        voc: PASCAL VOC AP@0.5 from the same detections (:func:`ca_yolo.evaluation.vocmetric.voc_metric`):
+            ``mAP50_07`` (11-point), ``mAP50_all`` (all-point) and per class.
         ultralytics: Ultralytics' validator numbers (``mAP50``, ``mAP50-95``, ``precision``, ``recall``),
             empty when skipped.
         images, detections, gt_objects: counts.
@@ -39,6 +43,7 @@ class EvalResult:
     detections: int
     gt_objects: int
     gt_source: str
+    voc: dict = field(default_factory=dict)
     detections_list: list[dict] = field(default_factory=list, repr=False)
 
     def summary(self) -> dict:
@@ -101,6 +106,7 @@ def evaluate_checkpoint(
     image_ids = [gt.image_ids[p] for p in split_data.images]
     ids = set(image_ids)
     coco = coco_metrics(gt.coco, dets, image_ids)
+    voc = voc_metric(gt.coco, dets, image_ids)
     ultra = _ultralytics_val(model, data, split, imgsz, batch, device, conf, iou, max_det) if ultralytics_val else {}
     return EvalResult(
         coco=coco,
@@ -109,6 +115,7 @@ def evaluate_checkpoint(
         detections=len(dets),
         gt_objects=sum(1 for a in gt.coco["annotations"] if a["image_id"] in ids),
         gt_source=str(gt.source) if gt.source else "built from YOLO labels",
+        voc=voc,
         detections_list=dets,
     )
 
