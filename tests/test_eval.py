@@ -93,7 +93,7 @@ def test_bad_label_row_names_file_and_row(tmp_path):
     with pytest.raises(DatasetError, match=r"x\.txt:2: class id 5 is not in 0\.\.1$"):
         read_labels(lbl, 2)
     lbl.write_text("0 0.5 0.5 0.1\n")
-    with pytest.raises(DatasetError, match=r"x\.txt:1: expected 'class cx cy w h' \(5 numbers\), got 4$"):
+    with pytest.raises(DatasetError, match=r"x\.txt:1: 4 values, expected 5 \(cls cx cy w h\) or a polygon"):
         read_labels(lbl, 2)
 
 

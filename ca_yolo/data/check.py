@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .imageio import jpeg_is_truncated, verify_image
+from .labelline import LabelLineError, parse_label_line
 from .problems import DataError
 from .yamlio import SPLIT_KEYS, label_path_for, list_split_images, load_data_yaml
 
@@ -103,20 +104,19 @@ def check_label_text(text: str, nc: int) -> tuple[list[tuple[int, str, str]], in
     seen: dict[tuple, int] = {}
     n_ok = 0
     for n, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
         try:
-            cls_f = float(parts[0])
-            vals = [float(v) for v in parts[1:]]
-        except ValueError:
-            found.append((n, "label_malformed", f"not numbers: {line.strip()[:60]!r}"))
+            parsed = parse_label_line(line)  # the one parser every label reader uses
+        except LabelLineError as e:
+            if e.kind == "class":
+                found.append((n, "class_out_of_range", f"class {line.split()[0]} not in 0..{nc - 1}"))
+            else:
+                found.append((n, "label_malformed", str(e)))
             continue
-        if len(vals) != 4 and (len(vals) < 6 or len(vals) % 2):
-            found.append((n, "label_malformed", f"{len(parts)} values, expected 5 (cls cx cy w h) or a polygon"))
+        if parsed is None:
             continue
-        if cls_f != int(cls_f) or not 0 <= cls_f < nc:
-            found.append((n, "class_out_of_range", f"class {parts[0]} not in 0..{nc - 1}"))
+        vals = list(parsed.values)
+        if not 0 <= parsed.cls < nc:
+            found.append((n, "class_out_of_range", f"class {line.split()[0]} not in 0..{nc - 1}"))
             continue
         bad = [v for v in vals if not 0.0 <= v <= 1.0]
         if bad:
@@ -137,7 +137,7 @@ def check_label_text(text: str, nc: int) -> tuple[list[tuple[int, str, str]], in
             if max(xs) - min(xs) <= 0 or max(ys) - min(ys) <= 0:
                 found.append((n, "box_zero_area", "polygon has no extent"))
                 continue
-        key = (int(cls_f), *(round(v, 6) for v in vals))
+        key = (parsed.cls, *(round(v, 6) for v in vals))
         if key in seen:
             found.append((n, "box_duplicate", f"same as line {seen[key]}"))
             continue

@@ -140,6 +140,7 @@ def coco_gt_from_yolo(data_yaml: str | Path, split: str = "val", out: str | Path
     Raises DataError naming the file for unreadable images or bad label lines.
     """
     from .imageio import read_image_size
+    from .labelline import LabelLineError, parse_label_line
     from .yamlio import list_split_images, load_data_yaml, label_path_for
 
     data = load_data_yaml(data_yaml)
@@ -150,22 +151,17 @@ def coco_gt_from_yolo(data_yaml: str | Path, split: str = "val", out: str | Path
         boxes = []
         lbl = label_path_for(img)
         if lbl.exists():
-            for n, line in enumerate(lbl.read_text(encoding="utf-8").splitlines(), 1):
-                parts = line.split()
-                if not parts:
-                    continue
+            for n, line in enumerate(lbl.read_text(encoding="utf-8-sig").splitlines(), 1):
                 try:
-                    cls, vals = int(parts[0]), [float(v) for v in parts[1:]]
-                except ValueError:
-                    raise DataError(f"{lbl}:{n}: not a label line: {line!r}") from None
-                if len(vals) == 4:
-                    cx, cy, bw, bh = vals
-                    xs, ys = [cx - bw / 2, cx + bw / 2], [cy - bh / 2, cy + bh / 2]
-                elif len(vals) >= 6 and len(vals) % 2 == 0:
-                    xs, ys = vals[0::2], vals[1::2]
-                else:
-                    raise DataError(f"{lbl}:{n}: expected 5 values (or a polygon), got {len(parts)}")
-                boxes.append(GtBox(cls, min(xs) * w, min(ys) * h, max(xs) * w, max(ys) * h))
+                    p = parse_label_line(line)  # the one parser every label reader uses
+                except LabelLineError as e:
+                    raise DataError(f"{lbl}:{n}: {e}") from None
+                if p is None:
+                    continue
+                if not 0 <= p.cls < len(names):
+                    raise DataError(f"{lbl}:{n}: class id {line.split()[0]} is not in 0..{len(names) - 1}")
+                x0, y0 = (p.cx - p.w / 2) * w, (p.cy - p.h / 2) * h
+                boxes.append(GtBox(p.cls, x0, y0, x0 + p.w * w, y0 + p.h * h))
         images.append(GtImage(img.name, w, h, boxes))
     dest = Path(out) if out else Path(data["path"]) / "annotations" / f"{split}.json"
     return write_coco_gt(dest, images, names, description=f"{split} split of {data['yaml_file']}")

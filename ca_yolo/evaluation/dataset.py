@@ -137,26 +137,20 @@ def read_labels(path: Path, nc: int) -> np.ndarray:
     """
     if not path.is_file():
         return np.zeros((0, 5))
+    from ca_yolo.data.labelline import LabelLineError, parse_label_line
+
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         try:
-            values = [float(x) for x in parts]
-        except ValueError:
-            raise DatasetError(f"{path}:{lineno}: not numbers: '{line.strip()}'") from None
-        cls = values[0]
-        if cls != int(cls) or not 0 <= cls < nc:
-            raise DatasetError(f"{path}:{lineno}: class id {parts[0]} is not in 0..{nc - 1}")
-        if len(values) == 5:
-            rows.append(values)
-        elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: take its bounding box
-            xy = np.asarray(values[1:]).reshape(-1, 2)
-            (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
-            rows.append([cls, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1])
-        else:
-            raise DatasetError(f"{path}:{lineno}: expected 'class cx cy w h' (5 numbers), got {len(values)}")
+            p = parse_label_line(line)  # the one parser every label reader uses
+        except LabelLineError as e:
+            what = f"class id {line.split()[0]} is not in 0..{nc - 1}" if e.kind == "class" else str(e)
+            raise DatasetError(f"{path}:{lineno}: {what}") from None
+        if p is None:
+            continue
+        if not 0 <= p.cls < nc:
+            raise DatasetError(f"{path}:{lineno}: class id {line.split()[0]} is not in 0..{nc - 1}")
+        rows.append([p.cls, p.cx, p.cy, p.w, p.h])
     return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
 
 
