@@ -91,3 +91,11 @@ def run_python(code: str, env: dict | None = None, cwd: Path | None = None, time
 def run_cli(args: list[str], env: dict | None = None, cwd: Path | None = None, timeout: int = 300):
     """Run ``ca-yolo ARGS`` in a fresh process (the installed console script's entry point)."""
     return run_python(f"import sys; from ca_yolo.cli import main; sys.exit(main({args!r}))", env, cwd, timeout)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use the trained ``ca_run`` fixture are slow (it trains a model); others mark themselves."""
+    slow = pytest.mark.slow
+    for item in items:
+        if "ca_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(slow)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, run_cli, run_python
 
 OUR_COMMANDS = ["data", "compare", "eval", "yaml", "attn", "bench", "models"]
@@ -26,6 +28,7 @@ def test_models_lists_the_shipped_yamls():
             assert f"  {family}-ca{suffix}.yaml\n" in p.stdout
 
 
+@pytest.mark.slow
 def test_train_mode_delegates_to_ultralytics_with_the_plugin(tiny_data, tmp_path):
     p = run_cli(["train", "model=yolov8n-ca.yaml", f"data={tiny_data}", "epochs=1", "imgsz=64", "batch=4",
                  "workers=0", "device=cpu", "plots=False", f"project={tmp_path}", "name=cli"], cwd=tmp_path)
@@ -40,6 +43,7 @@ def test_bad_mode_is_reported_by_ultralytics():
     assert p.stderr.strip().splitlines()[-1].startswith("ca-yolo fly: error: 'fly' is not a valid YOLO argument.")
 
 
+@pytest.mark.slow
 def test_non_editable_install_finds_shipped_yamls_from_any_directory(tmp_path):
     wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",

@@ -102,6 +102,7 @@ class _Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_compare_trains_resumes_skips_and_reports(tiny_data, tmp_path, capsys, monkeypatch):
     """First call: interrupted after epoch 1 of the first run. Second: resumes it, trains the rest,
     writes the report. Third: trains nothing."""
@@ -168,6 +169,7 @@ def test_compare_trains_resumes_skips_and_reports(tiny_data, tmp_path, capsys, m
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/run.json")} == stamps
 
 
+@pytest.mark.slow
 def test_one_seed_reports_no_conclusion(tiny_data, tmp_path, capsys):
     args = _args(tiny_data, tmp_path / "runs", "seeds=0", "epochs=1", "grid_images=0")
     assert compare_main(args) == 0

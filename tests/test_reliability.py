@@ -339,6 +339,7 @@ def test_trained_run_with_a_cut_best_pt_is_retrained(tmp_path):
                    "(its zip archive is incomplete); training it again (old folder kept as m-seed0.broken-1)"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_compare_recovers_from_a_truncated_last_pt_end_to_end(tiny_data, tmp_path, capsys):
     argv = [f"data={tiny_data}", "models=yolov8n.yaml", "seeds=0", "epochs=1", "imgsz=64", "batch=4", "device=cpu",
             "workers=0", f"project={tmp_path / 'runs'}", "name=c", "grid_images=0", "latency_runs=2", "plots=False"]  # fmt: skip

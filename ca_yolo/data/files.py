@@ -11,9 +11,6 @@ from .labels import write_label_file
 
 IMAGE_MODES = ("copy", "hardlink", "symlink")
 
-# Suffixes Ultralytics reads as images (lower case, without the dot).
-IMAGE_SUFFIXES = frozenset({"bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm", "heic", "avif"})
-
 
 def place_image(src: Path, dst: Path, mode: str = "copy") -> None:
     """Make ``dst`` show the image ``src``.

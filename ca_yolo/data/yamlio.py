@@ -9,15 +9,13 @@ Keys ca-yolo adds beside Ultralytics' ``path/train/val/test/names``:
 
 from __future__ import annotations
 
-import glob
-import os
 from pathlib import Path
 
 import yaml
 
 from ca_yolo.atomic_io import write_text_atomic
 
-from .files import IMAGE_SUFFIXES
+from .layout import find_images, label_path
 from .problems import DataError
 
 SPLIT_KEYS = ("train", "val", "test")
@@ -104,29 +102,16 @@ def load_data_yaml(file: str | Path) -> dict:
 
 
 def list_split_images(data: dict, split: str) -> list[Path]:
-    """Image files of one split of a loaded data YAML (folders searched recursively, .txt lists read).
+    """Image files of one split of a loaded data YAML (see :func:`ca_yolo.data.layout.find_images`).
 
     Raises DataError when a listed folder or list file does not exist.
     """
-    files: list[Path] = []
-    for p in data[split]:
-        if p.is_dir():
-            files += [Path(f) for f in glob.glob(os.path.join(glob.escape(str(p)), "**", "*.*"), recursive=True)]
-        elif p.is_file():
-            for line in p.read_text(encoding="utf-8-sig").splitlines():
-                line = line.strip()
-                if line:
-                    files.append(p.parent / line[2:] if line.startswith("./") else Path(line))
-        else:
-            raise DataError(f"{data['yaml_file']}: {split} path {p} does not exist")
-    return sorted(f for f in files if f.suffix[1:].lower() in IMAGE_SUFFIXES)
+    try:
+        return find_images(data[split])
+    except DataError as e:
+        raise DataError(f"{data['yaml_file']}: {split} {e}") from None
 
 
 def label_path_for(image: Path) -> Path:
-    """The label file Ultralytics reads for an image: last ``/images/`` -> ``/labels/``, suffix .txt."""
-    s = str(image)
-    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
-    if sa in s:
-        head, tail = s.rsplit(sa, 1)
-        s = head + sb + tail
-    return Path(s).with_suffix(".txt")
+    """The label file Ultralytics reads for an image (:func:`ca_yolo.data.layout.label_path`)."""
+    return label_path(image)

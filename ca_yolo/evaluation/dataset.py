@@ -6,7 +6,6 @@ Paths are resolved exactly as Ultralytics resolves them for training and validat
 
 from __future__ import annotations
 
-import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,27 +58,21 @@ def list_split_images(spec: str | list[str]) -> list[Path]:
     """List the images of a split given as a folder, a ``.txt`` list of files, or a list of those.
 
     Returns:
-        Sorted absolute paths of every file with an image suffix Ultralytics accepts.
-    """
-    from ultralytics.data.utils import IMG_FORMATS
+        The image paths in Ultralytics' order (:func:`ca_yolo.data.layout.find_images`).
 
-    found: list[str] = []
-    for item in spec if isinstance(spec, list) else [spec]:
-        p = Path(item)
-        if p.is_dir():
-            found += glob.glob(str(Path(glob.escape(str(p))) / "**" / "*.*"), recursive=True)
-        elif p.is_file():
-            # A .txt list: './x' entries are relative to the list file, as in Ultralytics.
-            for line in p.read_text(encoding="utf-8-sig").splitlines():
-                line = line.strip()
-                if line:
-                    found.append(str(p.parent / line[2:]) if line.startswith("./") else line)
-        else:
-            raise DatasetError(f"split path '{p}' does not exist")
-    images = sorted({str(Path(f).resolve()) for f in found if f.rpartition(".")[-1].lower() in IMG_FORMATS})
+    Raises:
+        DatasetError: a path that does not exist, or no images.
+    """
+    from ca_yolo.data.layout import find_images
+    from ca_yolo.data.problems import DataError
+
+    try:
+        images = find_images(spec if isinstance(spec, list) else [spec])
+    except DataError as e:
+        raise DatasetError(f"split {e}") from None
     if not images:
         raise DatasetError(f"no images found in {spec}")
-    return [Path(f) for f in images]
+    return images
 
 
 def read_split(data: str | Path, split: str = "val") -> SplitData:
@@ -117,10 +110,10 @@ def check_images(split: SplitData, split_name: str = "val", listed: int = 3) -> 
 
 
 def label_path(image: Path) -> Path:
-    """The label file Ultralytics reads for ``image`` (last ``/images/`` replaced by ``/labels/``)."""
-    from ultralytics.data.utils import img2label_paths
+    """The label file Ultralytics reads for ``image`` (:func:`ca_yolo.data.layout.label_path`)."""
+    from ca_yolo.data.layout import label_path as _label_path
 
-    return Path(img2label_paths([image])[0])
+    return _label_path(image)
 
 
 def read_labels(path: Path, nc: int) -> np.ndarray:
