@@ -61,7 +61,7 @@ def _fixture_detections(gt: dict, seed: int = 0) -> list[dict]:
 
 
 def test_gt_from_yolo_labels_is_exact(tmp_path):
-    """Boxes in pixels (x, y, w, h), ids 1..N in sorted order, classes as index + 1, names kept."""
+    """Boxes in pixels (x, y, w, h), image ids from the stems (as 'ca-yolo data gt'), classes as index + 1, names kept."""
     import cv2
 
     root = tmp_path / "ds"
@@ -74,14 +74,17 @@ def test_gt_from_yolo_labels_is_exact(tmp_path):
     (root / "labels/val/b.txt").write_text("1 0.5 0.5 0.2 0.4\n0 0.1 0.2 0.3 0.3 0.2 0.6\n")  # box, then polygon
     (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames: [cat, dog]\n")
 
+    from ca_yolo.data.cocojson import image_id_from_stem
+
     gt = build_coco_gt(read_split(root / "data.yaml", "val"))
+    a, b = image_id_from_stem("a"), image_id_from_stem("b")
     assert [(i["id"], i["file_name"], i["width"], i["height"]) for i in gt.coco["images"]] == [
-        (1, "images/val/a.png", 40, 40),
-        (2, "images/val/b.jpg", 100, 50),
+        (a, "a.png", 40, 40),
+        (b, "b.jpg", 100, 50),
     ]
-    assert gt.coco["categories"] == [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]
+    assert [(c["id"], c["name"]) for c in gt.coco["categories"]] == [(1, "cat"), (2, "dog")]
     anns = gt.coco["annotations"]
-    assert [(a["id"], a["image_id"], a["category_id"]) for a in anns] == [(1, 2, 2), (2, 2, 1)]
+    assert [(a["id"], a["image_id"], a["category_id"]) for a in anns] == [(1, b, 2), (2, b, 1)]
     assert anns[0]["bbox"] == [40.0, 15.0, 20.0, 20.0] and anns[0]["area"] == 400.0
     assert anns[1]["bbox"] == pytest.approx([10.0, 10.0, 20.0, 20.0]) and anns[1]["area"] == pytest.approx(400.0)
     assert gt.category_ids == [1, 2]
@@ -132,7 +135,7 @@ def test_given_gt_matched_by_file_name_and_class_name(tiny_data, tmp_path):
     path.write_text(json.dumps(other))
     gt = ground_truth_for(split, path)
     assert gt.category_ids == [20, 10]  # class 0 'red' -> 20, class 1 'blue' -> 10
-    assert [gt.image_ids[p] for p in split.images] == [1000 + 7 * (i + 1) for i in range(len(split.images))]
+    assert [gt.image_ids[p] for p in split.images] == [remap_img[im["id"]] for im in ours["images"]]
     bad = {**other, "categories": [{"id": 10, "name": "blue"}]}
     path.write_text(json.dumps(bad))
     with pytest.raises(DatasetError, match=r"class names \['red'\] from the data YAML are not among its categories"):

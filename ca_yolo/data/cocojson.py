@@ -132,36 +132,43 @@ def gt_category_ids(data: dict) -> list[int]:
     return [int(i) for i in ids] if ids else list(range(1, len(names) + 1))
 
 
+def gt_images_from_labels(images: list[Path], nc: int) -> list[GtImage]:
+    """Ground-truth images of a YOLO split from its label files (polygons become their bounding boxes).
+
+    The one builder of ground truth from YOLO labels: ``ca-yolo data gt`` and evaluation both use it.
+    ``file_name`` is the bare file name, as in COCO's own files and the converters' JSONs (unique
+    within a split: equal names would have equal stems, which :func:`build_coco_gt` refuses as one
+    image id); sizes come from the image headers.
+
+    Raises:
+        DataError: an unreadable image header or a bad label line, naming the file (and line).
+    """
+    from .imageio import image_size
+    from .labelline import read_label_file
+    from .layout import label_path
+
+    out = []
+    for img in images:
+        w, h = image_size(img)
+        boxes = []
+        for p in read_label_file(label_path(img), nc):
+            x0, y0 = (p.cx - p.w / 2) * w, (p.cy - p.h / 2) * h
+            boxes.append(GtBox(p.cls, x0, y0, x0 + p.w * w, y0 + p.h * h))
+        out.append(GtImage(Path(img).name, w, h, boxes))
+    return out
+
+
 def coco_gt_from_yolo(data_yaml: str | Path, split: str = "val", out: str | Path | None = None) -> Path:
     """Write COCO ground truth for one split of any YOLO dataset and return the JSON path.
 
-    Reads every image of the split (for its size) and its label file. Polygon labels are turned
-    into their bounding boxes. The default output is ``<dataset path>/annotations/<split>.json``.
-    Raises DataError naming the file for unreadable images or bad label lines.
+    The same ground truth evaluation builds (:func:`gt_images_from_labels`, :func:`build_coco_gt`);
+    category ids follow ``coco_gt_cat_ids`` when the YAML has it. The default output is
+    ``<dataset path>/annotations/<split>.json``. Raises DataError naming the file for unreadable
+    images or bad label lines.
     """
-    from .imageio import read_image_size
-    from .labelline import LabelLineError, parse_label_line
-    from .yamlio import list_split_images, load_data_yaml, label_path_for
+    from .yamlio import list_split_images, load_data_yaml
 
     data = load_data_yaml(data_yaml)
-    names = data["names"]
-    images: list[GtImage] = []
-    for img in list_split_images(data, split):
-        w, h = read_image_size(img)
-        boxes = []
-        lbl = label_path_for(img)
-        if lbl.exists():
-            for n, line in enumerate(lbl.read_text(encoding="utf-8-sig").splitlines(), 1):
-                try:
-                    p = parse_label_line(line)  # the one parser every label reader uses
-                except LabelLineError as e:
-                    raise DataError(f"{lbl}:{n}: {e}") from None
-                if p is None:
-                    continue
-                if not 0 <= p.cls < len(names):
-                    raise DataError(f"{lbl}:{n}: class id {line.split()[0]} is not in 0..{len(names) - 1}")
-                x0, y0 = (p.cx - p.w / 2) * w, (p.cy - p.h / 2) * h
-                boxes.append(GtBox(p.cls, x0, y0, x0 + p.w * w, y0 + p.h * h))
-        images.append(GtImage(img.name, w, h, boxes))
+    images = gt_images_from_labels(list_split_images(data, split), data["nc"])
     dest = Path(out) if out else Path(data["path"]) / "annotations" / f"{split}.json"
-    return write_coco_gt(dest, images, names, description=f"{split} split of {data['yaml_file']}")
+    return write_coco_gt(dest, images, data["names"], gt_category_ids(data), description=f"{split} split of {data['yaml_file']}")

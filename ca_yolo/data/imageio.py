@@ -76,6 +76,22 @@ def verify_images(paths: Iterable[Path], workers: int | None = None) -> dict[Pat
         return dict(zip(paths, pool.map(one, paths)))
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image as OpenCV loads it (EXIF orientation applied), from its header.
+
+    Ultralytics' own rule (``exif_size``) is called; nothing is decoded, so this is cheap.
+    """
+    from PIL import Image
+    from ultralytics.data.utils import exif_size
+
+    try:
+        with Image.open(path) as im:
+            w, h = exif_size(im)
+    except Exception as e:  # noqa: BLE001  (any failure to read the header means an unusable image)
+        raise DataError(f"{path}: cannot read the image size ({type(e).__name__}: {e})") from None
+    return int(w), int(h)
+
+
 def read_image_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` of an image, decoding it (which also proves it is readable)."""
     h, w = decode_image(path).shape[:2]

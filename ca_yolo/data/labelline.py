@@ -16,6 +16,9 @@ check`` reports them as findings, evaluation refuses them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from .problems import DataError
 
 
 class LabelLineError(ValueError):
@@ -70,3 +73,27 @@ def parse_label_line(line: str) -> LabelLine | None:
     else:
         raise LabelLineError(f"{len(parts)} values, expected 5 (cls cx cy w h) or a polygon")
     return LabelLine(int(cls_f), cx, cy, w, h, tuple(vals))
+
+
+def read_label_file(path: str | Path, nc: int) -> list[LabelLine]:
+    """Every box of one label file (a missing file: an image without objects).
+
+    Raises:
+        DataError: ``<file>:<line>: <why>`` for a line that does not parse or a class id outside 0..nc-1.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        try:
+            p = parse_label_line(line)
+        except LabelLineError as e:
+            what = f"class id {line.split()[0]} is not in 0..{nc - 1}" if e.kind == "class" else str(e)
+            raise DataError(f"{path}:{n}: {what}") from None
+        if p is None:
+            continue
+        if not 0 <= p.cls < nc:
+            raise DataError(f"{path}:{n}: class id {line.split()[0]} is not in 0..{nc - 1}")
+        out.append(p)
+    return out

@@ -54,3 +54,11 @@ def label_path(image: str | Path) -> Path:
     from ultralytics.data.utils import img2label_paths
 
     return Path(img2label_paths([str(image)])[0])
+
+
+def relative_name(image: Path, root: Path) -> str:
+    """``image`` relative to the dataset root with '/' separators (a COCO ``file_name``), or its absolute path if outside."""
+    try:
+        return Path(image).relative_to(root).as_posix()
+    except ValueError:
+        return Path(image).as_posix()

@@ -1,6 +1,7 @@
 """COCO-format ground truth for a YOLO split: built from its labels, or aligned to a given JSON.
 
-Our own GT numbers images 1..N in the split's sorted order and classes ``id = class index + 1``.
+Our own GT (built by :mod:`ca_yolo.data.cocojson`, as ``ca-yolo data gt`` builds it) takes image
+ids from the file stems and classes as ``id = class index + 1``.
 A GT JSON made elsewhere (e.g. by ``ca-yolo data voc``) keeps its own ids; :class:`GroundTruth`
 records how our images and class indices map onto them so predictions can be written with the
 right ids.
@@ -13,7 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ca_yolo.evaluation.dataset import DatasetError, SplitData, image_size, label_path, read_labels
+from ca_yolo.data.layout import relative_name as _relative_name
+from ca_yolo.evaluation.dataset import DatasetError, SplitData
 
 
 @dataclass
@@ -34,31 +36,28 @@ class GroundTruth:
 
 
 def build_coco_gt(split: SplitData) -> GroundTruth:
-    """Build COCO GT from the split's YOLO label files (boxes in pixels, ``area = w * h``).
+    """Build COCO GT from the split's YOLO label files: the same builder as ``ca-yolo data gt``.
+
+    Image ids follow :func:`ca_yolo.data.cocojson.image_id_from_stem` (as Ultralytics' own
+    ``save_json`` does for numeric stems); category ids are ``class index + 1`` (or the YAML's
+    ``coco_gt_cat_ids``); boxes in pixels, ``area = w * h``.
 
     Raises:
-        DatasetError: a bad label row (the message names file and row).
+        DatasetError: a bad label row or image (the message names file and row), or two images
+            whose stems give one id.
     """
-    images, annotations, image_ids = [], [], {}
-    for img_id, img in enumerate(split.images, 1):
-        w, h = image_size(img)
-        images.append({"id": img_id, "file_name": _relative_name(img, split.root), "width": w, "height": h})
-        image_ids[img] = img_id
-        for cls, cx, cy, bw, bh in read_labels(label_path(img), len(split.names)):
-            box = [(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": img_id,
-                    "category_id": int(cls) + 1,
-                    "bbox": [round(v, 3) for v in box],
-                    "area": round(box[2] * box[3], 3),
-                    "iscrowd": 0,
-                }
-            )
-    categories = [{"id": i + 1, "name": n} for i, n in enumerate(split.names)]
-    coco = {"images": images, "annotations": annotations, "categories": categories}
-    return GroundTruth(coco, image_ids, [i + 1 for i in range(len(split.names))])
+    from ca_yolo.data.cocojson import build_coco_gt as build_dict
+    from ca_yolo.data.cocojson import gt_category_ids, gt_images_from_labels
+    from ca_yolo.data.problems import DataError
+
+    cat_ids = gt_category_ids({**split.info, "names": split.names})
+    try:
+        images = gt_images_from_labels(split.images, len(split.names))
+        coco = build_dict(images, split.names, cat_ids, description=f"built from the YOLO labels of {split.yaml_path}")
+    except DataError as e:
+        raise DatasetError(str(e)) from None
+    image_ids = {img: im["id"] for img, im in zip(split.images, coco["images"])}
+    return GroundTruth(coco, image_ids, cat_ids)
 
 
 def load_coco_gt(path: str | Path, split: SplitData) -> GroundTruth:
@@ -112,11 +111,3 @@ def ground_truth_for(split: SplitData, coco_gt: str | Path | None = None, split_
     if not p.is_file():
         raise DatasetError(f"COCO GT file '{given}' not found (looked for {p})")
     return load_coco_gt(p, split)
-
-
-def _relative_name(img: Path, root: Path) -> str:
-    """Image path relative to the dataset root with '/' separators, or its absolute path if outside."""
-    try:
-        return img.relative_to(root).as_posix()
-    except ValueError:
-        return img.as_posix()

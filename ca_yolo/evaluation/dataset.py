@@ -117,41 +117,31 @@ def label_path(image: Path) -> Path:
 
 
 def read_labels(path: Path, nc: int) -> np.ndarray:
-    """Parse one YOLO label file into boxes.
-
-    Rows are ``cls cx cy w h`` (normalized) or ``cls x1 y1 x2 y2 ...`` polygons (segments), whose
-    bounding box is used. A missing file means an image without objects.
+    """Parse one YOLO label file into boxes (:func:`ca_yolo.data.labelline.read_label_file`).
 
     Returns:
-        float array (N, 5): class, cx, cy, w, h, all normalized to [0, 1] except class.
+        float array (N, 5): class, cx, cy, w, h, all normalized to [0, 1] except class; a
+        polygon row gives its bounding box; a missing file means an image without objects.
 
     Raises:
         DatasetError: a row that is not numbers, has a bad length, or a class id outside [0, nc).
     """
-    if not path.is_file():
-        return np.zeros((0, 5))
-    from ca_yolo.data.labelline import LabelLineError, parse_label_line
+    from ca_yolo.data.labelline import read_label_file
+    from ca_yolo.data.problems import DataError
 
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        try:
-            p = parse_label_line(line)  # the one parser every label reader uses
-        except LabelLineError as e:
-            what = f"class id {line.split()[0]} is not in 0..{nc - 1}" if e.kind == "class" else str(e)
-            raise DatasetError(f"{path}:{lineno}: {what}") from None
-        if p is None:
-            continue
-        if not 0 <= p.cls < nc:
-            raise DatasetError(f"{path}:{lineno}: class id {line.split()[0]} is not in 0..{nc - 1}")
-        rows.append([p.cls, p.cx, p.cy, p.w, p.h])
+    try:
+        rows = [[p.cls, p.cx, p.cy, p.w, p.h] for p in read_label_file(path, nc)]
+    except DataError as e:
+        raise DatasetError(str(e)) from None
     return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """Width and height of an image as OpenCV loads it (EXIF orientation applied), read from its header."""
-    from PIL import Image
-    from ultralytics.data.utils import exif_size
+    from ca_yolo.data.imageio import image_size as _image_size
+    from ca_yolo.data.problems import DataError
 
-    with Image.open(path) as im:
-        w, h = exif_size(im)  # Ultralytics' own rule: width/height swapped for rotated EXIF
-    return int(w), int(h)
+    try:
+        return _image_size(path)
+    except DataError as e:
+        raise DatasetError(str(e)) from None
