@@ -106,7 +106,6 @@ def _run_own_command(cmd: str, argv: list[str]) -> int:
 
 def _delegate_to_ultralytics(argv: list[str]) -> int:
     """Run Ultralytics' ``yolo`` entry point on ``argv`` with the plugin registered."""
-    import ca_yolo  # noqa: F401  (registers the plugin layers and model YAMLs)
     from ultralytics.cfg import entrypoint
 
     if argv[0] == "help":

@@ -106,7 +106,10 @@ class _Interrupt(Exception):
 def test_compare_trains_resumes_skips_and_reports(tiny_data, tmp_path, capsys, monkeypatch):
     """First call: interrupted after epoch 1 of the first run. Second: resumes it, trains the rest,
     writes the report. Third: trains nothing."""
-    from ultralytics.utils import callbacks
+    # The dict get_default_callbacks() copies: Ultralytics' trainer rebinds the package attribute
+    # ultralytics.utils.callbacks.default_callbacks to a copy during its AMP check, so patching that
+    # attribute has no effect once any training has run in this process.
+    from ultralytics.utils.callbacks import base as callbacks
 
     def interrupt_once(trainer):
         if trainer.epoch == 0 and not trainer.args.resume and trainer.save_dir.name == "yolov8n-seed0":

@@ -9,7 +9,6 @@ from pathlib import Path
 
 def load_for_inference(weights: Path, device):
     """A checkpoint's model, fused (Conv+BN), in eval mode, on ``device``; also its unfused parameter count."""
-    import ca_yolo  # noqa: F401
     from ultralytics import YOLO
 
     model = YOLO(str(weights)).model

@@ -97,7 +97,6 @@ def make_plan(config: CompareConfig, data: str | Path) -> Plan:
 
 def _check_builds(cfg: str, nc: int) -> None:
     """Build the model from its YAML (with the dataset's class count) or raise PlanError saying why."""
-    import ca_yolo  # noqa: F401  (CA layers and the shipped *-ca.yaml files)
     from ultralytics.nn.tasks import DetectionModel
 
     try:
@@ -109,7 +108,6 @@ def _check_builds(cfg: str, nc: int) -> None:
 
 def _check_pretrained(path: str, models: list[str], nc: int) -> None:
     """Every model must accept ``pretrained=path``: the same model, or an attention variant of it."""
-    import ca_yolo  # noqa: F401
     from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 
     from ca_yolo.transfer.align import TransferError

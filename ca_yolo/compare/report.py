@@ -167,7 +167,6 @@ def _notes(results: dict) -> list[str]:
 
 def grid_inputs(results: dict, gt: GroundTruth, images: list[Path], out: Path, n: int, imgsz: int, device):
     """The prediction grid's inputs: the first ``n`` val images, their GT, each model's first-seed predictions."""
-    import ca_yolo  # noqa: F401
     from ultralytics import YOLO
 
     from ca_yolo.evaluation.predict import predict_boxes

@@ -131,7 +131,6 @@ def run_all(plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print) -> 
 
 def _train(run: Run, plan: Plan, resume: bool) -> None:
     """Train one run from scratch, or resume it from its ``last.pt`` with its saved settings."""
-    import ca_yolo  # noqa: F401  (CA layers in YAMLs and checkpoints)
     from ultralytics import YOLO
 
     cfg = plan.config

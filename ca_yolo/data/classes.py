@@ -23,15 +23,25 @@ COCO_NAMES: tuple[str, ...] = (
     "teddy bear", "hair drier", "toothbrush",
 )  # fmt: skip
 
-# COCO's category ids run 1..90, but ten ids of the original 91-class list were never annotated
-# in the detection release (street sign, hat, shoe, eye glasses, plate, mirror, window, desk,
-# door, blender).
-COCO_UNUSED_IDS: frozenset[int] = frozenset({12, 26, 29, 30, 45, 66, 68, 69, 71, 83})
+# COCO's category ids run 1..90 (ten ids of the original 91-class list were never annotated in the
+# detection release). The table is Ultralytics' own (``coco80_to_coco91_class``), looked up when
+# first used so importing this module stays light:
+#   COCO_CATEGORY_IDS[i]: the category id of class index i (0..79);
+#   COCO_ID_TO_INDEX: category id (1..90) -> class index (0..79).
+_LAZY = ("COCO_CATEGORY_IDS", "COCO_ID_TO_INDEX")
+_cache: dict[str, object] = {}
 
-# COCO_CATEGORY_IDS[i] is the category id of class index i (0..79).
-COCO_CATEGORY_IDS: tuple[int, ...] = tuple(i for i in range(1, 91) if i not in COCO_UNUSED_IDS)
 
-# Category id (1..90) -> class index (0..79).
-COCO_ID_TO_INDEX: dict[int, int] = {cid: i for i, cid in enumerate(COCO_CATEGORY_IDS)}
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not _cache:
+        from ultralytics.data.converter import coco80_to_coco91_class
 
-assert len(VOC_NAMES) == 20 and len(COCO_NAMES) == 80 == len(COCO_CATEGORY_IDS)
+        ids = tuple(int(i) for i in coco80_to_coco91_class())
+        assert len(ids) == 80 == len(COCO_NAMES)
+        _cache.update(COCO_CATEGORY_IDS=ids, COCO_ID_TO_INDEX={cid: i for i, cid in enumerate(ids)})
+    return _cache[name]
+
+
+assert len(VOC_NAMES) == 20 and len(COCO_NAMES) == 80

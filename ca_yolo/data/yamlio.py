@@ -3,7 +3,8 @@
 Keys ca-yolo adds beside Ultralytics' ``path/train/val/test/names``:
 
 * ``coco_gt``: COCO-format ground-truth JSON of the ``val`` split, for pycocotools. A relative
-  path is resolved against ``path``, like ``train``/``val``.
+  path is resolved by :func:`resolve_coco_gt` (against ``path``, like ``train``/``val``, then the
+  YAML's folder); evaluation uses the same rule.
 * ``coco_gt_cat_ids``: category id of each class index in that JSON (absent: ``1..nc``).
 """
 
@@ -97,8 +98,17 @@ def load_data_yaml(file: str | Path) -> dict:
     for k in SPLIT_KEYS:
         v = data.get(k)
         out[k] = [] if not v else [resolve(x) for x in (v if isinstance(v, list) else [v])]
-    out["coco_gt"] = (root / data["coco_gt"]).resolve() if data.get("coco_gt") else None
+    out["coco_gt"] = resolve_coco_gt(data["coco_gt"], root, file.parent) if data.get("coco_gt") else None
     return out
+
+
+def resolve_coco_gt(value: str | Path, root: Path, yaml_dir: Path) -> Path:
+    """The one rule for a ``coco_gt:`` path: absolute as given; a relative one against the dataset root,
+    then the YAML's folder, then the working folder (the first that exists; else the root's)."""
+    p = Path(value)
+    if p.is_absolute():
+        return p
+    return next((c for c in (root / p, yaml_dir / p, p) if c.is_file()), root / p).resolve()
 
 
 def list_split_images(data: dict, split: str) -> list[Path]:

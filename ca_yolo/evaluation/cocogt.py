@@ -105,9 +105,9 @@ def ground_truth_for(split: SplitData, coco_gt: str | Path | None = None, split_
     given = coco_gt or (split.info.get("coco_gt") if split_name == "val" else None)
     if not given:
         return build_coco_gt(split)
-    p = Path(given)
-    if not p.is_absolute():  # relative to the dataset root, then to the YAML's folder, then to the cwd
-        p = next((c for c in (split.root / p, split.yaml_path.parent / p, p) if c.is_file()), split.root / p)
+    from ca_yolo.data.yamlio import resolve_coco_gt
+
+    p = resolve_coco_gt(given, split.root, split.yaml_path.parent)
     if not p.is_file():
         raise DatasetError(f"COCO GT file '{given}' not found (looked for {p})")
     return load_coco_gt(p, split)

@@ -87,7 +87,6 @@ def evaluate_checkpoint(
     Raises:
         DatasetError: unusable dataset or GT; the model's classes do not match the dataset's.
     """
-    import ca_yolo  # noqa: F401  (registers the plugin so checkpoints with CA layers load)
     from ultralytics import YOLO
 
     model = weights if hasattr(weights, "predict") else YOLO(str(weights))

@@ -90,7 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Run ``ca-yolo yaml``; returns 0 on success, 1 if the output exists, 2 on bad input."""
-    import ca_yolo  # noqa: F401  (registers the layers, so the variant can be checked by building it)
     from ca_yolo.atomic_io import write_text_atomic
     from ca_yolo.yamlgen.derive import derive
 
