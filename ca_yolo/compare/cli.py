@@ -17,9 +17,10 @@ USAGE = """\
 usage: ca-yolo compare [data=DATA.yaml] [models=a.yaml,b.yaml,...] [seeds=0,1,2] [key=value ...]
 
 Trains every model on the same data with identical settings, once per seed (deterministic), then
-evaluates each best checkpoint on val with pycocotools (AP@[.5:.95], AP50, AP75, AP_S/M/L) and
-Ultralytics' validator (mAP50, mAP50-95), measures params, GFLOPs and latency side by side, and
-writes report.md, results.json, results.csv and plots into project/name. Re-running the same
+evaluates each best checkpoint on val with pycocotools (AP@[.5:.95], AP50, AP75, AP_S/M/L) and,
+for VOC data, the PASCAL VOC metric (mAP@0.5, 11-point and all-point) from one prediction pass,
+and with Ultralytics' validator (mAP50, mAP50-95); measures params, GFLOPs and latency side by
+side, and writes report.md, results.json, results.csv and plots into project/name. Re-running the same
 command skips finished runs and resumes interrupted ones.
 
 With no data= it runs the embedded default: the sample dataset (generated into datasets/sample

@@ -151,6 +151,9 @@ def _notes(results: dict) -> list[str]:
         "`–` = no objects of that size in val.",
         "- mAP50 / mAP50-95 (Ultralytics): Ultralytics' validator on the same checkpoint; its interpolation "
         "differs from COCO's 101-point one, so these are close to but not equal to AP50 / AP.",
+        *(["- VOC07 mAP50 (11-pt) / VOC mAP50 (all-pt): PASCAL VOC AP@0.5 on the same predictions, VOC2007's "
+           "11-point and VOC2010+'s all-point interpolation, difficult objects ignored as in the VOC devkit: the "
+           "numbers VOC papers report."] if results["data"].get("voc_metric") else []),
         f"- Latency: median of {m0.get('latency_runs', '?')} forward passes, batch 1, FP32, fused, eval mode, imgsz "
         f"{results['settings']['imgsz']}, on {m0.get('device', '?')}"
         + (f" with {m0['threads']} torch thread(s)" if m0.get("threads") else "")

@@ -8,7 +8,7 @@ from pathlib import Path
 from ca_yolo.atomic_io import write_json_atomic
 from ca_yolo.errors import CaYoloError
 from ca_yolo.evaluation.cocoeval import format_coco_table
-from ca_yolo.evaluation.kvargs import parse_command, typed, usage_exit_code
+from ca_yolo.evaluation.kvargs import ArgError, parse_command, typed, usage_exit_code
 from ca_yolo.evaluation.vocmetric import format_voc_line
 
 USAGE = """\
@@ -30,10 +30,14 @@ keys:
   device=    cpu, 0, 0,1 ... (default: Ultralytics' choice)
   coco_gt=   COCO GT JSON to use instead (images matched by file name, classes by name)
   conf= iou= max_det=   prediction settings (default 0.001, 0.7, 300, as in validation)
+  ultralytics=  validator (default: its own second pass, the numbers 'yolo val' prints), shared
+             (its matching and AP code on this command's detections: no second pass), none
   save_dir=  also write metrics.json and detections.json (COCO results format) there
 """
 
-_KEYS = {"model", "data", "split", "imgsz", "batch", "device", "coco_gt", "conf", "iou", "max_det", "save_dir"}
+_KEYS = {"model", "data", "split", "imgsz", "batch", "device", "coco_gt", "conf", "iou", "max_det", "save_dir",
+         "ultralytics"}  # fmt: skip
+_ULTRA = {"validator": True, "shared": "shared", "none": False}
 
 
 def main(argv: list[str]) -> int:
@@ -49,6 +53,10 @@ def main(argv: list[str]) -> int:
             "iou": typed(args, "iou", float, 0.7),
             "max_det": typed(args, "max_det", int, 300),
         }
+        raw = args.get("ultralytics", "validator")
+        ultra = "none" if raw is None else str(raw).lower()  # 'none' parses to None
+        if ultra not in _ULTRA:
+            raise ArgError(f"ultralytics={args['ultralytics']} must be validator, shared or none")
         from ca_yolo.evaluation.checkpoint import require_checkpoint
         from ca_yolo.evaluation.evaluate import evaluate_checkpoint
 
@@ -59,6 +67,7 @@ def main(argv: list[str]) -> int:
             split=str(args.get("split") or "val"),
             device=None if args.get("device") is None else str(args["device"]),
             coco_gt=args.get("coco_gt"),
+            ultralytics_val=_ULTRA[ultra],
             **settings,
         )
     except CaYoloError as e:
@@ -69,7 +78,9 @@ def main(argv: list[str]) -> int:
     print(format_coco_table(result.coco))
     print(format_voc_line(result.voc))
     u = result.ultralytics
-    print(f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  (its own interpolation)")
+    if u:
+        how = "its matching and AP on the same detections" if ultra == "shared" else "its own pass and interpolation"
+        print(f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  ({how})")
     if args.get("save_dir"):
         out = Path(str(args["save_dir"]))
         write_json_atomic(out / "metrics.json", result.summary(), indent=2)

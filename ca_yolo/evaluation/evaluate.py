@@ -1,5 +1,13 @@
-"""Evaluate one checkpoint on one split: pycocotools COCO metrics and the PASCAL VOC metric from one
-prediction pass, plus Ultralytics' own mAP from its validator."""
+"""Evaluate one checkpoint on one split: one prediction pass, from which pycocotools' COCO metrics and
+the PASCAL VOC metric are computed, plus Ultralytics' own metrics.
+
+Ultralytics' metrics come, by default, from its validator (``model.val``: a second pass over the
+split, the numbers ``yolo val`` prints). ``ultralytics_val="shared"`` computes them instead with
+the validator's own matching and AP code from the shared pass (:mod:`ca_yolo.evaluation.
+ultralytics_metrics`): no second pass, but the numbers differ from ``yolo val`` by its different
+letterboxing (rect batches) -- on the sample dataset mAP50 0.614 from the shared pass against 0.635
+from ``model.val``, with pycocotools' AP50 0.613. The default stays the validator so that numbers
+already recorded in comparison folders keep one definition."""
 
 from __future__ import annotations
 
@@ -11,15 +19,10 @@ from ca_yolo.evaluation.cocoeval import coco_metrics
 from ca_yolo.evaluation.cocogt import GroundTruth, ground_truth_for
 from ca_yolo.evaluation.dataset import DatasetError, check_images, read_split
 from ca_yolo.evaluation.predict import predict_boxes, to_coco_detections
+from ca_yolo.evaluation.ultralytics_metrics import ULTRALYTICS_KEYS, gt_boxes_by_image, ultralytics_metrics
 from ca_yolo.evaluation.vocmetric import voc_metric
 
-# Ultralytics' validation numbers we report, under short names.
-ULTRALYTICS_KEYS = {
-    "mAP50": "metrics/mAP50(B)",
-    "mAP50-95": "metrics/mAP50-95(B)",
-    "precision": "metrics/precision(B)",
-    "recall": "metrics/recall(B)",
-}
+__all__ = ["ULTRALYTICS_KEYS", "EvalResult", "checkpoint_imgsz", "evaluate_checkpoint"]
 
 
 @dataclass
@@ -30,8 +33,8 @@ class EvalResult:
         coco: pycocotools metrics keyed by ``COCO_METRICS`` (None = undefined for this GT).
         voc: PASCAL VOC AP@0.5 from the same detections (:func:`ca_yolo.evaluation.vocmetric.voc_metric`):
             ``mAP50_07`` (11-point), ``mAP50_all`` (all-point) and per class.
-        ultralytics: Ultralytics' validator numbers (``mAP50``, ``mAP50-95``, ``precision``, ``recall``),
-            empty when skipped.
+        ultralytics: Ultralytics' metrics (``mAP50``, ``mAP50-95``, ``precision``, ``recall``), from its
+            validator or from the shared detections (see ``ultralytics_val``); empty when skipped.
         images, detections, gt_objects: counts.
         gt_source: the GT JSON used, or "built from YOLO labels".
         detections_list: the COCO detections themselves (not in :meth:`summary`).
@@ -71,7 +74,7 @@ def evaluate_checkpoint(
     conf: float = 0.001,
     iou: float = 0.7,
     max_det: int = 300,
-    ultralytics_val: bool = True,
+    ultralytics_val: bool | str = True,
     gt: GroundTruth | None = None,
 ) -> EvalResult:
     """Evaluate a trained detector on a split of a YOLO-format dataset.
@@ -81,7 +84,9 @@ def evaluate_checkpoint(
         data: the data YAML.
         imgsz: inference size; default = the size the checkpoint was trained at.
         coco_gt: COCO GT JSON; default = the YAML's ``coco_gt:`` entry, else built from the labels.
-        ultralytics_val: also run Ultralytics' validator for its mAP50 / mAP50-95.
+        ultralytics_val: Ultralytics' mAP50 / mAP50-95 / precision / recall: True or ``"validator"``
+            from its validator (a second pass, as ``yolo val``), ``"shared"`` from the same detections
+            with the validator's matching and AP code, False to skip.
         gt: a ready :class:`GroundTruth` for this split (skips reading labels again).
 
     Raises:
@@ -106,7 +111,12 @@ def evaluate_checkpoint(
     ids = set(image_ids)
     coco = coco_metrics(gt.coco, dets, image_ids)
     voc = voc_metric(gt.coco, dets, image_ids)
-    ultra = _ultralytics_val(model, data, split, imgsz, batch, device, conf, iou, max_det) if ultralytics_val else {}
+    ultra = {}
+    if ultralytics_val == "shared":
+        truth = gt_boxes_by_image(gt.coco, {p: gt.image_ids[p] for p in split_data.images}, gt.category_ids)
+        ultra = ultralytics_metrics(boxes, truth, split_data.names)
+    elif ultralytics_val in (True, "validator"):
+        ultra = _ultralytics_val(model, data, split, imgsz, batch, device, conf, iou, max_det)
     return EvalResult(
         coco=coco,
         ultralytics=ultra,
@@ -120,7 +130,7 @@ def evaluate_checkpoint(
 
 
 def _ultralytics_val(model, data, split, imgsz, batch, device, conf, iou, max_det) -> dict[str, float]:
-    """Ultralytics' own validation numbers, its outputs kept in a temporary folder."""
+    """Ultralytics' own validation numbers (a second pass, as ``yolo val``), its outputs kept in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="ca_yolo_val_") as tmp:
         metrics = model.val(
             data=str(data), split=split, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou,
