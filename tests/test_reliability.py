@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_data_convert import make_coco, no_leftovers, standard_voc
 
 from ca_yolo.cli import main as cli_main
 from ca_yolo.compare import runner
@@ -20,7 +21,6 @@ from ca_yolo.data.problems import DataError
 from ca_yolo.data.voc import convert_voc
 from ca_yolo.evaluation.checkpoint import checkpoint_problem
 from ca_yolo.evaluation.cli import main as eval_main
-from test_data_convert import make_coco, no_leftovers, standard_voc
 
 # ------------------------------------------------------------------------------------------ images
 
@@ -50,7 +50,8 @@ def test_voc_skip_bad_leaves_corrupt_images_out(tmp_path, capsys):
     root = standard_voc(tmp_path)
     _spoil(root / "VOC2007" / "JPEGImages" / "000002.jpg", "text")
     convert_voc(root, tmp_path / "out", skip_bad=True, log=lambda s: None)
-    assert sorted(p.name for p in (tmp_path / "out" / "images" / "train").iterdir()) == ["000001.jpg", "2008_000007.jpg"]
+    written = sorted(p.name for p in (tmp_path / "out" / "images" / "train").iterdir())
+    assert written == ["000001.jpg", "2008_000007.jpg"]
     assert "WARNING VOC conversion" in capsys.readouterr().err
 
 
@@ -77,7 +78,8 @@ def test_coco_corrupt_image_and_negative_box_are_named(tmp_path, capsys):
     assert data_main(["coco", "--root", str(root), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[1:] == [
-        f"  {root / 'train2017' / '000000000009.jpg'}: annotation 1: bbox [10, 5, -50, 40] has a negative width or height",
+        f"  {root / 'train2017' / '000000000009.jpg'}: annotation 1: bbox [10, 5, -50, 40] has a negative "
+        "width or height",
         f"  {img}: not a decodable image (corrupt or unsupported format)",
     ]
     assert not (tmp_path / "out").exists()
@@ -90,7 +92,10 @@ def test_data_check_reports_a_text_file_named_jpg(tmp_path, capsys):
     _spoil(tmp_path / "ds" / "images" / "val" / "val0.jpg", "text")
     assert data_main(["check", str(y)]) == 1
     out = capsys.readouterr().out
-    assert "ERROR image corrupt or unreadable: 1\n  images/val/val0.jpg  not a decodable image (corrupt or unsupported format)" in out
+    assert (
+        "ERROR image corrupt or unreadable: 1\n"
+        "  images/val/val0.jpg  not a decodable image (corrupt or unsupported format)"
+    ) in out
 
 
 def test_eval_names_an_unreadable_image_instead_of_a_missing_module(ca_run, tmp_path, capsys):
@@ -126,11 +131,14 @@ def test_truncated_or_foreign_pt_is_one_line_for_eval_val_predict_attn(truncated
     text.write_text("not a checkpoint")
     cut = "is truncated or corrupt (its zip archive is incomplete)"
     cases = [
-        (["eval", f"model={truncated_pt}", f"data={tiny_data}"], f"ca-yolo eval: error: checkpoint '{truncated_pt}' {cut}"),
-        (["val", f"model={truncated_pt}", f"data={tiny_data}"], f"ca-yolo val: error: checkpoint '{truncated_pt}' {cut}"),
+        (["eval", f"model={truncated_pt}", f"data={tiny_data}"],
+         f"ca-yolo eval: error: checkpoint '{truncated_pt}' {cut}"),
+        (["val", f"model={truncated_pt}", f"data={tiny_data}"],
+         f"ca-yolo val: error: checkpoint '{truncated_pt}' {cut}"),
         (["predict", f"model={text}", "source=x.jpg"],
          f"ca-yolo predict: error: checkpoint '{text}' is not a PyTorch checkpoint (not a torch.save zip archive)"),
-        (["val", f"model={tmp_path / 'none.pt'}"], f"ca-yolo val: error: checkpoint '{tmp_path / 'none.pt'}' not found"),
+        (["val", f"model={tmp_path / 'none.pt'}"],
+         f"ca-yolo val: error: checkpoint '{tmp_path / 'none.pt'}' not found"),
         (["attn", f"model={truncated_pt}", f"source={tiny_data.parent / 'images' / 'val'}", f"out={tmp_path / 'o'}"],
          f"ca-yolo attn: error: checkpoint '{truncated_pt}' {cut}"),
     ]  # fmt: skip
@@ -194,7 +202,8 @@ def test_eval_bad_numbers_name_the_key(tiny_data, argv, message, capsys):
                     "'lr0=0') or float (i.e. 'lr0=0.5')"),
     ],
 )  # fmt: skip
-def test_compare_settings_ultralytics_rejects_fail_before_anything_is_written(tiny_data, tmp_path, capsys, arg, message):
+def test_compare_settings_ultralytics_rejects_fail_before_anything_is_written(tiny_data, tmp_path, capsys, arg,
+                                                                             message):
     argv = [f"data={tiny_data}", f"project={tmp_path / 'runs'}", "name=x", "device=cpu", arg]
     assert compare_main(argv) == 2
     assert capsys.readouterr().err.strip() == f"ca-yolo compare: error: {message}"
@@ -258,7 +267,10 @@ def test_plan_json_is_removed_when_the_first_training_fails_before_a_checkpoint(
 def test_yaml_after_out_of_range_and_output_equal_to_input(tmp_path, capsys):
     from ca_yolo.yamlgen.cli import main as yaml_main
 
-    rows = "yolov8.yaml has rows 0..22 (row 22 is the head), so layers go after rows 0..21, or -23..-2 counted from the end"
+    rows = (
+        "yolov8.yaml has rows 0..22 (row 22 is the head), so layers go after rows 0..21, "
+        "or -23..-2 counted from the end"
+    )
     for after in ("-30", "22", "-1"):
         assert yaml_main(["yolov8.yaml", f"--after={after}"]) == 2
         assert capsys.readouterr().err.strip() == f"ca-yolo yaml: error: --after {after} is out of range: {rows}"
@@ -336,13 +348,15 @@ def test_trained_run_with_a_cut_best_pt_is_retrained(tmp_path):
     (run.dir / "weights" / "best.pt").write_bytes(b"PK\x03\x04cut")
     assert runner.run_state(run, {}, 3, log.append) == ("new", 3)
     assert log == ["ca-yolo compare: m seed 0: training finished but m-seed0/weights/best.pt is truncated or corrupt "
-                   "(its zip archive is incomplete); training it again (old folder kept as m-seed0.broken-1)"]  # fmt: skip
+                   "(its zip archive is incomplete); training it again "
+                   "(old folder kept as m-seed0.broken-1)"]  # fmt: skip
 
 
 @pytest.mark.slow
 def test_compare_recovers_from_a_truncated_last_pt_end_to_end(tiny_data, tmp_path, capsys):
     argv = [f"data={tiny_data}", "models=yolov8n.yaml", "seeds=0", "epochs=1", "imgsz=64", "batch=4", "device=cpu",
-            "workers=0", f"project={tmp_path / 'runs'}", "name=c", "grid_images=0", "latency_runs=2", "plots=False"]  # fmt: skip
+            "workers=0", f"project={tmp_path / 'runs'}", "name=c", "grid_images=0", "latency_runs=2",
+            "plots=False"]  # fmt: skip
     assert compare_main(argv) == 0
     run = tmp_path / "runs" / "c" / "yolov8n-seed0"
     (run / "run.json").unlink()

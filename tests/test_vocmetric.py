@@ -33,8 +33,9 @@ def test_known_answer_tp_fp_tp():
     m = voc_metric(gt, dets)
     assert m["mAP50_all"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
     assert m["mAP50_07"] == pytest.approx((6 * 1 + 5 * 2 / 3) / 11)
-    assert m["classes"]["a"] == {"AP50_07": pytest.approx(0.848485, abs=1e-6), "AP50_all": pytest.approx(0.833333, abs=1e-6),
-                                 "positives": 2}  # fmt: skip
+    assert m["classes"]["a"] == {
+        "AP50_07": pytest.approx(0.848485, abs=1e-6), "AP50_all": pytest.approx(0.833333, abs=1e-6), "positives": 2
+    }
 
 
 def test_difficult_objects_are_ignored_duplicates_are_false_positives():
@@ -52,7 +53,8 @@ def test_iou_must_exceed_one_half_and_classes_without_objects_are_left_out_of_th
     gt = _gt([(1, 1, [0, 0, 10, 10], 0)])  # class "b" has no object
     half = _dets([(1, 1, [0, 0, 10, 5], 0.9)])  # IoU exactly 0.5: not a match (VOC: "> 0.5")
     m = voc_metric(gt, half)
-    assert m["classes"]["a"]["AP50_all"] == 0.0 and m["classes"]["b"] == {"AP50_07": None, "AP50_all": None, "positives": 0}
+    assert m["classes"]["a"]["AP50_all"] == 0.0
+    assert m["classes"]["b"] == {"AP50_07": None, "AP50_all": None, "positives": 0}
     assert m["mAP50_all"] == 0.0  # the mean is over class "a" only
     assert voc_metric(gt, _dets([(1, 1, [0, 0, 10, 5.1], 0.9)]))["mAP50_all"] == pytest.approx(1.0)
     assert voc_metric(gt, [])["mAP50_07"] == 0.0
@@ -107,7 +109,7 @@ def _brute_force(gt: dict, dets: list[dict]) -> tuple[float, float]:
             if counted and (not points or counted > points[-1][2]):
                 points.append((tp / n_pos, tp / counted, counted))
 
-        def interp(r: float) -> float:
+        def interp(r: float, points=points) -> float:
             return max((p for rr, p, _ in points if rr >= r - 1e-12), default=0.0)
 
         aps07.append(sum(interp(t / 10) for t in range(11)) / 11)
@@ -129,7 +131,8 @@ def test_random_cases_match_the_brute_force_definition(seed):
             b = [float(v) for v in (*rng.uniform(0, 80, 2), *rng.uniform(5, 30, 2))]
             boxes.append((img, cat, b, rng.random() < 0.2))
             for _ in range(rng.integers(0, 3)):  # near-duplicates, jittered: TPs, duplicates, misses
-                j = [b[0] + rng.normal(0, 3), b[1] + rng.normal(0, 3), b[2] * rng.uniform(0.7, 1.3), b[3] * rng.uniform(0.7, 1.3)]
+                j = [b[0] + rng.normal(0, 3), b[1] + rng.normal(0, 3),
+                     b[2] * rng.uniform(0.7, 1.3), b[3] * rng.uniform(0.7, 1.3)]  # fmt: skip
                 dets.append((img, cat, j, float(rng.random())))
         for _ in range(rng.integers(0, 4)):  # background false positives
             dets.append((img, int(rng.integers(1, 4)), [*rng.uniform(0, 80, 2), 10.0, 10.0], float(rng.random())))
@@ -150,9 +153,8 @@ def test_eval_prints_and_saves_the_voc_metric(ca_run, tiny_data, tmp_path, capsy
     assert eval_main([f"model={ca_run / 'weights' / 'best.pt'}", f"data={tiny_data}", f"save_dir={tmp_path}"]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     voc = metrics["voc"]
-    assert f"PASCAL VOC mAP@0.5: {voc['mAP50_07']:.3f} (VOC07 11-point)  {voc['mAP50_all']:.3f} (all-point, VOC2010+)" in (
-        capsys.readouterr().out
-    )
+    line = f"PASCAL VOC mAP@0.5: {voc['mAP50_07']:.3f} (VOC07 11-point)  {voc['mAP50_all']:.3f} (all-point, VOC2010+)"
+    assert line in capsys.readouterr().out
     dets = json.loads((tmp_path / "detections.json").read_text())
     ref07, ref_all = _brute_force(build_coco_gt(read_split(tiny_data, "val")).coco, dets)
     assert voc["mAP50_07"] == pytest.approx(ref07, abs=1e-9) and voc["mAP50_all"] == pytest.approx(ref_all, abs=1e-4)
@@ -206,7 +208,10 @@ def test_eval_ultralytics_shared_uses_the_same_detections(ca_run, tiny_data, tmp
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     u = metrics["ultralytics"]
     assert set(u) == {"mAP50", "mAP50-95", "precision", "recall"}
-    assert f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  (its matching and AP on the same detections)" in out
+    assert (
+        f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  "
+        "(its matching and AP on the same detections)"
+    ) in out
     assert eval_main([f"model={best}", f"data={tiny_data}", "ultralytics=none"]) == 0
     assert "Ultralytics' validator" not in capsys.readouterr().out
     assert eval_main([f"model={best}", f"data={tiny_data}", "ultralytics=twice"]) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ca_yolo.compare.plan import Plan
 from ca_yolo.compare.stats import paired_difference, summarize
@@ -90,7 +90,7 @@ def build_results(plan: Plan, records: list[dict], measures: dict[str, dict], en
     return {
         "name": cfg.name,
         "command": cfg.command,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "folder": str(cfg.out_dir),
         "data": {"yaml": str(plan.data), "train_images": plan.train_images, "val_images": plan.val_images,
                  "classes": plan.class_names, "gt_source": records[0].get("gt_source") if records else None,

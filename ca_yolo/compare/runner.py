@@ -10,9 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from ca_yolo.atomic_io import write_json_atomic
 from ca_yolo.compare.plan import Plan, PlanError, Run, run_settings
@@ -178,7 +178,7 @@ def _evaluate(run: Run, plan: Plan, gt: GroundTruth, settings: dict, resumed: bo
         "epochs_trained": len(curve["epoch"]),
         "seconds": round(seconds, 1),
         "resumed": resumed,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "coco": result.coco,
         "voc": {k: result.voc.get(k) for k in ("mAP50_07", "mAP50_all")},
         "ultralytics": result.ultralytics,

@@ -171,4 +171,5 @@ def coco_gt_from_yolo(data_yaml: str | Path, split: str = "val", out: str | Path
     data = load_data_yaml(data_yaml)
     images = gt_images_from_labels(list_split_images(data, split), data["nc"])
     dest = Path(out) if out else Path(data["path"]) / "annotations" / f"{split}.json"
-    return write_coco_gt(dest, images, data["names"], gt_category_ids(data), description=f"{split} split of {data['yaml_file']}")
+    description = f"{split} split of {data['yaml_file']}"
+    return write_coco_gt(dest, images, data["names"], gt_category_ids(data), description=description)

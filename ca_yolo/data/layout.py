@@ -57,7 +57,7 @@ def label_path(image: str | Path) -> Path:
 
 
 def relative_name(image: Path, root: Path) -> str:
-    """``image`` relative to the dataset root with '/' separators (a COCO ``file_name``), or its absolute path if outside."""
+    """``image`` relative to the dataset root with '/' separators, or its absolute path if outside the root."""
     try:
         return Path(image).relative_to(root).as_posix()
     except ValueError:

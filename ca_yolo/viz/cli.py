@@ -44,7 +44,7 @@ def output_dir(args: dict) -> Path:
 
 
 def _readable_images(source: str) -> list[Path]:
-    """The images of ``source``, every one decoded first, so one bad file fails the command before any figure is written.
+    """The images of ``source``, each decoded first: one bad file fails the command before any figure is written.
 
     Raises:
         FileNotFoundError, ValueError: from :func:`ca_yolo.viz.predict.list_images`.
@@ -81,7 +81,6 @@ def main(argv: list[str]) -> int:
         layers = args.get("layers")
         layers = None if layers is None else str(layers)
 
-        from ca_yolo.viz.predict import list_images
         from ca_yolo.viz.save import save_attention_figures
 
         images = _readable_images(str(args["source"]))

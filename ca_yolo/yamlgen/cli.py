@@ -90,12 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Run ``ca-yolo yaml``; returns 0 on success, 1 if the output exists, 2 on bad input."""
-    from ca_yolo.atomic_io import write_text_atomic
-    from ca_yolo.yamlgen.derive import derive
-
     import yaml
 
-    from ca_yolo.yamlgen.derive import resolve_base
+    from ca_yolo.atomic_io import write_text_atomic
+    from ca_yolo.yamlgen.derive import derive, resolve_base
 
     args = build_parser().parse_args(argv)
     out = Path(args.out) if args.out else None
