@@ -166,10 +166,15 @@ def coco_gt_from_yolo(data_yaml: str | Path, split: str = "val", out: str | Path
     ``<dataset path>/annotations/<split>.json``. Raises DataError naming the file for unreadable
     images or bad label lines.
     """
-    from .yamlio import list_split_images, load_data_yaml
+    from .layout import find_images
+    from .yamlio import load_checked
 
-    data = load_data_yaml(data_yaml)
-    images = gt_images_from_labels(list_split_images(data, split), data["nc"])
+    data = load_checked(data_yaml, split)  # the dataset as Ultralytics (and evaluation) reads it
+    if not data.get(split):
+        raise DataError(f"dataset '{data_yaml}' has no '{split}:' split")
+    names = [str(data["names"][i]) for i in range(len(data["names"]))]
+    spec = data[split]
+    images = gt_images_from_labels(find_images(spec if isinstance(spec, list) else [spec]), len(names))
     dest = Path(out) if out else Path(data["path"]) / "annotations" / f"{split}.json"
-    description = f"{split} split of {data['yaml_file']}"
-    return write_coco_gt(dest, images, data["names"], gt_category_ids(data), description=description)
+    description = f"{split} split of {data_yaml}"
+    return write_coco_gt(dest, images, names, gt_category_ids({**data, "names": names}), description=description)

@@ -102,6 +102,30 @@ def load_data_yaml(file: str | Path) -> dict:
     return out
 
 
+def load_checked(file: str | Path, split: str = "val") -> dict:
+    """Read a data YAML with Ultralytics' own ``check_det_dataset`` (no download): the dataset as
+    Ultralytics trains and validates on it. Used by everything that uses a dataset (``data gt``,
+    evaluation, ``compare``); :func:`load_data_yaml` is the checker's tolerant reader, which must
+    keep going where this one stops in order to list every problem.
+
+    Returns:
+        Ultralytics' data dict (``path``, ``train``/``val``/``test`` as absolute strings or lists,
+        ``names`` as a dict, ``nc``, and the YAML's own extra keys such as ``coco_gt``).
+
+    Raises:
+        DataError: the YAML is missing or malformed, or the split's images are not on disk.
+    """
+    path = Path(file)
+    if not path.is_file():
+        raise DataError(f"dataset YAML '{file}' not found")
+    from ultralytics.data.utils import check_det_dataset
+
+    try:
+        return check_det_dataset(str(path), autodownload=False, split=split)
+    except (FileNotFoundError, SyntaxError, TypeError, KeyError, ValueError) as e:
+        raise DataError(f"dataset '{file}': {str(e).strip()}") from None
+
+
 def resolve_coco_gt(value: str | Path, root: Path, yaml_dir: Path) -> Path:
     """The one rule for a ``coco_gt:`` path: absolute as given; a relative one against the dataset root,
     then the YAML's folder, then the working folder (the first that exists; else the root's)."""

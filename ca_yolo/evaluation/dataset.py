@@ -38,20 +38,18 @@ class SplitData:
 
 
 def load_data_yaml(data: str | Path, split: str = "val") -> dict:
-    """Resolve a data YAML the way Ultralytics does, without downloading anything.
+    """Resolve a data YAML the way Ultralytics does, no download (:func:`ca_yolo.data.yamlio.load_checked`).
 
     Raises:
         DatasetError: the YAML is missing, malformed, or the split's images are not on disk.
     """
-    path = Path(data)
-    if not path.is_file():
-        raise DatasetError(f"dataset YAML '{data}' not found")
-    from ultralytics.data.utils import check_det_dataset
+    from ca_yolo.data.problems import DataError
+    from ca_yolo.data.yamlio import load_checked
 
     try:
-        return check_det_dataset(str(path), autodownload=False, split=split)
-    except (FileNotFoundError, SyntaxError, TypeError, KeyError) as e:
-        raise DatasetError(f"dataset '{data}': {str(e).strip()}") from e
+        return load_checked(data, split)
+    except DataError as e:
+        raise DatasetError(str(e)) from None
 
 
 def list_split_images(spec: str | list[str]) -> list[Path]:
