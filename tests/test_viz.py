@@ -36,8 +36,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def _net(cfg: str = "yolov8n-ca.yaml") -> nn.Module:
     from ultralytics.nn.tasks import DetectionModel
 
-    torch.manual_seed(0)
-    net = DetectionModel(cfg, nc=2, verbose=False).eval()
+    torch.manual_seed(2)
+    with ca_yolo.attention_init("paper"):  # random gate weights: the maps must respond to the input
+        net = DetectionModel(cfg, nc=2, verbose=False).eval()
     # He init keeps activations from fading with depth (PyTorch's default init nearly flattens the
     # deep layers' gates), so the maps of a random model still respond to the input.
     for m in net.modules():
@@ -58,7 +59,7 @@ def ca_pt(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("w") / "ca.pt"
     torch.manual_seed(0)
-    YOLO("yolov8n-ca.yaml").save(path)
+    YOLO("yolov8n-ca-paper.yaml").save(path)  # random gates, so the drawn maps are not uniform
     return path
 
 

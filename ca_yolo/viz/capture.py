@@ -27,6 +27,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ca_yolo.diagnose.gates import is_attention
+from ca_yolo.diagnose.gates import layer_gates as ca_yolo_layer_gates
+
 
 class NoAttentionLayersError(ValueError):
     """The model has no coordinate attention layer (see :func:`is_attention_layer`) to draw."""
@@ -163,14 +166,11 @@ def is_attention_layer(module: nn.Module) -> bool:
 
 def layer_gates(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """The gates ``(g_h (B, C, H, 1) or None, g_w (B, C, 1, W) or None)`` ``module`` applies to x (B, C, H, W)."""
-    if callable(getattr(module, "gates", None)):
+    if callable(getattr(module, "gates", None)) and not is_attention(module):  # a third-party CA-like layer
         g_h, g_w = module.gates(x)
         return g_h, g_w
-    gate = module.gate(x)
-    # CoordAttH averages W away (its gate is indexed by h); CoordAttW averages H away.
-    from ca_yolo.nn.coord_att_hw import CoordAttH
-
-    return (gate, None) if isinstance(module, CoordAttH) else (None, gate)
+    gates = ca_yolo_layer_gates(module, x)
+    return gates.get("g_h"), gates.get("g_w")
 
 
 def _layer_index(name: str, modules: dict[str, nn.Module]) -> int:
