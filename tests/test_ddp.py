@@ -23,8 +23,9 @@ def test_ddp_worker_script_builds_ca_model_without_importing_the_plugin(tiny_dat
         "project": str(tmp_path), "name": "ddp", "workers": 0,
     })
     assert ensure_registered in trainer.callbacks[EVENT]
-    if not with_callback:
-        trainer.callbacks[EVENT].remove(ensure_registered)
+    if not with_callback:  # every callback of ours rides on the pickle (attn stats too): drop them all
+        for event, fns in trainer.callbacks.items():
+            trainer.callbacks[event] = [f for f in fns if not getattr(f, "__module__", "").startswith("ca_yolo")]
     assert trainer.model == "yolov8n-ca.yaml"  # still a YAML name: the worker must build it
     script = generate_ddp_file(trainer)
     try:
