@@ -19,9 +19,23 @@ if not _help_only():
     from ca_yolo.transfer import TransferError, TransferResult, transfer_weights
 
     __all__ = [
-        "CBAM", "CoordAtt", "CoordAttH", "CoordAttW", "ECA", "ModelYamlError", "SE", "TransferError", "TransferResult", "__version__",
-        "attention_init", "create_layer", "is_registered", "register", "register_layer", "shipped_models", "transfer_weights",
+        "CBAM",
+        "CoordAtt",
+        "CoordAttH",
+        "CoordAttW",
+        "ECA",
+        "ModelYamlError",
+        "SE",
+        "TransferError",
+        "TransferResult",
+        "__version__",
+        "attention_init",
+        "create_layer",
+        "is_registered",
+        "register",
+        "register_layer",
+        "shipped_models",
+        "transfer_weights",
     ]
 
     register()
-

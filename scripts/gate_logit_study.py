@@ -19,12 +19,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from pathlib import Path
 
 
 def _curve(run: Path) -> list[float]:
     with open(run / "results.csv", newline="") as f:
-        return [float(r["metrics/mAP50-95(B)"]) for r in ({k.strip(): v for k, v in row.items()} for row in csv.DictReader(f))]
+        return [
+            float(r["metrics/mAP50-95(B)"])
+            for r in ({k.strip(): v for k, v in row.items()} for row in csv.DictReader(f))
+        ]
 
 
 def _gates(run: Path) -> dict:
@@ -62,19 +66,31 @@ def main() -> None:
             scratch = Path(a.project) / f"{tag}-scratch" / f"yolov8n-ca-seed{seed}"
             tune = Path(a.project) / f"{tag}-finetune" / f"yolov8n-ca-seed{seed}"
             c, t = _curve(scratch), _curve(tune)
-            results.append({
-                "logit": logit, "seed": int(seed), "scratch_curve": c, "scratch_ep5_8_mean": sum(c[4:8]) / 4,
-                "scratch_final": c[-1], "finetune_curve": t, "gates_scratch": _gates(scratch), "gates_finetune": _gates(tune),
-            })  # fmt: skip
+            results.append(
+                {
+                    "logit": logit,
+                    "seed": int(seed),
+                    "scratch_curve": c,
+                    "scratch_ep5_8_mean": sum(c[4:8]) / 4,
+                    "scratch_final": c[-1],
+                    "finetune_curve": t,
+                    "gates_scratch": _gates(scratch),
+                    "gates_finetune": _gates(tune),
+                }
+            )
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(results, indent=1))
-    lines = ["| start gate logit (gate) | seed | scratch mAP50-95 ep 5-8 mean | scratch final | fine-tune ep 1 / 2 / 3 | "
-             "final gate std (min-max over layers) |", "|---|---:|---:|---:|---|---|"]  # fmt: skip
+    lines = [
+        "| start gate logit (gate) | seed | scratch mAP50-95 ep 5-8 mean | scratch final | fine-tune ep 1 / 2 / 3 "
+        "| final gate std (min-max over layers) |",
+        "|---|---:|---:|---:|---|---|",
+    ]
     for r in results:
         stds = [g["std"] for layer in r["gates_scratch"].values() for g in layer.values()]
         lines.append(
-            f"| {r['logit']:g} ({1 / (1 + 2.718281828 ** -r['logit']):.3f}) | {r['seed']} | {r['scratch_ep5_8_mean']:.3f} | "
+            f"| {r['logit']:g} ({1 / (1 + math.exp(-r['logit'])):.3f}) | {r['seed']} "
+            f"| {r['scratch_ep5_8_mean']:.3f} | "
             f"{r['scratch_final']:.3f} | {' / '.join(f'{v:.3f}' for v in r['finetune_curve'])} | "
             f"{min(stds):.3f}-{max(stds):.3f} |"
         )

@@ -41,14 +41,14 @@ def main() -> None:
 
     import copy
 
+    import cv2
+    import numpy as np
     import torch
     from ultralytics import YOLO
+    from ultralytics.data.augment import LetterBox
 
     import ca_yolo
     from ca_yolo.evaluation.dataset import read_split
-    from ultralytics.data.augment import LetterBox
-    import cv2
-    import numpy as np
 
     base = YOLO(a.checkpoint)
     images = read_split(Path(a.data), "val").images[:16]
@@ -75,9 +75,14 @@ def main() -> None:
         # Ultralytics validates a checkpoint-like model: give it the baseline's args.
         variant.model.args = base.model.args
         rows.append({"model": Path(cfg).stem, "train_mode_rel_diff": round(diff, 4), **val(variant)})
-    table = ["| model (baseline weights transferred, no training) | train-mode output rel. diff | eval mAP50-95 | eval mAP50 |",
-             "|---|---:|---:|---:|"]  # fmt: skip
-    table += [f"| {r['model']} | {r['train_mode_rel_diff']:.4f} | {r['mAP50-95']:.3f} | {r['mAP50']:.3f} |" for r in rows]
+    table = [
+        "| model (baseline weights transferred, no training) | train-mode output rel. diff | eval mAP50-95 "
+        "| eval mAP50 |",
+        "|---|---:|---:|---:|",
+    ]
+    table += [
+        f"| {r['model']} | {r['train_mode_rel_diff']:.4f} | {r['mAP50-95']:.3f} | {r['mAP50']:.3f} |" for r in rows
+    ]
     print(json.dumps(rows, indent=1))
     print("\n".join(table))
     if a.out:

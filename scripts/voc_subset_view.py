@@ -35,8 +35,13 @@ def make_view(src: Path, dst: Path, train_every: int, val_every: int) -> dict[st
         (out / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(kept) + "\n")
         counts[split] = len(kept)
     (out / "ImageSets" / "Main" / "trainval.txt").write_text(
-        "\n".join(sorted(set((out / "ImageSets/Main/train.txt").read_text().split())
-                         | set((out / "ImageSets/Main/val.txt").read_text().split()))) + "\n"
+        "\n".join(
+            sorted(
+                set((out / "ImageSets/Main/train.txt").read_text().split())
+                | set((out / "ImageSets/Main/val.txt").read_text().split())
+            )
+        )
+        + "\n"
     )
     if dst.exists():
         shutil.rmtree(dst)

@@ -60,8 +60,9 @@ class _StopAfterFirstEpoch(Exception):
 @pytest.fixture(scope="session")
 def ca_run(tmp_path_factory, tiny_data) -> Path:
     """Run folder of yolov8n-ca trained 1 of 2 epochs, then interrupted: best.pt and a resumable last.pt."""
-    import ca_yolo  # noqa: F401
     from ultralytics import YOLO
+
+    import ca_yolo  # noqa: F401
 
     project = tmp_path_factory.mktemp("runs")
     model = YOLO("yolov8n-ca.yaml")
@@ -72,8 +73,18 @@ def ca_run(tmp_path_factory, tiny_data) -> Path:
     model.add_callback("on_fit_epoch_end", stop)
     with pytest.raises(_StopAfterFirstEpoch):
         model.train(
-            data=str(tiny_data), epochs=2, imgsz=64, batch=4, workers=0, device="cpu",
-            project=str(project), name="ca", plots=False, val=True, amp=False, verbose=False,
+            data=str(tiny_data),
+            epochs=2,
+            imgsz=64,
+            batch=4,
+            workers=0,
+            device="cpu",
+            project=str(project),
+            name="ca",
+            plots=False,
+            val=True,
+            amp=False,
+            verbose=False,
         )
     run = project / "ca"
     assert (run / "weights" / "last.pt").is_file()

@@ -27,7 +27,7 @@ def test_writes_content_creates_parents_and_uses_the_umask_mode(tmp_path):
     assert p.read_text() == '{\n "x": [\n  1,\n  2\n ]\n}'
     assert p.stat().st_mode & 0o777 == 0o640  # not mkstemp's private 0o600
     assert write_text_atomic(tmp_path / "t.txt", "a\r\nb\n").read_bytes() == b"a\r\nb\n"  # newlines untouched
-    assert write_text_atomic(tmp_path / "u.txt", "µ").read_bytes() == "µ".encode("utf-8")
+    assert write_text_atomic(tmp_path / "u.txt", "µ").read_bytes() == "µ".encode()
     assert write_bytes_atomic(tmp_path / "t.txt", b"\x00").read_bytes() == b"\x00"  # replaces
     assert sorted(q.name for q in tmp_path.iterdir()) == ["a", "t.txt", "u.txt"]  # no temp files left
 

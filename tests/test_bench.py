@@ -43,7 +43,7 @@ def test_timed_rounds_rotates_order_skips_warmup_and_times_each_call():
 
     fns = {"a": candidate("a", 1.0), "b": candidate("b", 2.0), "c": candidate("c", 4.0)}
     samples = timed_rounds(fns, repeats=3, warmup=2, clock=clock)
-    assert "".join(calls) == "abc" "bca" "cab" "abc" "bca"
+    assert "".join(calls) == "abcbcacababcbca"
     assert samples == {"a": [1.0] * 3, "b": [2.0] * 3, "c": [4.0] * 3}
 
 
@@ -59,7 +59,7 @@ def test_timed_rounds_bursts_drop_the_first_call_of_each_burst():
         return run
 
     samples = timed_rounds({"a": candidate("a"), "b": candidate("b")}, repeats=2, warmup=0, clock=clock, burst=3)
-    assert "".join(calls) == "aaabbb" "bbbaaa"
+    assert "".join(calls) == "aaabbbbbbaaa"
     assert samples == {"a": [1.0, 2.0, 1.0, 1.0], "b": [3.0, 4.0, 5.0, 6.0]}
 
 
@@ -167,11 +167,34 @@ def test_targets_are_checked_against_the_headline_figures():
 def test_cli_writes_json_and_markdown(tmp_path, capsys):
     out, md = tmp_path / "res" / "bench.json", tmp_path / "bench.md"
     threads_before = torch.get_num_threads()
-    code = main([
-        "--imgsz", "64", "--sizes", "64", "--batches", "1", "--layer-repeats", "1", "--model-repeats", "1",
-        "--models", "yolov8-ca.yaml", "--train-imgsz", "32", "--train-batch", "2", "--train-repeats", "1",
-        "--threads", "1", "--out", str(out), "--markdown", str(md),
-    ])
+    code = main(
+        [
+            "--imgsz",
+            "64",
+            "--sizes",
+            "64",
+            "--batches",
+            "1",
+            "--layer-repeats",
+            "1",
+            "--model-repeats",
+            "1",
+            "--models",
+            "yolov8-ca.yaml",
+            "--train-imgsz",
+            "32",
+            "--train-batch",
+            "2",
+            "--train-repeats",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--markdown",
+            str(md),
+        ]
+    )
     assert code == 0
     result = json.loads(out.read_text())
     assert set(result) == {"meta", "settings", "layer", "ops", "models", "train", "targets"}
@@ -179,9 +202,12 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     assert ops["CoordAtt"]["onnx"] == {"before": 24, "after": 12} and ops["CoordAtt"]["eager"]["after"] == 11
     assert result["meta"]["threads"] == 1 and result["meta"]["device"] == "cpu"
     assert [(r["level"], r["shape"], r["mode"]) for r in result["layer"]] == [
-        ("P3", [1, 64, 8, 8], "eval"), ("P3", [1, 64, 8, 8], "train"),
-        ("P4", [1, 128, 4, 4], "eval"), ("P4", [1, 128, 4, 4], "train"),
-        ("P5", [1, 256, 2, 2], "eval"), ("P5", [1, 256, 2, 2], "train"),
+        ("P3", [1, 64, 8, 8], "eval"),
+        ("P3", [1, 64, 8, 8], "train"),
+        ("P4", [1, 128, 4, 4], "eval"),
+        ("P4", [1, 128, 4, 4], "train"),
+        ("P5", [1, 256, 2, 2], "eval"),
+        ("P5", [1, 256, 2, 2], "train"),
     ]
     for runtime in ("torch", "onnxruntime"):
         (row,) = result["models"][runtime]

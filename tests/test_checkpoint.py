@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import torch
-
 from conftest import run_cli, run_python
 
 
@@ -31,8 +30,20 @@ print("TS_OUT", tuple((out[0] if isinstance(out, (list, tuple)) else out).shape)
 
 
 def test_val_through_the_cli_in_a_fresh_process(ca_run, tiny_data, tmp_path):
-    p = run_cli(["val", f"model={ca_run / 'weights' / 'best.pt'}", f"data={tiny_data}", "imgsz=64", "batch=4",
-                 "device=cpu", "plots=False", f"project={tmp_path}", "name=val"], cwd=tmp_path)
+    p = run_cli(
+        [
+            "val",
+            f"model={ca_run / 'weights' / 'best.pt'}",
+            f"data={tiny_data}",
+            "imgsz=64",
+            "batch=4",
+            "device=cpu",
+            "plots=False",
+            f"project={tmp_path}",
+            "name=val",
+        ],
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     log = p.stdout + p.stderr
     assert "all" in log and "mAP50-95" in log
@@ -59,9 +70,9 @@ def test_restricted_loading_with_the_plugin(ca_run, tmp_path):
 import ca_yolo
 from ultralytics import YOLO
 from ultralytics.nn.tasks import torch_safe_load
-ckpt, _ = torch_safe_load({str(ca_run / 'weights' / 'best.pt')!r}, safe_only=True)
+ckpt, _ = torch_safe_load({str(ca_run / "weights" / "best.pt")!r}, safe_only=True)
 print("SAFE_CA", sum(isinstance(x, ca_yolo.CoordAtt) for x in (ckpt.get("ema") or ckpt["model"]).modules()))
-m = YOLO({str(ca_run / 'weights' / 'best.pt')!r})
+m = YOLO({str(ca_run / "weights" / "best.pt")!r})
 print("ENV_CA", sum(isinstance(x, ca_yolo.CoordAtt) for x in m.model.modules()))
 """
     p = run_python(code, env={"ULTRALYTICS_SAFE_LOAD": "1"}, cwd=tmp_path)
@@ -74,7 +85,7 @@ def test_plain_ultralytics_process_imports_the_plugin_through_the_pickle(ca_run,
     code = f"""
 import sys
 from ultralytics import YOLO
-m = YOLO({str(ca_run / 'weights' / 'best.pt')!r})
+m = YOLO({str(ca_run / "weights" / "best.pt")!r})
 import ultralytics.nn.tasks as tasks
 print("REGISTERED", "ca_yolo" in sys.modules and getattr(tasks.parse_model, "_ca_yolo_wrapper", False))
 """
@@ -87,7 +98,7 @@ def test_restricted_loading_without_the_plugin_says_to_import_it(ca_run, tmp_pat
     code = f"""
 from ultralytics import YOLO
 try:
-    YOLO({str(ca_run / 'weights' / 'best.pt')!r})
+    YOLO({str(ca_run / "weights" / "best.pt")!r})
 except Exception as e:
     chain, err = [], e
     while err is not None:

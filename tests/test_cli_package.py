@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, run_cli, run_python
 
 OUR_COMMANDS = ["data", "compare", "eval", "yaml", "attn", "bench", "models"]
@@ -30,8 +29,22 @@ def test_models_lists_the_shipped_yamls():
 
 @pytest.mark.slow
 def test_train_mode_delegates_to_ultralytics_with_the_plugin(tiny_data, tmp_path):
-    p = run_cli(["train", "model=yolov8n-ca.yaml", f"data={tiny_data}", "epochs=1", "imgsz=64", "batch=4",
-                 "workers=0", "device=cpu", "plots=False", f"project={tmp_path}", "name=cli"], cwd=tmp_path)
+    p = run_cli(
+        [
+            "train",
+            "model=yolov8n-ca.yaml",
+            f"data={tiny_data}",
+            "epochs=1",
+            "imgsz=64",
+            "batch=4",
+            "workers=0",
+            "device=cpu",
+            "plots=False",
+            f"project={tmp_path}",
+            "name=cli",
+        ],
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert (tmp_path / "cli" / "weights" / "best.pt").is_file()
     assert "CoordAtt" in p.stdout + p.stderr  # Ultralytics' layer table shows our rows
@@ -46,11 +59,28 @@ def test_bad_mode_is_reported_by_ultralytics():
 @pytest.mark.slow
 def test_non_editable_install_finds_shipped_yamls_from_any_directory(tmp_path):
     wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(wheel_dir), str(REPO)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheel_dir),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(wheel_dir.glob("ca_yolo-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     code = f"""
 import ca_yolo
 from ultralytics import YOLO
@@ -70,12 +100,16 @@ def test_help_imports_neither_torch_nor_ultralytics():
     """'ca-yolo --help' and 'ca-yolo data --help' (as the console script) answer without the heavy imports."""
     for args in (["--help"], ["data", "--help"], ["compare", "--help"], ["eval", "--help"]):
         code = (
-            f"import sys; sys.argv = ['/venv/bin/ca-yolo', *{args!r}]; from ca_yolo.cli import main; rc = main(sys.argv[1:]); "
+            f"import sys; sys.argv = ['/venv/bin/ca-yolo', *{args!r}]; from ca_yolo.cli import main; "
+            "rc = main(sys.argv[1:]); "
             "print(rc, 'torch' in sys.modules, 'ultralytics' in sys.modules)"
         )
         p = run_python(code)
         assert p.returncode == 0, p.stderr[-2000:]
         assert p.stdout.strip().splitlines()[-1] == "0 False False", args
     # any other process imports (and registers) the plugin as usual
-    p = run_python("import sys; sys.argv = ['ca-yolo', '--help']; sys.argv[0] = 'python'; import ca_yolo; print(ca_yolo.is_registered())")
+    p = run_python(
+        "import sys; sys.argv = ['ca-yolo', '--help']; sys.argv[0] = 'python'; import ca_yolo; "
+        "print(ca_yolo.is_registered())"
+    )
     assert p.stdout.strip() == "True", p.stderr[-2000:]

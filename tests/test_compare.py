@@ -68,7 +68,8 @@ def _args(data, project, *extra):
 def test_model_errors_before_training(tiny_data, tmp_path, capsys, models, expected):
     (tmp_path / "yolov8n.yaml").write_text("nc: 2\nbackbone: []\nhead: []\n")
     (tmp_path / "broken.yaml").write_text(
-        "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, NoSuchLayer, [16]]\nhead:\n  - [-1, 1, Detect, [nc]]\n"
+        "nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, NoSuchLayer, [16]]\n"
+        "head:\n  - [-1, 1, Detect, [nc]]\n"
     )
     args = _args(tiny_data, tmp_path / "runs")
     args[1] = "models=" + models.format(tmp=tmp_path)
@@ -121,7 +122,9 @@ def test_compare_trains_resumes_skips_and_reports(tiny_data, tmp_path, capsys, m
     out = tmp_path / "runs" / "cmp"
     with pytest.raises(_Interrupt):
         compare_main(args)
-    assert (out / "yolov8n-seed0" / "weights" / "last.pt").is_file() and not (out / "yolov8n-seed0" / "run.json").exists()
+    assert (out / "yolov8n-seed0" / "weights" / "last.pt").is_file() and not (
+        out / "yolov8n-seed0" / "run.json"
+    ).exists()
     capsys.readouterr()
 
     assert compare_main(args) == 0
@@ -154,7 +157,12 @@ def test_compare_trains_resumes_skips_and_reports(tiny_data, tmp_path, capsys, m
     ap = [r["coco"]["AP"] for r in results["runs"]]  # order: n s0, ca s0, n s1, ca s1
     assert diff["AP"]["mean"] == pytest.approx(((ap[1] - ap[0]) + (ap[3] - ap[2])) / 2)
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert [(r["model"], r["seed"]) for r in rows] == [("yolov8n", "0"), ("yolov8n-ca", "0"), ("yolov8n", "1"), ("yolov8n-ca", "1")]
+    assert [(r["model"], r["seed"]) for r in rows] == [
+        ("yolov8n", "0"),
+        ("yolov8n-ca", "0"),
+        ("yolov8n", "1"),
+        ("yolov8n-ca", "1"),
+    ]
     report = (out / "report.md").read_text()
     assert report.startswith("# ca-yolo compare: cmp\n")
     assert "Produced by: `ca-yolo compare data=" in report and "| yolov8n (baseline) |" in report

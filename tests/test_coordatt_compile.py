@@ -12,9 +12,9 @@ import os
 
 import pytest
 import torch
+from test_coord_att import _randomise, reference_coord_att
 
 from ca_yolo import CoordAtt
-from test_coord_att import _randomise, reference_coord_att
 
 BACKENDS = ["aot_eager"] + (["inductor"] if os.environ.get("CA_YOLO_TEST_INDUCTOR") == "1" else [])
 
@@ -83,8 +83,12 @@ def test_custom_backward_handles_channels_last_and_mixed_precision_gates():
     gw = torch.rand(2, 4, 1, 5).half().requires_grad_(True)
     out = _Scale.apply(xs, gh, gw)
     out.sum().backward()
-    assert (out.dtype, xs.grad.dtype, gh.grad.dtype, gw.grad.dtype) == (torch.float32, torch.float32, torch.float16,
-                                                                          torch.float16)
+    assert (out.dtype, xs.grad.dtype, gh.grad.dtype, gw.grad.dtype) == (
+        torch.float32,
+        torch.float32,
+        torch.float16,
+        torch.float16,
+    )
     ref_h = (xs.detach() * gw.detach().float()).sum(dim=3, keepdim=True)
     assert torch.allclose(gh.grad.float(), ref_h, atol=1e-2)
 

@@ -35,7 +35,8 @@ def _voc_xml(w: int, h: int, objects: list[tuple], filename: str = "x.jpg") -> s
         f"<xmax>{c}</xmax><ymax>{e}</ymax></bndbox></object>"
         for n, a, b, c, e, d in objects
     )
-    return f"<annotation><filename>{filename}</filename><size><width>{w}</width><height>{h}</height><depth>3</depth></size>{objs}</annotation>"
+    size = f"<size><width>{w}</width><height>{h}</height><depth>3</depth></size>"
+    return f"<annotation><filename>{filename}</filename>{size}{objs}</annotation>"
 
 
 def make_voc_year(root: Path, year: str, images: dict[str, tuple], splits: dict[str, list[str]]) -> Path:
@@ -101,7 +102,11 @@ def test_voc_standard_protocol_exact_labels_and_gt(tmp_path):
         "2008_000007": ["2 0.742188 0.242188 0.484375 0.484375"],
     }
     assert read_labels(out, "val") == {"000003": ["0 0.500000 0.500000 0.500000 0.500000"]}
-    assert sorted(p.name for p in (out / "images" / "train").iterdir()) == ["000001.jpg", "000002.jpg", "2008_000007.jpg"]
+    assert sorted(p.name for p in (out / "images" / "train").iterdir()) == [
+        "000001.jpg",
+        "000002.jpg",
+        "2008_000007.jpg",
+    ]
     assert (out / "images" / "val" / "000003.jpg").read_bytes() == (root / "VOC2007/JPEGImages/000003.jpg").read_bytes()
 
     gt = json.loads((out / "annotations" / "val.json").read_text())
@@ -395,7 +400,9 @@ def test_coco_missing_image_and_box_outside_are_listed_together(tmp_path):
     msg = str(e.value)
     assert "2 problem(s); nothing was written" in msg
     assert f"{root / 'train2017' / '000000000025.jpg'}: image missing (listed in instances_train2017.json)" in msg
-    assert f"{root / 'val2017' / '000000000030.jpg'}: annotation 7: box (60,0,70,10) lies outside the 64x32 image" in msg
+    assert (
+        f"{root / 'val2017' / '000000000030.jpg'}: annotation 7: box (60,0,70,10) lies outside the 64x32 image" in msg
+    )
 
     # --skip-bad: the val split would be empty, which is an error of its own
     with pytest.raises(DataError, match="the val2017 split has no usable images"):

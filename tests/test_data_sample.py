@@ -20,7 +20,11 @@ SMALL = {"n_train": 12, "n_val": 4, "imgsz": 64}
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != "data.yaml"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "data.yaml"
+    }
 
 
 def test_layout_labels_and_gt_agree(tmp_path):
@@ -30,7 +34,10 @@ def test_layout_labels_and_gt_agree(tmp_path):
     assert data["names"] == dict(enumerate(SAMPLE_NAMES)) and len(SAMPLE_NAMES) == 4
     assert data["sample"] == {"generator": 1, "seed": 3, "n_train": 12, "n_val": 4, "imgsz": 64}
     assert (data["path"], data["train"], data["val"], data["coco_gt"]) == (
-        str(y.parent), "images/train", "images/val", "annotations/val.json"
+        str(y.parent),
+        "images/train",
+        "images/val",
+        "annotations/val.json",
     )
     assert len(list((y.parent / "images" / "train").glob("*.jpg"))) == 12
     assert sorted(p.name for p in (y.parent / "labels" / "val").iterdir()) == [f"{i:06d}.txt" for i in range(4)]

@@ -5,23 +5,30 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import run_python
-
-
 import pytest
+from conftest import run_python
 
 
 @pytest.mark.parametrize("with_callback", [True, False], ids=["plugin-callback", "control-without-it"])
 def test_ddp_worker_script_builds_ca_model_without_importing_the_plugin(tiny_data, tmp_path, with_callback):
-    import ca_yolo  # noqa: F401
-    from ca_yolo.plugin.ddp import EVENT, ensure_registered
     from ultralytics.models.yolo.detect import DetectionTrainer
     from ultralytics.utils.dist import ddp_cleanup, generate_ddp_file
 
-    trainer = DetectionTrainer(overrides={
-        "model": "yolov8n-ca.yaml", "data": str(tiny_data), "imgsz": 64, "epochs": 1, "device": "cpu",
-        "project": str(tmp_path), "name": "ddp", "workers": 0,
-    })
+    import ca_yolo  # noqa: F401
+    from ca_yolo.plugin.ddp import EVENT, ensure_registered
+
+    trainer = DetectionTrainer(
+        overrides={
+            "model": "yolov8n-ca.yaml",
+            "data": str(tiny_data),
+            "imgsz": 64,
+            "epochs": 1,
+            "device": "cpu",
+            "project": str(tmp_path),
+            "name": "ddp",
+            "workers": 0,
+        }
+    )
     assert ensure_registered in trainer.callbacks[EVENT]
     if not with_callback:  # every callback of ours rides on the pickle (attn stats too): drop them all
         for event, fns in trainer.callbacks.items():
@@ -32,12 +39,15 @@ def test_ddp_worker_script_builds_ca_model_without_importing_the_plugin(tiny_dat
         text = Path(script).read_text()
         assert "import ca_yolo" not in text  # nothing of ours in the script: registration rides on the pickle
         # Run the worker script as written, but build the model instead of training.
-        body = text.replace("trainer.train()", (
-            "trainer.setup_model()\n"
-            "    import sys\n"
-            "    ca = [m for m in trainer.model.modules() if type(m).__name__ == 'CoordAtt']\n"
-            "    print('WORKER_CA', len(ca), type(trainer.model).__name__)"
-        ))
+        body = text.replace(
+            "trainer.train()",
+            (
+                "trainer.setup_model()\n"
+                "    import sys\n"
+                "    ca = [m for m in trainer.model.modules() if type(m).__name__ == 'CoordAtt']\n"
+                "    print('WORKER_CA', len(ca), type(trainer.model).__name__)"
+            ),
+        )
         body = re.sub(r'if __name__ == "__main__":', "if True:", body)
         p = run_python(body, cwd=tmp_path)
         if with_callback:

@@ -61,7 +61,10 @@ def _fixture_detections(gt: dict, seed: int = 0) -> list[dict]:
 
 
 def test_gt_from_yolo_labels_is_exact(tmp_path):
-    """Boxes in pixels (x, y, w, h), image ids from the stems (as 'ca-yolo data gt'), classes as index + 1, names kept."""
+    """Boxes in pixels (x, y, w, h), image ids from the stems (as 'ca-yolo data gt'), classes as index + 1.
+
+    Names are kept.
+    """
     import cv2
 
     root = tmp_path / "ds"
@@ -127,8 +130,10 @@ def test_given_gt_matched_by_file_name_and_class_name(tiny_data, tmp_path):
     remap_img = {im["id"]: 1000 + 7 * im["id"] for im in ours["images"]}
     other = {
         "images": [{**im, "id": remap_img[im["id"]], "file_name": Path(im["file_name"]).name} for im in ours["images"]],
-        "annotations": [{**a, "image_id": remap_img[a["image_id"]], "category_id": 20 if a["category_id"] == 1 else 10}
-                        for a in ours["annotations"]],  # fmt: skip
+        "annotations": [
+            {**a, "image_id": remap_img[a["image_id"]], "category_id": 20 if a["category_id"] == 1 else 10}
+            for a in ours["annotations"]
+        ],  # fmt: skip
         "categories": [{"id": 10, "name": "blue"}, {"id": 20, "name": "red"}],
     }
     path = tmp_path / "gt.json"

@@ -31,10 +31,43 @@ TOL = 1e-4  # max abs difference ONNX Runtime / TorchScript vs PyTorch
 # Ops a CA model may use: what the Ultralytics detectors themselves export to, plus ReduceMean.
 # Nothing here has a data-dependent output size (no adaptive pooling), so TensorRT / OpenVINO take it.
 ALLOWED_OPS = {
-    "Add", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Equal", "Expand", "Gather",
-    "HardSwish", "Identity", "MaxPool", "Mul", "Range", "ReduceMean", "Reshape", "Resize", "Shape", "Sigmoid",
-    "Slice", "Softmax", "Split", "Squeeze", "Sub", "Transpose", "Unsqueeze", "Where", "TopK", "GatherElements",
-    "ReduceMax", "Tile", "Mod", "Flatten", "MatMul", "Sqrt", "Pow",
+    "Add",
+    "Cast",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "Div",
+    "Equal",
+    "Expand",
+    "Gather",
+    "HardSwish",
+    "Identity",
+    "MaxPool",
+    "Mul",
+    "Range",
+    "ReduceMean",
+    "Reshape",
+    "Resize",
+    "Shape",
+    "Sigmoid",
+    "Slice",
+    "Softmax",
+    "Split",
+    "Squeeze",
+    "Sub",
+    "Transpose",
+    "Unsqueeze",
+    "Where",
+    "TopK",
+    "GatherElements",
+    "ReduceMax",
+    "Tile",
+    "Mod",
+    "Flatten",
+    "MatMul",
+    "Sqrt",
+    "Pow",
 }
 MODELS = ["yolov8n-ca.yaml", "yolo11n-ca-neck.yaml", "yolo26n-ca-backbone.yaml"]
 
@@ -158,7 +191,10 @@ def test_onnxruntime_error_is_float32_rounding_on_a_calibrated_model(tmp_path, m
     _calibrate(yolo.model)
     torch_model = copy.deepcopy(yolo.model).fuse(verbose=False).eval()
     path = tmp_path / Path(yolo.export(format="onnx", imgsz=64, dynamic=True, simplify=False)).name
-    for x in [torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(2)), _real_image(_assets()[0], 128, 96)]:
+    for x in [
+        torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(2)),
+        _real_image(_assets()[0], 128, 96),
+    ]:
         f32 = _torch_run(torch_model, x)
         f64 = _torch_run(copy.deepcopy(torch_model).double(), x.double())
         assert np.abs(f32).max() > 100  # boxes in pixels: a non-degenerate output
@@ -174,8 +210,16 @@ def ca_layer_onnx(tmp_path_factory):
     m.eval()
     path = tmp_path_factory.mktemp("layer") / "coordatt.onnx"
     axes = {0: "batch", 2: "height", 3: "width"}
-    torch.onnx.export(m, torch.randn(1, 64, 20, 20), str(path), input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": axes, "y": axes}, opset_version=18, dynamo=False)
+    torch.onnx.export(
+        m,
+        torch.randn(1, 64, 20, 20),
+        str(path),
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": axes, "y": axes},
+        opset_version=18,
+        dynamo=False,
+    )
     return m, path
 
 

@@ -78,8 +78,16 @@ def _export(m: torch.nn.Module) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(m, torch.randn(1, 64, 20, 20), buf, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": axes, "y": axes}, opset_version=18, dynamo=False)
+        torch.onnx.export(
+            m,
+            torch.randn(1, 64, 20, 20),
+            buf,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": axes, "y": axes},
+            opset_version=18,
+            dynamo=False,
+        )
     return buf.getvalue()
 
 
@@ -109,7 +117,17 @@ def test_op_counts_before_and_after():
     assert collections.Counter(ca["onnx_ops_after"]) == CA_NODES
     fused = CoordAtt(64).eval().fuse()
     assert eager_calls(fused, x) == [
-        "sum", "sum", "cat", "baddbmm", "hardswish", "baddbmm", "sigmoid_", "__getitem__", "mul", "__getitem__", "mul_",
+        "sum",
+        "sum",
+        "cat",
+        "baddbmm",
+        "hardswish",
+        "baddbmm",
+        "sigmoid_",
+        "__getitem__",
+        "mul",
+        "__getitem__",
+        "mul_",
     ]
     for cls, after in ((CoordAttH, 6), (SE, 6), (ECA, 4)):
         counts = layer_op_counts(cls(64), x)

@@ -168,4 +168,6 @@ def test_attention_stats_callback(tiny_data, tmp_path):
     # Reading statistics changes nothing: same losses and metrics as the run without them.
     a, b = _read(with_stats / "results.csv"), _read(without / "results.csv")
     assert len(a) == len(b) == 2
-    assert [{k: v for k, v in r.items() if k != "time"} for r in a] == [{k: v for k, v in r.items() if k != "time"} for r in b]
+    assert [{k: v for k, v in r.items() if k != "time"} for r in a] == [
+        {k: v for k, v in r.items() if k != "time"} for r in b
+    ]

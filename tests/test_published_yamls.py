@@ -14,14 +14,13 @@ import logging
 import pytest
 import torch
 import yaml
+from conftest import run_cli
+from ultralytics.nn.tasks import DetectionModel
+from ultralytics.utils import LOGGER
 
 import ca_yolo  # noqa: F401  (registers the plugin)
 from ca_yolo.nn.registry import get_layer, layer_aliases
 from ca_yolo.nn.yaml_args import ModelYamlError, split_args
-from ultralytics.nn.tasks import DetectionModel
-from ultralytics.utils import LOGGER
-
-from conftest import run_cli
 
 # YOLOv8 with an attention row after SPPF (10), on the P3/P4/P5 Concat (23, read by nothing) and
 # on each head input (24-26). Channels per scale: SPPF / P5 1024, P4 512, P3 256, Concat 15 768
@@ -71,16 +70,31 @@ REAL_L = {10: 512, 23: 768, 24: 256, 25: 512, 26: 512}  # max_channels 512 caps 
 # name -> the five attention rows (module, args) in ROWS order, as published YAMLs write them.
 FORMS = {
     # The paper's CoordAtt(inp, oup): read as two channel counts, never (channels, reduction 256).
-    "paper-inp-oup": ["CoordAttention, [1024, 1024]", "CA, [768, 768]", "CA, [256, 256]", "CA, [512, 512]",
-                      "CoordAtt, [1024, 1024]"],
+    "paper-inp-oup": [
+        "CoordAttention, [1024, 1024]",
+        "CA, [768, 768]",
+        "CA, [256, 256]",
+        "CA, [512, 512]",
+        "CoordAtt, [1024, 1024]",
+    ],
     # YOLO-fork style: nominal channels before width scaling; 256 on the Concat is the classic slip.
     "nominal-fork": ["CA, [1024]", "CA, [256]", "CA, [256]", "CA, [512]", "CA, [1024]"],
     # Real channel counts of scale n, as files made for one scale write them.
-    "real-channels-n": ["CoordinateAttention, [256]", "CoordinateAttention, [192, 192]",
-                        "CoordinateAttention, [64]", "CoordinateAttention, [128]", "CoordinateAttention, [256]"],
+    "real-channels-n": [
+        "CoordinateAttention, [256]",
+        "CoordinateAttention, [192, 192]",
+        "CoordinateAttention, [64]",
+        "CoordinateAttention, [128]",
+        "CoordinateAttention, [256]",
+    ],
     # Siblings under their published names, with their settings.
-    "siblings": ["SEAttention, [1024, 16]", "SELayer, [768, 4]", "CBAMBlock, [256]", "CBAM, [512, 7]",
-                 "ECAAttention, [1024]"],
+    "siblings": [
+        "SEAttention, [1024, 16]",
+        "SELayer, [768, 4]",
+        "CBAMBlock, [256]",
+        "CBAM, [512, 7]",
+        "ECAAttention, [1024]",
+    ],
     # Settings only, no channel counts.
     "settings-only": ["CA, []", "SEAttention, [16]", "ECAAttention, [3]", "CBAM, [8, 3]", "CA, [16]"],
     # A reduction above 32 only when spelled out as the third number.
@@ -113,8 +127,12 @@ def attention(model) -> dict[int, tuple]:
     out = {}
     for i in ROWS:
         m = model.model[i]
-        out[i] = (type(m).__name__, m.c1, getattr(m, "reduction", None),
-                  getattr(m, "kernel_size", getattr(m, "k_size", None)))
+        out[i] = (
+            type(m).__name__,
+            m.c1,
+            getattr(m, "reduction", None),
+            getattr(m, "kernel_size", getattr(m, "k_size", None)),
+        )
     return out
 
 
@@ -123,6 +141,7 @@ def warnings_of(lines: list[str]) -> list[str]:
 
 
 # --- the rule, number by number -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "args, settings, channels, given",
@@ -148,6 +167,7 @@ def test_row_rule(args, settings, channels, given):
 
 
 # --- published forms build at their scales ---------------------------------------------------------
+
 
 def test_paper_inp_oup_form_keeps_reduction_32_at_every_scale(tmp_path, caplog):
     path = write(tmp_path, "paper-inp-oup")
@@ -240,10 +260,21 @@ def test_aliases_resolve_and_shadow_no_ultralytics_name():
     import ultralytics.nn.tasks as tasks
 
     expected = {
-        "CA": "CoordAtt", "CoordAttention": "CoordAtt", "CoordinateAttention": "CoordAtt", "CA_Block": "CoordAtt",
-        "SEAttention": "SE", "SE_Block": "SE", "SEBlock": "SE", "se_block": "SE", "SELayer": "SE",
-        "CBAMBlock": "CBAM", "CBAM_Block": "CBAM", "cbam_block": "CBAM",
-        "ECAAttention": "ECA", "eca_layer": "ECA", "eca_block": "ECA",
+        "CA": "CoordAtt",
+        "CoordAttention": "CoordAtt",
+        "CoordinateAttention": "CoordAtt",
+        "CA_Block": "CoordAtt",
+        "SEAttention": "SE",
+        "SE_Block": "SE",
+        "SEBlock": "SE",
+        "se_block": "SE",
+        "SELayer": "SE",
+        "CBAMBlock": "CBAM",
+        "CBAM_Block": "CBAM",
+        "cbam_block": "CBAM",
+        "ECAAttention": "ECA",
+        "eca_layer": "ECA",
+        "eca_block": "ECA",
     }
     assert layer_aliases() == expected
     for alias, name in expected.items():
@@ -253,6 +284,7 @@ def test_aliases_resolve_and_shadow_no_ultralytics_name():
 
 # --- errors that are the YAML's own ----------------------------------------------------------------
 
+
 def _error(path) -> str:
     with pytest.raises(ModelYamlError) as e:
         DetectionModel(str(path), verbose=False)
@@ -261,8 +293,11 @@ def _error(path) -> str:
 
 def test_unknown_module_is_one_line_with_suggestions(tmp_path):
     path = tmp_path / "ema-n.yaml"
-    path.write_text(TEMPLATE.format(r10="CA, []", r23="CA, []", r24="CA, []", r25="CA, []", r26="CA, []")
-                    .replace("SPPF, [1024, 5]", "SPPF_EMA, [1024, 5]"))
+    path.write_text(
+        TEMPLATE.format(r10="CA, []", r23="CA, []", r24="CA, []", r25="CA, []", r26="CA, []").replace(
+            "SPPF, [1024, 5]", "SPPF_EMA, [1024, 5]"
+        )
+    )
     assert _error(path) == (
         "model YAML row 9: unknown module 'SPPF_EMA' (not in Ultralytics or ca-yolo; did you mean SPPF?)"
     )
@@ -275,8 +310,15 @@ def test_unknown_module_is_one_line_with_suggestions(tmp_path):
 
 def test_yaml_without_attention_gets_the_same_unknown_module_line(tmp_path):
     path = tmp_path / "plain-n.yaml"
-    path.write_text(TEMPLATE.format(r10="Conv, [1024, 1, 1]", r23="Conv, [768, 1, 1]", r24="Conv, [256, 1, 1]",
-                                    r25="Conv, [512, 1, 1]", r26="GAMAttention, [1024]"))
+    path.write_text(
+        TEMPLATE.format(
+            r10="Conv, [1024, 1, 1]",
+            r23="Conv, [768, 1, 1]",
+            r24="Conv, [256, 1, 1]",
+            r25="Conv, [512, 1, 1]",
+            r26="GAMAttention, [1024]",
+        )
+    )
     assert _error(path) == (  # suggestions are close names (difflib), not claims of equivalence
         "model YAML row 26: unknown module 'GAMAttention' (not in Ultralytics or ca-yolo; did you mean ECAAttention, "
         "SEAttention?)"
@@ -301,15 +343,27 @@ def test_legacy_yolov5_detect_row_names_row_and_module(tmp_path, attention):
 @pytest.mark.parametrize(
     "row, message",
     [
-        ("CA, [1.5]", "model YAML row 10 (CA): args [1.5] fit none of the forms [], [r], [C, r], [inp, oup, r] "
-                      "(trailing numbers optional): only positive integers"),
-        ("CA, [16, 8]", "model YAML row 10 (CA): args [16, 8] fit none of the forms [], [r], [C, r], [inp, oup, r] "
-                        "(trailing numbers optional): 2 settings after 0 channel counts, at most 1"),
-        ("CBAMBlock, [256, 16, 7, 1]", "model YAML row 10 (CBAMBlock): args [256, 16, 7, 1] fit none of the forms "
-                                       "[], [r, k], [C, r, k], [inp, oup, r, k] (trailing numbers optional): "
-                                       "3 settings after 1 channel counts, at most 2"),
-        ("ECAAttention, [4]", "model YAML row 10 (ECAAttention): its args [4] do not fit ca-yolo's ECA "
-                              "(ValueError: ECA k_size must be a positive odd number, got 4)"),
+        (
+            "CA, [1.5]",
+            "model YAML row 10 (CA): args [1.5] fit none of the forms [], [r], [C, r], [inp, oup, r] "
+            "(trailing numbers optional): only positive integers",
+        ),
+        (
+            "CA, [16, 8]",
+            "model YAML row 10 (CA): args [16, 8] fit none of the forms [], [r], [C, r], [inp, oup, r] "
+            "(trailing numbers optional): 2 settings after 0 channel counts, at most 1",
+        ),
+        (
+            "CBAMBlock, [256, 16, 7, 1]",
+            "model YAML row 10 (CBAMBlock): args [256, 16, 7, 1] fit none of the forms "
+            "[], [r, k], [C, r, k], [inp, oup, r, k] (trailing numbers optional): "
+            "3 settings after 1 channel counts, at most 2",
+        ),
+        (
+            "ECAAttention, [4]",
+            "model YAML row 10 (ECAAttention): its args [4] do not fit ca-yolo's ECA "
+            "(ValueError: ECA k_size must be a positive odd number, got 4)",
+        ),
     ],
 )
 def test_bad_attention_args_are_one_line(tmp_path, row, message):
@@ -319,6 +373,7 @@ def test_bad_attention_args_are_one_line(tmp_path, row, message):
 
 
 # --- name resolution: the user's file first, then the shipped ones --------------------------------
+
 
 def _load(name: str, caplog):
     from ultralytics import YOLO
@@ -353,11 +408,27 @@ def test_local_yaml_wins_over_the_shipped_one_and_the_file_used_is_logged(tmp_pa
 
 # --- one epoch from the command line ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("form", ["paper-inp-oup", "siblings"])
 def test_ca_yolo_train_one_epoch(tmp_path, tiny_data, form):
     path = write(tmp_path, form, name=f"yolov8n-{form}.yaml")
-    r = run_cli(["train", f"model={path}", f"data={tiny_data}", "epochs=1", "imgsz=64", "batch=4", "workers=0",
-                 "device=cpu", f"project={tmp_path / 'runs'}", "name=t", "plots=False", "amp=False", "val=False"])
+    r = run_cli(
+        [
+            "train",
+            f"model={path}",
+            f"data={tiny_data}",
+            "epochs=1",
+            "imgsz=64",
+            "batch=4",
+            "workers=0",
+            "device=cpu",
+            f"project={tmp_path / 'runs'}",
+            "name=t",
+            "plots=False",
+            "amp=False",
+            "val=False",
+        ]
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / "runs" / "t" / "weights" / "last.pt").is_file()
     assert "model YAML row" not in r.stdout + r.stderr  # no warning: both forms match every row

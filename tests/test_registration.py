@@ -7,12 +7,11 @@ import logging
 import pytest
 import torch
 import yaml
+from ultralytics import YOLO
+from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
 
 import ca_yolo
 from ca_yolo import CoordAtt
-
-from ultralytics import YOLO
-from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
 
 BASE = """
 nc: 3
@@ -98,8 +97,9 @@ def test_multi_input_row_is_rejected(tmp_path):
         DetectionModel(str(path), verbose=False)
 
 
-@pytest.mark.parametrize("scale, width, max_ch", [("n", 0.25, 1024), ("s", 0.5, 1024), ("m", 0.75, 768),
-                                                  ("l", 1.0, 512), ("x", 1.25, 512)])
+@pytest.mark.parametrize(
+    "scale, width, max_ch", [("n", 0.25, 1024), ("s", 0.5, 1024), ("m", 0.75, 768), ("l", 1.0, 512), ("x", 1.25, 512)]
+)
 def test_every_scale_scales_channels_like_ultralytics(tmp_path, scale, width, max_ch):
     d = yaml.safe_load(open(write_yaml(tmp_path, ca_args="[256]")))
     model = DetectionModel({**d, "scale": scale}, verbose=False)

@@ -202,8 +202,9 @@ def test_eval_bad_numbers_name_the_key(tiny_data, argv, message, capsys):
                     "'lr0=0') or float (i.e. 'lr0=0.5')"),
     ],
 )  # fmt: skip
-def test_compare_settings_ultralytics_rejects_fail_before_anything_is_written(tiny_data, tmp_path, capsys, arg,
-                                                                             message):
+def test_compare_settings_ultralytics_rejects_fail_before_anything_is_written(
+    tiny_data, tmp_path, capsys, arg, message
+):
     argv = [f"data={tiny_data}", f"project={tmp_path / 'runs'}", "name=x", "device=cpu", arg]
     assert compare_main(argv) == 2
     assert capsys.readouterr().err.strip() == f"ca-yolo compare: error: {message}"

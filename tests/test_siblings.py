@@ -184,7 +184,9 @@ def test_yaml_rows_get_channels_inferred(row_args, expected):
         expected["ECA"] = None  # an even kernel is refused
     for name, second in expected.items():
         if second is None:
-            with pytest.raises(ValueError, match="yolov8.yaml \\+ ECA does not build: .*ECA k_size must be a positive odd"):
+            with pytest.raises(
+                ValueError, match="yolov8.yaml \\+ ECA does not build: .*ECA k_size must be a positive odd"
+            ):
                 derive("yolov8.yaml", name, after=[8], args=row_args)
             continue
         model = derive("yolov8.yaml", name, after=[8], args=row_args).model  # P5: 256 channels at n

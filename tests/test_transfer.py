@@ -48,8 +48,19 @@ def _make_dataset(root: Path, n: int = 2) -> Path:
     return data
 
 
-TRAIN = dict(epochs=1, imgsz=64, batch=2, workers=0, device="cpu", plots=False, amp=False, verbose=False,
-             exist_ok=True, mosaic=0.0, warmup_epochs=0)
+TRAIN = dict(
+    epochs=1,
+    imgsz=64,
+    batch=2,
+    workers=0,
+    device="cpu",
+    plots=False,
+    amp=False,
+    verbose=False,
+    exist_ok=True,
+    mosaic=0.0,
+    warmup_epochs=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +102,14 @@ def test_transfer_weights_moves_every_baseline_tensor(trained):
 
     assert (result.n_transferred, result.n_baseline) == (len(base), len(base)) == (355, 355)
     assert result.complete and result.skipped == [] and result.summary() == "Transferred 355/355 baseline tensors"
-    assert result.inserted == [(5, "CoordAtt"), (8, "CoordAtt"), (11, "CoordAtt"), (19, "CoordAtt"), (23, "CoordAtt"),
-                               (27, "CoordAtt")]
+    assert result.inserted == [
+        (5, "CoordAtt"),
+        (8, "CoordAtt"),
+        (11, "CoordAtt"),
+        (19, "CoordAtt"),
+        (23, "CoordAtt"),
+        (27, "CoordAtt"),
+    ]
     assert result.index_map == [0, 1, 2, 3, 4, 6, 7, 9, 10, 12, 13, 14, 15, 16, 17, 18, 20, 21, 22, 24, 25, 26, 28]
     _assert_transferred(model, base, result.index_map)
     # the attention layers keep their initialisation, and they are all that is not baseline
@@ -164,8 +181,17 @@ def test_train_with_pretrained_baseline_cli(trained, tmp_path):
     handler, lines = _log_lines()
     try:
         with pytest.raises(_Stop):
-            main(["train", "model=yolov8n-se.yaml", f"pretrained={ckpt}", f"data={data}", f"project={tmp_path}",
-                  "name=se", *(f"{k}={v}" for k, v in TRAIN.items())])
+            main(
+                [
+                    "train",
+                    "model=yolov8n-se.yaml",
+                    f"pretrained={ckpt}",
+                    f"data={data}",
+                    f"project={tmp_path}",
+                    "name=se",
+                    *(f"{k}={v}" for k, v in TRAIN.items()),
+                ]
+            )
     finally:
         default_callbacks["on_pretrain_routine_end"].remove(callback)
         logging.getLogger("ultralytics").removeHandler(handler)
@@ -184,13 +210,19 @@ def test_refuses_a_checkpoint_that_is_not_the_base(trained):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     other = nn.Module()
     other.yaml = {**_stock("yolo11.yaml"), "scale": "n"}
-    with pytest.raises(TransferError, match=r"^checkpoint model is not the base of this model: variant row 2 "
-                                            r"\[-1, 3, C2f, \[128, True\]\] differs from base row 2 "
-                                            r"\[-1, 2, C3k2, \[256, False, 0.25\]\]$"):
+    with pytest.raises(
+        TransferError,
+        match=r"^checkpoint model is not the base of this model: variant row 2 "
+        r"\[-1, 3, C2f, \[128, True\]\] differs from base row 2 "
+        r"\[-1, 2, C3k2, \[256, False, 0.25\]\]$",
+    ):
         transfer_weights(model, other)
     other.yaml = {**_stock("yolov8.yaml"), "scale": "s"}
-    with pytest.raises(TransferError, match=r"it is scale 's' \[0.33, 0.5, 1024\], the model is scale 'n' "
-                                            r"\[0.33, 0.25, 1024\]; use the baseline checkpoint of the same scale"):
+    with pytest.raises(
+        TransferError,
+        match=r"it is scale 's' \[0.33, 0.5, 1024\], the model is scale 'n' "
+        r"\[0.33, 0.25, 1024\]; use the baseline checkpoint of the same scale",
+    ):
         transfer_weights(model, other)
     with pytest.raises(TransferError, match="has no model YAML"):
         transfer_weights(model, nn.Module())
@@ -232,12 +264,17 @@ def test_align_maps_rows_and_names_the_first_mismatch():
 
     broken = copy.deepcopy(variant)
     broken["head"][1][0] = [-1, 7]  # reads base row 6's output, skipping its attention layer
-    with pytest.raises(TransferError, match=r"variant row 14 \[\[-1, 7\], 1, Concat, \[1\]\] reads rows \[13, 7\], "
-                                            r"but base row 11 \[\[-1, 6\], 1, Concat, \[1\]\] maps to rows \[13, 8\]"):
+    with pytest.raises(
+        TransferError,
+        match=r"variant row 14 \[\[-1, 7\], 1, Concat, \[1\]\] reads rows \[13, 7\], "
+        r"but base row 11 \[\[-1, 6\], 1, Concat, \[1\]\] maps to rows \[13, 8\]",
+    ):
         align(base, broken, "x.pt")
     broken = copy.deepcopy(variant)
     broken["backbone"][5][2] = "Conv"  # an unregistered layer is never "inserted"
-    with pytest.raises(TransferError, match=r"^x.pt is not the base of this model: variant row 5 \[-1, 1, Conv, \[\]\]"):
+    with pytest.raises(
+        TransferError, match=r"^x.pt is not the base of this model: variant row 5 \[-1, 1, Conv, \[\]\]"
+    ):
         align(base, broken, "x.pt")
 
 

@@ -104,9 +104,9 @@ def _hook_count(net: nn.Module) -> int:
 
 def test_finds_every_coordatt_layer_with_its_yaml_index(ca_net):
     layers = find_attention_layers(ca_net)
-    assert [l.index for l in layers] == CA_LAYERS
-    assert {l.type for l in layers} == {"CoordAtt"}
-    assert [l.name for l in layers] == [f"model.{i}" for i in CA_LAYERS]
+    assert [layer.index for layer in layers] == CA_LAYERS
+    assert {layer.type for layer in layers} == {"CoordAtt"}
+    assert [layer.name for layer in layers] == [f"model.{i}" for i in CA_LAYERS]
 
 
 def test_outputs_bit_identical_with_capture_and_hooks_removed(ca_net):
@@ -151,7 +151,7 @@ def test_map_shapes_strides_and_range(ca_net):
     maps = cap.maps(item=1)
     assert [m.layer for m in maps] == CA_LAYERS
     assert [m.stride for m in maps] == CA_STRIDES
-    chans = {l.index: l.module.c1 for l in find_attention_layers(ca_net)}
+    chans = {layer.index: layer.module.c1 for layer in find_attention_layers(ca_net)}
     for m in maps:
         h, w = 64 // m.stride, 96 // m.stride
         assert m.channels == chans[m.layer]
@@ -204,8 +204,8 @@ def test_maps_change_when_the_input_changes(ca_net):
 
 def test_layer_selection_and_errors(ca_net):
     found = find_attention_layers(ca_net)
-    assert [l.index for l in select_layers(found, "8,5")] == [8, 5]
-    assert [l.index for l in select_layers(found, "all")] == CA_LAYERS
+    assert [layer.index for layer in select_layers(found, "8,5")] == [8, 5]
+    assert [layer.index for layer in select_layers(found, "all")] == CA_LAYERS
     with pytest.raises(ValueError) as e:
         select_layers(found, "3,5")
     assert str(e.value) == (
@@ -265,7 +265,7 @@ def test_single_direction_layers_are_supported():
 )
 def test_coordatt_halves_from_their_yamls(cfg, kind, missing):
     net = _net(cfg)
-    assert [(l.index, l.type) for l in find_attention_layers(net)] == [(i, kind) for i in CA_LAYERS]
+    assert [(layer.index, layer.type) for layer in find_attention_layers(net)] == [(i, kind) for i in CA_LAYERS]
     seen = {}
     handle = net.model[5].register_forward_hook(lambda m, a, out: seen.update(x=a[0].clone(), out=out.clone()))
     x = torch.rand(1, 3, 64, 96)

@@ -15,8 +15,10 @@ def _gt(boxes: list[tuple], names=("a", "b")) -> dict:
     """boxes: (image_id, category_id, [x, y, w, h], difficult)."""
     return {
         "images": [{"id": i} for i in range(1, 6)],  # every image detections are made on
-        "annotations": [{"id": k, "image_id": i, "category_id": c, "bbox": b, "iscrowd": int(d)}
-                        for k, (i, c, b, d) in enumerate(boxes, 1)],  # fmt: skip
+        "annotations": [
+            {"id": k, "image_id": i, "category_id": c, "bbox": b, "iscrowd": int(d)}
+            for k, (i, c, b, d) in enumerate(boxes, 1)
+        ],  # fmt: skip
         "categories": [{"id": k, "name": n} for k, n in enumerate(names, 1)],
     }
 
@@ -34,7 +36,9 @@ def test_known_answer_tp_fp_tp():
     assert m["mAP50_all"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
     assert m["mAP50_07"] == pytest.approx((6 * 1 + 5 * 2 / 3) / 11)
     assert m["classes"]["a"] == {
-        "AP50_07": pytest.approx(0.848485, abs=1e-6), "AP50_all": pytest.approx(0.833333, abs=1e-6), "positives": 2
+        "AP50_07": pytest.approx(0.848485, abs=1e-6),
+        "AP50_all": pytest.approx(0.833333, abs=1e-6),
+        "positives": 2,
     }
 
 

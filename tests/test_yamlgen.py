@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from stock_yamls import STOCK_DETECT  # the YAMLs the property test runs for real
 
 import ca_yolo  # noqa: F401  (registers the plugin)
 from ca_yolo.cfg import MODELS_DIR
@@ -16,7 +17,6 @@ from ca_yolo.yamlgen.derive import derive, resolve_base
 from ca_yolo.yamlgen.insert import insert_after, new_index_map
 from ca_yolo.yamlgen.places import default_places
 from ca_yolo.yamlgen.shipped import SHIPPED, render_shipped
-from stock_yamls import STOCK_DETECT  # the YAMLs the property test runs for real
 
 
 def _stock(name: str) -> dict:
@@ -134,8 +134,7 @@ _STOCK_DIR = Path(resolve_base("yolov8.yaml")[0]).parents[1]
 ALL_STOCK = sorted(
     p.name
     for p in _STOCK_DIR.rglob("*.yaml")
-    if not any(k in p.name for k in ("cls", "world", "yoloe", "rtdetr", "depth", "sem"))
-    and p.name not in STOCK_DETECT
+    if not any(k in p.name for k in ("cls", "world", "yoloe", "rtdetr", "depth", "sem")) and p.name not in STOCK_DETECT
 )
 
 
@@ -188,8 +187,11 @@ def test_derive_errors():
         derive("nope.yaml")
     with pytest.raises(ValueError, match="unknown attention 'Foo'; registered: CoordAtt, SE, CBAM, ECA, CoordAttH"):
         derive("yolov8.yaml", "Foo")
-    with pytest.raises(ValueError, match=r"yolov8.yaml \+ CoordAtt does not build: ModelYamlError: model YAML row 5 "
-                                         r"\(CoordAtt\): args \[1, 2, 3\] fit none of the forms"):
+    with pytest.raises(
+        ValueError,
+        match=r"yolov8.yaml \+ CoordAtt does not build: ModelYamlError: model YAML row 5 "
+        r"\(CoordAtt\): args \[1, 2, 3\] fit none of the forms",
+    ):
         derive("yolov8.yaml", "CoordAtt", after=[4], args=[1, 2, 3])
 
 
@@ -243,7 +245,10 @@ def test_cli_explicit_rows_args_and_stdout(capsys):
     captured = capsys.readouterr()
     d = yaml.safe_load(captured.out)  # the YAML itself goes to stdout
     assert [(i, r[2], r[3]) for i, r in enumerate(_rows(d)) if r[2] == "SE"] == [
-        (5, "SE", [8]), (8, "SE", [8]), (11, "SE", [8]), (19, "SE", [8])
+        (5, "SE", [8]),
+        (8, "SE", [8]),
+        (11, "SE", [8]),
+        (19, "SE", [8]),
     ]
     assert captured.err.splitlines()[0] == "yolov8.yaml + 4 x SE"
 
@@ -251,10 +256,19 @@ def test_cli_explicit_rows_args_and_stdout(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["nope.yaml"], "ca-yolo yaml: error: model YAML 'nope.yaml' is neither a file nor a stock Ultralytics model name"),
-        (["yolov8.yaml", "--after", "22"], "ca-yolo yaml: error: --after 22 is out of range: yolov8.yaml has rows "
-                                           "0..22 (row 22 is the head), so layers go after rows 0..21"),
-        (["yolov8.yaml", "--at", "body"], "ca-yolo yaml: error: --at takes backbone, neck or backbone,neck; got 'body'"),
+        (
+            ["nope.yaml"],
+            "ca-yolo yaml: error: model YAML 'nope.yaml' is neither a file nor a stock Ultralytics model name",
+        ),
+        (
+            ["yolov8.yaml", "--after", "22"],
+            "ca-yolo yaml: error: --after 22 is out of range: yolov8.yaml has rows "
+            "0..22 (row 22 is the head), so layers go after rows 0..21",
+        ),
+        (
+            ["yolov8.yaml", "--at", "body"],
+            "ca-yolo yaml: error: --at takes backbone, neck or backbone,neck; got 'body'",
+        ),
     ],
 )
 def test_cli_bad_input(argv, message, capsys):

@@ -8,19 +8,19 @@ indices - gives exactly the base model's output.
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
 import torch.nn as nn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stock_yamls import STOCK_DETECT
 
 import ca_yolo  # noqa: F401  (registers the plugin)
 from ca_yolo.nn import ATTENTIONS
 from ca_yolo.yamlgen.derive import resolve_base
 from ca_yolo.yamlgen.insert import insert_after, new_index_map
-from stock_yamls import STOCK_DETECT
 
 X = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 
@@ -63,7 +63,7 @@ def _build(d: dict) -> nn.Module:
     return _Net(d).eval()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _base(name: str) -> tuple[dict, nn.Module, list[torch.Tensor]]:
     d = _load(name)
     model = _build(d)

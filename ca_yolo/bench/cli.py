@@ -47,18 +47,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables as markdown here")
     p.add_argument("--parts", type=_csv(str), default=list(PARTS), help=f"subset of {','.join(PARTS)} (default all)")
     p.add_argument("--imgsz", type=int, default=640, help="image size for the layer shapes (640)")
-    p.add_argument("--sizes", type=_csv(int), default=[160, 320, 640],
-                   help="image sizes for whole-model latency at batch 1 (default 160,320,640)")
+    p.add_argument(
+        "--sizes",
+        type=_csv(int),
+        default=[160, 320, 640],
+        help="image sizes for whole-model latency at batch 1 (default 160,320,640)",
+    )
     p.add_argument("--batches", type=_csv(int, 1), default=[1, 8], help="layer batch sizes (default 1,8)")
     p.add_argument("--layer-repeats", type=int, default=60, help="timed rounds per layer shape (default 60)")
     p.add_argument(
-        "--layer-burst", type=int, default=4,
+        "--layer-burst",
+        type=int,
+        default=4,
         help="layer calls per candidate per round, the first untimed (default 4: steady state; 1: every call "
         "follows another candidate, allocator effects included)",
     )
     p.add_argument("--model-repeats", type=int, default=30, help="timed rounds per model family (default 30)")
     p.add_argument(
-        "--models", type=_csv(str), default=None,
+        "--models",
+        type=_csv(str),
+        default=None,
         help="scale-less CA YAMLs for the latency part, e.g. yolov8-ca.yaml,yolo11-ca.yaml (default: all shipped)",
     )
     p.add_argument("--train-models", type=_csv(str), default=["yolov8-ca.yaml"], help="CA YAMLs for throughput")
@@ -155,16 +163,29 @@ def _run(args: argparse.Namespace, log) -> dict:
     sync = torch.cuda.synchronize if cuda else None
     dtype = torch.float16 if args.half else torch.float32
 
-    result: dict = {"meta": _meta(args), "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    result: dict = {
+        "meta": _meta(args),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
     if "layer" in args.parts:
         shapes = layer.ca_input_shapes(models.with_scale("yolov8-ca.yaml"), args.imgsz)
-        result["layer"] = layer.bench_layers(shapes, args.batches, args.layer_repeats, device=args.device, dtype=dtype,
-                                             sync=sync, log=log, burst=args.layer_burst)
+        result["layer"] = layer.bench_layers(
+            shapes,
+            args.batches,
+            args.layer_repeats,
+            device=args.device,
+            dtype=dtype,
+            sync=sync,
+            log=log,
+            burst=args.layer_burst,
+        )
     if "ops" in args.parts:
         result["ops"] = ops.op_counts()
         for row in result["ops"]:
-            log(f"ops {row['layer']}: eager {row['eager']['before']} -> {row['eager']['after']}, "
-                f"ONNX nodes {row['onnx']['before']} -> {row['onnx']['after']}")
+            log(
+                f"ops {row['layer']}: eager {row['eager']['before']} -> {row['eager']['after']}, "
+                f"ONNX nodes {row['onnx']['before']} -> {row['onnx']['after']}"
+            )
     pairs = models.ca_model_pairs(args.models)
     result["models"] = {}
     for size in args.sizes:  # rows of every size in one list, each tagged with its "imgsz"
@@ -180,14 +201,17 @@ def _run(args: argparse.Namespace, log) -> dict:
                 result["models"]["onnxruntime_skipped"] = reason
                 log(f"onnxruntime skipped: {reason}")
             else:
-                lat = models.bench_onnxruntime(pairs, size, args.model_repeats, torch.get_num_threads(), args.device, log)
+                lat = models.bench_onnxruntime(
+                    pairs, size, args.model_repeats, torch.get_num_threads(), args.device, log
+                )
                 result["models"].setdefault("onnxruntime", []).extend(
                     {**row, "imgsz": size} for row in models.ratios(pairs, lat)
                 )
     if "train" in args.parts:
         train_pairs = models.ca_model_pairs(args.train_models)
-        result["train"] = train_throughput.bench_train(train_pairs, args.train_batch, args.train_imgsz,
-                                                       args.train_repeats, args.device, sync, log)
+        result["train"] = train_throughput.bench_train(
+            train_pairs, args.train_batch, args.train_imgsz, args.train_repeats, args.device, sync, log
+        )
     result["meta"]["loadavg_after"] = _loadavg()
     result["targets"] = report.check_targets(result)
     return result

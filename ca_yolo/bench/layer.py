@@ -14,7 +14,7 @@ backward (gradients for x and all parameters) in train mode.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -154,7 +154,9 @@ def bench_layers(
         level = LEVELS[i] if len(shapes) <= len(LEVELS) else f"#{i}"
         for b in batches:
             for mode in modes:
-                timed = bench_layer_shape((b, c, h, w), mode, repeats, device=device, dtype=dtype, sync=sync, burst=burst)
+                timed = bench_layer_shape(
+                    (b, c, h, w), mode, repeats, device=device, dtype=dtype, sync=sync, burst=burst
+                )
                 row = {"level": level, **timed}
                 log(
                     f"layer {level} {b}x{c}x{h}x{w} {mode:5s}: ours {row['ms']['ours']['median']:.3f} ms, "

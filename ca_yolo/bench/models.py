@@ -12,8 +12,8 @@ import contextlib
 import logging
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -69,10 +69,9 @@ def export_onnx(name: str, folder: Path, imgsz: int) -> Path:
     would make Ultralytics try to install it.
     """
     from ultralytics import YOLO
+    from ultralytics.utils import LOGGER
 
     import ca_yolo  # noqa: F401
-
-    from ultralytics.utils import LOGGER
 
     level = LOGGER.level
     LOGGER.setLevel(logging.WARNING)  # the exporter's banner, once per model, would bury the figures
@@ -138,8 +137,10 @@ def bench_torch(
         if shares is not None:
             for name in cas:
                 shares[name] = ca_time_share(models[name], x, repeats, sync)
-                log(f"torch {name} @{imgsz}: CoordAtt layers {shares[name]['ca_ms']:.2f} ms = "
-                    f"{100 * shares[name]['share']:.1f}% of the forward pass")
+                log(
+                    f"torch {name} @{imgsz}: CoordAtt layers {shares[name]['ca_ms']:.2f} ms = "
+                    f"{100 * shares[name]['share']:.1f}% of the forward pass"
+                )
         del models
     return out
 
@@ -221,7 +222,9 @@ def bench_onnxruntime(
     x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).numpy().astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="ca-yolo-bench-") as tmp:
         for base, cas in _by_family(pairs).items():
-            sessions = {name: ort_session(export_onnx(name, Path(tmp), imgsz), threads, device) for name in [base, *cas]}
+            sessions = {
+                name: ort_session(export_onnx(name, Path(tmp), imgsz), threads, device) for name in [base, *cas]
+            }
             fns = {k: (lambda s=s: s.run(None, {s.get_inputs()[0].name: x})) for k, s in sessions.items()}
             for name, s in timed_rounds(fns, repeats, warmup=3).items():
                 out[name] = s
@@ -244,15 +247,17 @@ def ratios(pairs: list[tuple[str, str]], samples: dict[str, list[float]]) -> lis
             continue
         a, b = summary(samples[ca]), summary(samples[base])
         r = paired_ratio(samples[ca], samples[base])
-        rows.append({
-            "model": ca,
-            "baseline": base,
-            "ms": a["median"],
-            "baseline_ms": b["median"],
-            "ratio": r["median"],
-            "ratio_p25": r["p25"],
-            "ratio_p75": r["p75"],
-            "ratio_of_medians": a["median"] / b["median"],
-            "n": a["n"],
-        })
+        rows.append(
+            {
+                "model": ca,
+                "baseline": base,
+                "ms": a["median"],
+                "baseline_ms": b["median"],
+                "ratio": r["median"],
+                "ratio_p25": r["p25"],
+                "ratio_p75": r["p75"],
+                "ratio_of_medians": a["median"] / b["median"],
+                "n": a["n"],
+            }
+        )
     return rows

@@ -47,8 +47,16 @@ def onnx_nodes(layer: nn.Module, x: torch.Tensor, opset: int = 18) -> collection
 
     axes = {0: "batch", 2: "height", 3: "width"}
     buf = io.BytesIO()
-    torch.onnx.export(layer, (x,), buf, input_names=["x"], output_names=["y"], dynamic_axes={"x": axes, "y": axes},
-                      opset_version=opset, dynamo=False)
+    torch.onnx.export(
+        layer,
+        (x,),
+        buf,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": axes, "y": axes},
+        opset_version=opset,
+        dynamo=False,
+    )
     return collections.Counter(n.op_type for n in onnx.load_from_string(buf.getvalue()).graph.node)
 
 

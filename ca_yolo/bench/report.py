@@ -73,7 +73,8 @@ def markdown(result: dict) -> str:
     if result.get("layer"):
         lines += [
             "",
-            "| CA layer | shape (B×C×H×W) | mode | ours ms | reference ms | floor `x*s` ms | ours vs reference | ours / floor |",
+            "| CA layer | shape (B×C×H×W) | mode | ours ms | reference ms | floor `x*s` ms | ours vs reference "
+            "| ours / floor |",
             "|---|---|---|---:|---:|---:|---:|---:|",
         ]
         for r in result["layer"]:
@@ -93,8 +94,10 @@ def markdown(result: dict) -> str:
         for r in result["ops"]:
             e, o, k = r["eager"], r["onnx"], r["onnx_constants"]
             after_ops = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in r["onnx_ops_after"].items())
-            lines.append(f"| {r['layer']} | {e['before']} → {e['after']} | {o['before']} → {o['after']} "
-                         f"(+{k['before']} → +{k['after']}) | {after_ops} |")
+            lines.append(
+                f"| {r['layer']} | {e['before']} → {e['after']} | {o['before']} → {o['after']} "
+                f"(+{k['before']} → +{k['after']}) | {after_ops} |"
+            )
     models = result.get("models", {})
     if models.get("torch") or models.get("onnxruntime"):
         torch_rows = {(r["model"], r.get("imgsz", 640)): r for r in models.get("torch", [])}
@@ -112,7 +115,11 @@ def markdown(result: dict) -> str:
             ocell = f"{o['ms']:.1f} ({o['baseline_ms']:.1f}) | {_ratio(o)}" if o else "– | –"
             lines.append(f"| {key[0]} | {key[1]} | {base} | {tcell} | {ocell} |")
     if result.get("train"):
-        lines += ["", "| training | baseline | batch × imgsz | img/s | baseline img/s | ratio |", "|---|---|---|---:|---:|---:|"]
+        lines += [
+            "",
+            "| training | baseline | batch × imgsz | img/s | baseline img/s | ratio |",
+            "|---|---|---|---:|---:|---:|",
+        ]
         for r in result["train"]:
             lines.append(
                 f"| {r['model']} | {r['baseline']} | {r['batch']}×{r['imgsz']} | {r['images_per_s']:.2f} | "

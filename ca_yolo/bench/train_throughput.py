@@ -7,7 +7,7 @@ random boxes per image) is made once and reused, so both models do exactly the s
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

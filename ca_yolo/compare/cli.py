@@ -94,7 +94,10 @@ def run_comparison(plan: Plan):
     first = cfg.seeds[0]
     print(f"ca-yolo compare: measuring params, GFLOPs and latency of {', '.join(plan.names)} side by side")
     measures = measure_models(
-        {n: out / f"{n}-seed{first}" / "weights" / "best.pt" for n in plan.names}, cfg.imgsz, cfg.device, cfg.latency_runs
+        {n: out / f"{n}-seed{first}" / "weights" / "best.pt" for n in plan.names},
+        cfg.imgsz,
+        cfg.device,
+        cfg.latency_runs,
     )
     results = build_results(plan, records, measures, environment())
     grid = None

@@ -189,7 +189,11 @@ def _default_name(data: str | None, merged: dict) -> str:
 
 def _batch(value: object) -> int | float:
     """Ultralytics' batch: images per batch (int >= 1), -1 for autobatch, or a GPU-memory fraction (0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value >= 1 or value == -1 or 0 < value < 1):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (value >= 1 or value == -1 or 0 < value < 1)
+    ):
         raise ArgError(f"batch={value} must be a positive integer, -1 (auto) or a fraction in (0, 1)")
     return int(value) if value >= 1 or value == -1 else float(value)
 

@@ -35,7 +35,9 @@ def environment() -> dict:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 0
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     return {
         "python": sys.version.split()[0],
         "ca-yolo": _version("ca-yolo"),
@@ -44,7 +46,9 @@ def environment() -> dict:
         "torchvision": _version("torchvision"),
         "pycocotools": _version("pycocotools"),
         "numpy": _version("numpy"),
-        "opencv": _version("opencv-python") if _version("opencv-python") != "not installed" else _version("opencv-python-headless"),
+        "opencv": _version("opencv-python")
+        if _version("opencv-python") != "not installed"
+        else _version("opencv-python-headless"),
         "os": platform.platform(),
         "cpu": cpu_name(),
         "cpu_cores_usable": cores,

@@ -117,7 +117,9 @@ def _check_pretrained(path: str, models: list[str], nc: int) -> None:
     try:
         source, _ = load_checkpoint(path)
     except Exception as e:  # a truncated or foreign file: say which, in one line
-        raise PlanError(f"pretrained={path} is not a readable Ultralytics checkpoint ({type(e).__name__}: {e})") from None
+        raise PlanError(
+            f"pretrained={path} is not a readable Ultralytics checkpoint ({type(e).__name__}: {e})"
+        ) from None
     for cfg in models:
         model = DetectionModel(cfg, nc=nc, verbose=False)
         if has_registered_layers(model):

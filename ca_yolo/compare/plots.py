@@ -77,7 +77,11 @@ def plot_final(results: dict, path: Path) -> Path:
 
 
 def plot_prediction_grid(
-    images: list[Path], gt: dict[Path, np.ndarray], preds: dict[str, dict[Path, np.ndarray]], names: list[str], path: Path
+    images: list[Path],
+    gt: dict[Path, np.ndarray],
+    preds: dict[str, dict[Path, np.ndarray]],
+    names: list[str],
+    path: Path,
 ) -> Path:  # fmt: skip
     """Rows = images; first column the ground truth, then each model's predictions.
 

@@ -96,7 +96,8 @@ def report_markdown(results: dict, has_grid: bool = True) -> str:
         lines.append(
             f"| {m['name']}{' (baseline)' if m['name'] == results['baseline'] else ''} | {size} | "
             f"{_num(m.get('gflops'), '.2f')} | {_num(m.get('latency_ms'), '.2f')} | "
-            + " | ".join(_cell(m["metrics"][k]) for k in keys) + " |"
+            + " | ".join(_cell(m["metrics"][k]) for k in keys)
+            + " |"
         )
     lines += ["", f"## Difference to the baseline ({results['baseline']}), paired by seed", ""]
     lines += _difference_section(results, labels)
@@ -130,7 +131,11 @@ def _difference_section(results: dict, labels: dict) -> list[str]:
         ]
     diffs = results["differences"]
     out = [f"- {x['sentence']}" for x in diffs if x["metric"] in HEADLINE]
-    out += ["", "| model | metric | mean difference | std | 95% CI | seeds | verdict |", "|---|---|---:|---:|---|---:|---|"]
+    out += [
+        "",
+        "| model | metric | mean difference | std | 95% CI | seeds | verdict |",
+        "|---|---|---:|---:|---|---:|---|",
+    ]
     for x in diffs:
         ci = "–" if x["ci_low"] is None else f"[{x['ci_low']:+.4f}, {x['ci_high']:+.4f}]"
         out.append(f"| {x['model']} | {labels[x['metric']]} | {x['mean']:+.4f} | {_num(x['std'], '.4f')} | {ci} | "

@@ -92,11 +92,23 @@ def build_results(plan: Plan, records: list[dict], measures: dict[str, dict], en
         "command": cfg.command,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "folder": str(cfg.out_dir),
-        "data": {"yaml": str(plan.data), "train_images": plan.train_images, "val_images": plan.val_images,
-                 "classes": plan.class_names, "gt_source": records[0].get("gt_source") if records else None,
-                 "voc_metric": voc},  # fmt: skip
-        "settings": {"epochs": cfg.epochs, "imgsz": cfg.imgsz, "batch": cfg.batch, "device": cfg.device,
-                     "workers": cfg.workers, "deterministic": True, "train_args": cfg.train_args},  # fmt: skip
+        "data": {
+            "yaml": str(plan.data),
+            "train_images": plan.train_images,
+            "val_images": plan.val_images,
+            "classes": plan.class_names,
+            "gt_source": records[0].get("gt_source") if records else None,
+            "voc_metric": voc,
+        },  # fmt: skip
+        "settings": {
+            "epochs": cfg.epochs,
+            "imgsz": cfg.imgsz,
+            "batch": cfg.batch,
+            "device": cfg.device,
+            "workers": cfg.workers,
+            "deterministic": True,
+            "train_args": cfg.train_args,
+        },  # fmt: skip
         "seeds": cfg.seeds,
         "baseline": plan.baseline,
         "models": models,

@@ -110,7 +110,8 @@ def run_all(plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print) -> 
     counts = {s: sum(1 for st, _ in states if st == s) for s in ("done", "evaluate", "resume", "new")}
     log(
         f"ca-yolo compare: {len(plan.runs)} runs ({len(plan.names)} models x {len(cfg.seeds)} seeds) in {cfg.out_dir}: "
-        f"{counts['done']} finished, {counts['resume']} to resume, {counts['evaluate']} to evaluate, {counts['new']} new"
+        f"{counts['done']} finished, {counts['resume']} to resume, {counts['evaluate']} to evaluate, "
+        f"{counts['new']} new"
     )
     records = []
     for i, (run, (state, left)) in enumerate(zip(plan.runs, states)):

@@ -101,4 +101,3 @@ def atomic_output_dir(out: str | Path, force: bool = False, sources: tuple[Path,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-

@@ -65,7 +65,8 @@ def load_instances(path: Path) -> dict:
             raise DataError(f"{path}: category id {cid!r} ({c.get('name')!r}) is not one of the 80 COCO detection ids")
         if c.get("name") != COCO_NAMES[COCO_ID_TO_INDEX[cid]]:
             raise DataError(
-                f"{path}: category id {cid} is named {c.get('name')!r}, COCO calls it {COCO_NAMES[COCO_ID_TO_INDEX[cid]]!r}"
+                f"{path}: category id {cid} is named {c.get('name')!r}, "
+                f"COCO calls it {COCO_NAMES[COCO_ID_TO_INDEX[cid]]!r}"
             )
     return data
 
@@ -129,7 +130,9 @@ def _split_items(ann_path: Path, img_dir: Path, problems: Problems, counts: dict
             continue
         im["lines"].append(yolo_line(COCO_ID_TO_INDEX[cid], x0, y0, x1, y1, im["w"], im["h"]))
     items = []
-    present = {iid: img_dir / im["name"] for iid, im in images.items() if not im["bad"] and (img_dir / im["name"]).is_file()}
+    present = {
+        iid: img_dir / im["name"] for iid, im in images.items() if not im["bad"] and (img_dir / im["name"]).is_file()
+    }
     sizes = verify_images(present.values())  # every image written is decoded once
     for iid, im in images.items():
         src = img_dir / im["name"]
@@ -204,7 +207,11 @@ def convert_coco(
             write_split(tmp, split, ((it.src_image, it.lines) for it in its), images)
         (tmp / "annotations").mkdir()
         shutil.copyfile(val_json, tmp / "annotations" / val_json.name)
-        summary = {"source": str(root), "splits": counts, "skipped": [{"item": f, "problem": m} for f, m in problems.items]}
+        summary = {
+            "source": str(root),
+            "splits": counts,
+            "skipped": [{"item": f, "problem": m} for f, m in problems.items],
+        }
         (tmp / "conversion.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         write_data_yaml(
             tmp / "data.yaml",
@@ -219,7 +226,8 @@ def convert_coco(
             },
             header=(
                 f"MS-COCO as YOLO, written by 'ca-yolo data coco' from {root}\n"
-                "coco_gt is an unchanged copy of the official val JSON; coco_gt_cat_ids[i] is the category id of class i."
+                "coco_gt is an unchanged copy of the official val JSON; "
+                "coco_gt_cat_ids[i] is the category id of class i."
             ),
         )
     for split, c in counts.items():

@@ -106,7 +106,10 @@ def build_coco_gt(
                 }
             )
     return {
-        "info": {"description": description or "ground truth written by ca-yolo", "image_id_rule": "image_id_from_stem"},
+        "info": {
+            "description": description or "ground truth written by ca-yolo",
+            "image_id_rule": "image_id_from_stem",
+        },
         "images": out_images,
         "annotations": annotations,
         "categories": [{"id": cid, "name": n, "supercategory": ""} for cid, n in zip(cat_ids, names)],

@@ -18,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ca_yolo.errors import CaYoloError
+
 from .problems import DataError
 
 
-class LabelLineError(ValueError):
+class LabelLineError(CaYoloError, ValueError):
     """A label line that is not a box or polygon; the message says why (without file and line).
 
     ``kind`` is ``"class"`` for a class id that is not an integer, else ``"malformed"``.

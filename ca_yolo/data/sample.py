@@ -56,7 +56,9 @@ def _random_colour(rng: np.random.Generator, hue: int | None) -> tuple[int, int,
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 
-def _shape_polygon(cls: int, cx: float, cy: float, s: float, theta: float, rng: np.random.Generator) -> np.ndarray | None:
+def _shape_polygon(
+    cls: int, cx: float, cy: float, s: float, theta: float, rng: np.random.Generator
+) -> np.ndarray | None:
     """Vertices (Nx2 float) of a square, triangle or cross of size ``s``; None for the circle."""
     if cls == 0:
         return None
@@ -67,9 +69,25 @@ def _shape_polygon(cls: int, cx: float, cy: float, s: float, theta: float, rng: 
         pts = np.stack([np.cos(a), np.sin(a)], 1) * (s / 2)
     else:
         t, h = 0.17, 0.5  # arm half-width and half-length, as fractions of s
-        pts = np.array(
-            [[-t, -h], [t, -h], [t, -t], [h, -t], [h, t], [t, t], [t, h], [-t, h], [-t, t], [-h, t], [-h, -t], [-t, -t]]
-        ) * s
+        pts = (
+            np.array(
+                [
+                    [-t, -h],
+                    [t, -h],
+                    [t, -t],
+                    [h, -t],
+                    [h, t],
+                    [t, t],
+                    [t, h],
+                    [-t, h],
+                    [-t, t],
+                    [-h, t],
+                    [-h, -t],
+                    [-t, -t],
+                ]
+            )
+            * s
+        )
     c, sn = math.cos(theta), math.sin(theta)
     return pts @ np.array([[c, sn], [-sn, c]]) + (cx, cy)
 
@@ -88,7 +106,9 @@ def _overlap_ok(box: tuple, boxes: list[tuple]) -> bool:
     return True
 
 
-def render_sample_image(seed: int, split: str, index: int, imgsz: int) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]]]:
+def render_sample_image(
+    seed: int, split: str, index: int, imgsz: int
+) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]]]:
     """Draw one image; return ``(image HxWx3 uint8 BGR, [(cls, x0, y0, x1, y1), ...])``.
 
     Box edges are 0-based pixel edges (``x1`` exclusive) of the shape as drawn.
@@ -97,7 +117,9 @@ def render_sample_image(seed: int, split: str, index: int, imgsz: int) -> tuple[
     img = _background(rng, imgsz)
     for _ in range(rng.integers(2, 9)):  # clutter lines
         p, q = rng.integers(0, imgsz, 2), rng.integers(0, imgsz, 2)
-        cv2.line(img, tuple(map(int, p)), tuple(map(int, q)), _random_colour(rng, None), int(rng.integers(1, 3)), cv2.LINE_AA)
+        cv2.line(
+            img, tuple(map(int, p)), tuple(map(int, q)), _random_colour(rng, None), int(rng.integers(1, 3)), cv2.LINE_AA
+        )
     for _ in range(rng.integers(0, 6)):  # small blobs, below the smallest object size
         c = tuple(map(int, rng.integers(0, imgsz, 2)))
         axes = tuple(map(int, rng.integers(1, max(2, imgsz // 32), 2)))
@@ -237,6 +259,8 @@ def _write_sample(out: Path, params: dict, force: bool) -> None:
                 lines = [yolo_line(c, x0, y0, x1, y1, imgsz, imgsz) for c, x0, y0, x1, y1 in boxes]
                 write_label_file(tmp / "labels" / split / f"{name}.txt", lines)
                 if split == "val":
-                    gt.append(GtImage(f"{name}.jpg", imgsz, imgsz, [GtBox(c, x0, y0, x1, y1) for c, x0, y0, x1, y1 in boxes]))
+                    gt.append(
+                        GtImage(f"{name}.jpg", imgsz, imgsz, [GtBox(c, x0, y0, x1, y1) for c, x0, y0, x1, y1 in boxes])
+                    )
         write_coco_gt(tmp / "annotations" / "val.json", gt, list(SAMPLE_NAMES), description="ca-yolo sample, val split")
         write_data_yaml(tmp / "data.yaml", _data_yaml(out, params), _HEADER)

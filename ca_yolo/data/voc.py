@@ -310,4 +310,3 @@ def convert_voc(
         log(f"{split}: {c['images']} images, {c['boxes']} boxes ({c['difficult']} difficult left out)")
     log(f"wrote {out / 'data.yaml'}")
     return out / "data.yaml"
-

@@ -34,7 +34,7 @@ def plot_attention_stats(csv_path: str | Path, png_path: str | Path) -> Path:
         series[(r["layer"], r["type"], r["gate"])].append(r)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     panels = (("mean", "gate mean"), ("std", "gate std (spread)"), ("grad_ratio", "grad RMS / neighbours'"))
-    for n, ((layer, kind, gate), rows) in enumerate(sorted(series.items())):
+    for (layer, kind, gate), rows in sorted(series.items()):
         epochs = [r["epoch"] for r in rows]
         for ax, (key, _) in zip(axes, panels):
             ys = [r[key] for r in rows]

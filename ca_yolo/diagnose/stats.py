@@ -32,9 +32,9 @@ import io
 import math
 import os
 import random
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -84,7 +84,9 @@ class AttentionStats:
         self.positions = [i for i, m in enumerate(layers) if is_attention(m)]
         self.rows: list[dict] = []
         self.start = {i: self._params(layers[i]) for i in self.positions}
-        self.start_gate = {i: {k: p.detach().clone() for k, p in gate_parameters(layers[i]).items()} for i in self.positions}
+        self.start_gate = {
+            i: {k: p.detach().clone() for k, p in gate_parameters(layers[i]).items()} for i in self.positions
+        }
         watched = set(self.positions) | {j for i in self.positions for j in (i - 1, i + 1) if 0 <= j < len(layers)}
         self.watched = sorted(watched)
         self.grad_sq = {i: 0.0 for i in self.watched}
@@ -164,9 +166,15 @@ class AttentionStats:
             num = sum(float((a - b).float().pow(2).sum()) for a, b in zip(now, self.start[i]))
             den = sum(float(b.float().pow(2).sum()) for b in self.start[i])
             gate_now = gate_parameters(m)
-            gate_drift = math.sqrt(sum(float((gate_now[k].detach() - v).float().pow(2).sum()) for k, v in self.start_gate[i].items()))
-            neighbours = [rms[j] for j in (i - 1, i + 1) if j in rms and j not in self.positions and not math.isnan(rms[j])]
-            ratio = rms[i] / (sum(neighbours) / len(neighbours)) if neighbours and not math.isnan(rms[i]) else float("nan")
+            gate_drift = math.sqrt(
+                sum(float((gate_now[k].detach() - v).float().pow(2).sum()) for k, v in self.start_gate[i].items())
+            )
+            neighbours = [
+                rms[j] for j in (i - 1, i + 1) if j in rms and j not in self.positions and not math.isnan(rms[j])
+            ]
+            ratio = (
+                rms[i] / (sum(neighbours) / len(neighbours)) if neighbours and not math.isnan(rms[i]) else float("nan")
+            )
             for name, g in gates.get(i, {}).items():
                 self.rows.append({
                     "epoch": epoch, "layer": i, "type": type(m).__name__, "gate": name,

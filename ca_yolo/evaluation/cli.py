@@ -74,7 +74,9 @@ def main(argv: list[str]) -> int:
         print(f"ca-yolo eval: error: {e}", file=sys.stderr)
         return e.exit_code
     print(f"\nCOCO-standard metrics (pycocotools) of {args['model']} on {args['data']} [{args.get('split') or 'val'}]")
-    print(f"{result.images} images, {result.gt_objects} objects, {result.detections} detections; GT: {result.gt_source}")
+    print(
+        f"{result.images} images, {result.gt_objects} objects, {result.detections} detections; GT: {result.gt_source}"
+    )
     print(format_coco_table(result.coco))
     print(format_voc_line(result.voc))
     u = result.ultralytics

@@ -32,8 +32,8 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
   the inference form (:mod:`ca_yolo.nn.fuse`), the fewest ops the maths allows at batch 1:
   eager: sum, sum, cat, one product (BN folded, 1/W as its scale), h-swish in place, one product
   for both gate convs (weights stacked), sigmoid in place, x * g_h, *= g_w - 9 ops and two
-  indexing views (28 calls unfused), 4 of them full-size passes; exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX
-  nodes and no shape arithmetic (:meth:`CoordAtt._forward_export`).
+  indexing views (28 calls unfused), 4 of them full-size passes; exported: the two directions as two
+  short chains of 4-D 1x1 Convs, 12 ONNX nodes and no shape arithmetic (:meth:`CoordAtt._forward_export`).
 """
 
 from __future__ import annotations
@@ -119,8 +119,11 @@ class _Scale(torch.autograd.Function):
 
 def _plain_ops_only() -> bool:
     """Whether to avoid the custom autograd functions: compiling, tracing or exporting."""
-    return torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling() or (
-        torch.onnx.is_in_onnx_export()
+    return (
+        torch.jit.is_scripting()
+        or torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+        or (torch.onnx.is_in_onnx_export())
     )
 
 
@@ -205,10 +208,16 @@ class CoordAtt(InferenceForm, nn.Module):
         wh, bh = conv_weight_bias(self.conv_h)  # (C, mip), (C,)
         ww, bw = conv_weight_bias(self.conv_w)
         return {
-            "_w1": w1[None], "_b1": b1[None, :, None],  # (1, mip, C), (1, mip, 1)
-            "_wg": torch.cat((wh, ww))[None], "_bg": torch.cat((bh, bw))[None, :, None],  # (1, 2C, mip), (1, 2C, 1)
-            "_cw1": w1[:, :, None, None], "_cb1": b1.clone(),
-            "_cwh": wh[:, :, None, None], "_cbh": bh.clone(), "_cww": ww[:, :, None, None], "_cbw": bw.clone(),
+            "_w1": w1[None],
+            "_b1": b1[None, :, None],  # (1, mip, C), (1, mip, 1)
+            "_wg": torch.cat((wh, ww))[None],
+            "_bg": torch.cat((bh, bw))[None, :, None],  # (1, 2C, mip), (1, 2C, 1)
+            "_cw1": w1[:, :, None, None],
+            "_cb1": b1.clone(),
+            "_cwh": wh[:, :, None, None],
+            "_cbh": bh.clone(),
+            "_cww": ww[:, :, None, None],
+            "_cbw": bw.clone(),
         }
 
     def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:

@@ -29,11 +29,17 @@ def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, tor
         dtype, so that ``weight @ z + bias == bn(conv(z))`` to float rounding.
     """
     w = conv.weight.detach().double().flatten(1)
-    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64, device=w.device)
+    b = (
+        conv.bias.detach().double()
+        if conv.bias is not None
+        else torch.zeros(w.shape[0], dtype=torch.float64, device=w.device)
+    )
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(b)
     beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(b)
     scale = gamma / torch.sqrt(bn.running_var.double() + bn.eps)
-    return (w * scale[:, None]).to(conv.weight.dtype), ((b - bn.running_mean.double()) * scale + beta).to(conv.weight.dtype)
+    return (w * scale[:, None]).to(conv.weight.dtype), ((b - bn.running_mean.double()) * scale + beta).to(
+        conv.weight.dtype
+    )
 
 
 def conv_weight_bias(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,7 +70,7 @@ class InferenceForm:
         """Whether the layer's weights allow an inference form (e.g. BatchNorm with running statistics)."""
         return True
 
-    def fuse(self) -> "InferenceForm":
+    def fuse(self) -> InferenceForm:
         """Make (or remake) the inference form from the current weights; returns self.
 
         The forward pass in eval mode then uses it; training mode keeps the exact training path.

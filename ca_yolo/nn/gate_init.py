@@ -27,9 +27,9 @@ a comparison measures CA, not a different random start.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator
 
 import torch
 import torch.nn as nn

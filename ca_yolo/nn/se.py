@@ -55,8 +55,12 @@ class SE(InferenceForm, nn.Module):
 
     def inference_constants(self) -> dict[str, torch.Tensor]:
         """fc1 / fc2 as 1x1 conv weights (out, in, 1, 1) and biases."""
-        return {"_cw1": self.fc1.weight.detach()[:, :, None, None], "_cb1": self.fc1.bias.detach().clone(),
-                "_cw2": self.fc2.weight.detach()[:, :, None, None], "_cb2": self.fc2.bias.detach().clone()}
+        return {
+            "_cw1": self.fc1.weight.detach()[:, :, None, None],
+            "_cb1": self.fc1.bias.detach().clone(),
+            "_cw2": self.fc2.weight.detach()[:, :, None, None],
+            "_cb2": self.fc2.bias.detach().clone(),
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale x (B, C, H, W) channel-wise; returns (B, C, H, W)."""

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 from ultralytics.utils.ops import make_divisible
 
+from ca_yolo.errors import CaYoloError
+
 # A number up to this is read as a setting (reduction, kernel size), above it as a channel count.
 # Reductions beyond 32 are meaningless here: mip = max(8, C // r) is already at its floor of 8 for C <= 256.
 MAX_REDUCTION = 32
@@ -41,7 +43,7 @@ _SHORT = {"reduction": "r", "kernel_size": "k", "k_size": "k"}
 _LONE_KERNEL_SIZES = (3, 7)  # Ultralytics' SpatialAttention accepts only these
 
 
-class ModelYamlError(ValueError):
+class ModelYamlError(CaYoloError, ValueError):
     """A model YAML cannot be built as written; the message is one line naming the row and module."""
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ultralytics.utils import LOGGER
 
@@ -99,8 +99,10 @@ def _origin(file: str) -> str:
 def main(argv: list[str]) -> int:
     """``ca-yolo models``: list the shipped model YAMLs."""
     if argv and argv[0] in {"-h", "--help"}:
-        print("usage: ca-yolo models\n\nLists the model YAMLs shipped with ca-yolo. Use them by name with a scale "
-              "letter, e.g. model=yolov8s-ca.yaml.")
+        print(
+            "usage: ca-yolo models\n\nLists the model YAMLs shipped with ca-yolo. Use them by name with a scale "
+            "letter, e.g. model=yolov8s-ca.yaml."
+        )
         return 0
     print(f"Model YAMLs in {MODELS_DIR} (add a scale letter n/s/m/l/x after the digits):")
     for name in shipped_models():

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from ultralytics.utils import LOGGER
@@ -99,13 +100,19 @@ def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
     ours = {i: get_layer(r[2]) for i, r in enumerate(rows) if isinstance(r[2], str) and get_layer(r[2])}
     if not ours:
         return d
-    for i, spec in ours.items():
+    for i in ours:
         if not isinstance(rows[i][0], int):
             raise ModelYamlError(f"model YAML row {i} ({rows[i][2]}): takes one input, got from={rows[i][0]}")
     sources = {i: (rows[i][0] + i if rows[i][0] < 0 else rows[i][0]) for i in ours}
     # Ultralytics builds the same YAML several times per run (trainer, validator, exporter): probe once.
-    key = (json.dumps({k: d.get(k) for k in ("backbone", "head", "scales", "scale", "width_multiple")},
-                      sort_keys=True, default=str), ch)
+    key = (
+        json.dumps(
+            {k: d.get(k) for k in ("backbone", "head", "scales", "scale", "width_multiple")},
+            sort_keys=True,
+            default=str,
+        ),
+        ch,
+    )
     channels = _PROBED.get(key)
     if channels is None:
         shapes = probe_shapes(d, ch, parse, set(ours), max(sources.values()))
@@ -179,7 +186,8 @@ def probe_shapes(
                 name = model_rows(d)[e.index][2]
                 raise ModelYamlError(
                     f"model YAML row {e.index} ({name}): fails on a {_FALLBACK_SIZE}x{_FALLBACK_SIZE} input "
-                    f"({type(e.cause).__name__}: {str(e.cause).strip().splitlines()[0] if str(e.cause).strip() else ''})"
+                    f"({type(e.cause).__name__}: "
+                    f"{str(e.cause).strip().splitlines()[0] if str(e.cause).strip() else ''})"
                 ) from None
         return [s and (*s[:2], *(round(v * scale) for v in s[2:])) for s in shapes]
 

@@ -20,7 +20,7 @@ Tested with Ultralytics 8.4.x; the wrapped functions are looked up by name at ca
 from __future__ import annotations
 
 from ca_yolo.diagnose.stats import attach_if_requested
-from ca_yolo.nn.registry import layer_names, get_layer
+from ca_yolo.nn.registry import get_layer, layer_names
 from ca_yolo.plugin import cfg_models, checkpoint, ddp, fuse_hook, parser
 from ca_yolo.transfer.hook import add_load_hook
 

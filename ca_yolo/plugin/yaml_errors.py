@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Callable
 from types import TracebackType
-from typing import Callable
 
 import torch
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ca_yolo.errors import CaYoloError
 from ca_yolo.nn.registry import get_layer
 from ca_yolo.nn.yaml_args import model_rows
 
 _MAX_STEPS = 100_000  # backtracking budget; real models need a few dozen steps
 
 
-class TransferError(ValueError):
+class TransferError(CaYoloError, ValueError):
     """The checkpoint is not the base of the model it is transferred into."""
 
 
@@ -116,8 +117,12 @@ def align(base: dict, variant: dict, what: str = "checkpoint") -> Alignment:
                     return True
                 index_map.pop()
             else:
-                fail(j, i, f"variant row {i} {_row_text(vrow)} reads rows {list(vref)}, but base row {j} "
-                     f"{_row_text(brow)} maps to rows {list(expected)}")
+                fail(
+                    j,
+                    i,
+                    f"variant row {i} {_row_text(vrow)} reads rows {list(vref)}, but base row {j} "
+                    f"{_row_text(brow)} maps to rows {list(expected)}",
+                )
         else:
             fail(j, i, f"variant row {i} {_row_text(vrow)} differs from base row {j} {_row_text(brow)}")
         spec = get_layer(vrow[2]) if isinstance(vrow[2], str) else None

@@ -17,7 +17,7 @@ The wrapper changes nothing unless the receiving model contains registered (ca-y
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ca_yolo.nn.registry import registered_classes
 from ca_yolo.transfer.weights import align_models, log_result, transfer

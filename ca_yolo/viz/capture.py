@@ -19,9 +19,9 @@ back afterwards, so capturing changes no state either.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -29,9 +29,10 @@ import torch.nn as nn
 
 from ca_yolo.diagnose.gates import is_attention
 from ca_yolo.diagnose.gates import layer_gates as ca_yolo_layer_gates
+from ca_yolo.errors import CaYoloError
 
 
-class NoAttentionLayersError(ValueError):
+class NoAttentionLayersError(CaYoloError, ValueError):
     """The model has no coordinate attention layer (see :func:`is_attention_layer`) to draw."""
 
 
@@ -276,9 +277,7 @@ def _record_input_shape(capture: AttentionCapture):
 
 
 @contextmanager
-def capture_attention(
-    model: nn.Module, layers: str | int | Sequence[int] | None = None
-) -> Iterator[AttentionCapture]:
+def capture_attention(model: nn.Module, layers: str | int | Sequence[int] | None = None) -> Iterator[AttentionCapture]:
     """Record the gates of the model's attention layers during forward passes inside the block.
 
     Example::

@@ -26,7 +26,7 @@ class Letterbox:
     inner: tuple[int, int]  # resized image (h, w) before padding
 
     @classmethod
-    def from_shapes(cls, orig: tuple[int, int], input: tuple[int, int]) -> "Letterbox":
+    def from_shapes(cls, orig: tuple[int, int], input: tuple[int, int]) -> Letterbox:
         """Geometry of an ``orig`` (h0, w0) image letterboxed into an ``input`` (H_in, W_in) tensor."""
         (h0, w0), (hi, wi) = orig, input
         r = min(hi / h0, wi / w0)

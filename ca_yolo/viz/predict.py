@@ -6,9 +6,10 @@ detections and mapped back onto the original image with :class:`~ca_yolo.viz.geo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -39,8 +40,9 @@ def load_model(weights: Any):
     Raises:
         FileNotFoundError: a ``.pt`` path that does not exist.
     """
-    import ca_yolo  # noqa: F401  (CoordAtt must be importable to unpickle a CA checkpoint)
     from ultralytics import YOLO
+
+    import ca_yolo  # noqa: F401  (CoordAtt must be importable to unpickle a CA checkpoint)
 
     if isinstance(weights, YOLO):
         return weights

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ca_yolo.atomic_io import save_figure_atomic
 from ca_yolo.viz.figure import draw_attention_figure

@@ -1,7 +1,7 @@
 """``ca-yolo yaml``: derive an attention variant of any Ultralytics model YAML.
 
-    ca-yolo yaml yolo11.yaml --attn CoordAtt --at backbone,neck -o yolo11-ca.yaml
-    ca-yolo yaml my_model.yaml --attn SE --after 4,6,8,15 -o my_model-se.yaml
+ca-yolo yaml yolo11.yaml --attn CoordAtt --at backbone,neck -o yolo11-ca.yaml
+ca-yolo yaml my_model.yaml --attn SE --after 4,6,8,15 -o my_model-se.yaml
 """
 
 from __future__ import annotations
@@ -73,15 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--at", default=None, help="backbone, neck or backbone,neck (default backbone,neck)")
     where.add_argument(
-        "--after", type=_int_list, default=None, help="explicit base row indices, e.g. 4,6,8,15 (use --after=-2 for negatives)"
+        "--after",
+        type=_int_list,
+        default=None,
+        help="explicit base row indices, e.g. 4,6,8,15 (use --after=-2 for negatives)",
     )
     p.add_argument("-o", "--out", default=None, help="output YAML (default: print the YAML to stdout)")
     p.add_argument(
-        "--args", type=_int_list, default=None,
+        "--args",
+        type=_int_list,
+        default=None,
         help="args of each inserted row, e.g. 16 (reduction; ECA: kernel size); default: none, channels inferred",
     )
     p.add_argument(
-        "--init", default="identity", choices=["identity", "paper"],
+        "--init",
+        default="identity",
+        choices=["identity", "paper"],
         help="how fresh attention layers start: near the identity (default) or as in the papers' code",
     )
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -108,7 +115,9 @@ def main(argv: list[str]) -> int:
             return 1
         if args.after:
             _check_after(args.after, base_path)
-        variant = derive(args.base, args.attn, at=args.at or "backbone,neck", after=args.after, args=args.args, init=args.init)
+        variant = derive(
+            args.base, args.attn, at=args.at or "backbone,neck", after=args.after, args=args.args, init=args.init
+        )
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""

@@ -68,4 +68,3 @@ def render(
             lines.append(f"  - {_flow(row)} # {note}")
             index += 1
     return "\n".join(lines) + "\n"
-

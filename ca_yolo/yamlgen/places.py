@@ -19,13 +19,20 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from ca_yolo.plugin.parser import probe_shapes
 from ca_yolo.nn.yaml_args import model_rows
+from ca_yolo.plugin.parser import probe_shapes
 
 TAIL_BLOCKS = {"SPPF", "SPP", "SPPELAN", "C2PSA", "PSA", "AIFI"}
 # Rows without parameters never end a stage for this rule (they only move or merge features).
 PARAMETER_FREE = {
-    "Concat", "Index", "CBFuse", "nn.Upsample", "nn.MaxPool2d", "nn.AvgPool2d", "nn.ZeroPad2d", "nn.Identity",
+    "Concat",
+    "Index",
+    "CBFuse",
+    "nn.Upsample",
+    "nn.MaxPool2d",
+    "nn.AvgPool2d",
+    "nn.ZeroPad2d",
+    "nn.Identity",
     "nn.Dropout",
 }
 PLACES = ("backbone", "neck")

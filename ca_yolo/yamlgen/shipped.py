@@ -24,7 +24,13 @@ SHIPPED: dict[str, tuple[str, ...]] = {
     },
     **{
         f"yolov8-{suffix}.yaml": ("yolov8.yaml", attn, "backbone,neck")
-        for suffix, attn in (("se", "SE"), ("cbam", "CBAM"), ("eca", "ECA"), ("ca-h", "CoordAttH"), ("ca-w", "CoordAttW"))
+        for suffix, attn in (
+            ("se", "SE"),
+            ("cbam", "CBAM"),
+            ("eca", "ECA"),
+            ("ca-h", "CoordAttH"),
+            ("ca-w", "CoordAttW"),
+        )
     },
     "yolov8-ca-paper.yaml": ("yolov8.yaml", "CoordAtt", "backbone,neck", "paper"),
 }
