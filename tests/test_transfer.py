@@ -310,3 +310,25 @@ def test_transfer_other_families_in_memory(base, variant, counts):
     result = transfer_weights(dst, {"model": src, "ema": None}, verbose=False)
     assert (result.n_transferred, result.n_baseline, result.n_fresh) == (counts[0], counts[0], counts[1])
     _assert_transferred(dst, src.state_dict(), result.index_map)
+
+
+def test_wrong_scale_pretrained_leaves_no_run_folder(tiny_data, tmp_path):
+    """``ca-yolo train model=yolov8n-ca.yaml pretrained=<yolov8s>``: one line, and no run folder left."""
+    from conftest import run_cli
+    from ultralytics import YOLO
+
+    ckpt = tmp_path / "yolov8s.pt"
+    YOLO("yolov8s.yaml").save(ckpt)
+    project = tmp_path / "runs"
+    p = run_cli(
+        ["train", "model=yolov8n-ca.yaml", f"data={tiny_data}", f"pretrained={ckpt}", "epochs=1", "imgsz=64",
+         "device=cpu", "workers=0", f"project={project}", "name=wrong"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert p.returncode == 1, p.stderr[-2000:]
+    errors = [line for line in p.stderr.splitlines() if line.startswith("ca-yolo train: error:")]
+    assert len(errors) == 1 and "is not the base of this model" in errors[0] and "scale 's'" in errors[0], p.stderr[
+        -2000:
+    ]
+    assert "Traceback" not in p.stderr
+    assert not (project / "wrong").exists()

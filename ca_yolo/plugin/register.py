@@ -22,7 +22,7 @@ from __future__ import annotations
 from ca_yolo.diagnose.stats import attach_if_requested
 from ca_yolo.nn.registry import get_layer, layer_names
 from ca_yolo.plugin import cfg_models, checkpoint, ddp, fuse_hook, parser
-from ca_yolo.transfer.hook import add_load_hook
+from ca_yolo.transfer.hook import add_load_hook, check_pretrained_early
 
 
 def _wrap(module, attr: str, wrapper) -> None:
@@ -48,6 +48,7 @@ def register() -> None:
     ddp.add_default_callback()
     add_load_hook()
     _add_default_callback("on_train_start", attach_if_requested)
+    _add_default_callback("on_pretrain_routine_start", check_pretrained_early)  # before any weights load
     _wrap(tasks.BaseModel, "fuse", fuse_hook.wrap_base_model_fuse)
 
 

@@ -57,3 +57,51 @@ def add_load_hook() -> None:
 
     if not getattr(BaseModel.load, "_ca_yolo_wrapper", False):
         BaseModel.load = wrap_load(BaseModel.load)
+
+
+def check_pretrained_early(trainer) -> None:
+    """Trainer callback (``on_pretrain_routine_start``): refuse a non-base ``pretrained=`` checkpoint now.
+
+    Ultralytics creates the run folder (``args.yaml``, ``weights/``) before it loads pretrained
+    weights, so a checkpoint refused at load time would leave that folder behind. The same check as
+    the load hook runs here, on the YAML dicts only, and a refused run removes the folder it just got
+    (only when it holds nothing but ``args.yaml`` and an empty ``weights/``).
+    """
+    from pathlib import Path
+
+    args = getattr(trainer, "args", None)
+    pretrained, model = getattr(args, "pretrained", None), getattr(args, "model", None)
+    if not (isinstance(pretrained, str) and Path(pretrained).is_file() and str(model).endswith((".yaml", ".yml"))):
+        return
+    from ultralytics.nn.tasks import yaml_model_load
+
+    from ca_yolo.nn.registry import get_layer
+    from ca_yolo.nn.yaml_args import model_rows
+    from ca_yolo.transfer.align import TransferError, align
+
+    target = yaml_model_load(model)
+    if not any(isinstance(r[2], str) and get_layer(r[2]) for r in model_rows(target)):
+        return
+    import torch
+
+    ckpt = torch.load(pretrained, map_location="cpu", weights_only=False)
+    source = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else None
+    if not isinstance(getattr(source, "yaml", None), dict):
+        return  # the load hook reports what is missing
+    try:
+        align(source.yaml, target, f"checkpoint '{pretrained}'")
+    except TransferError:
+        _remove_fresh_run_folder(Path(trainer.save_dir))
+        raise
+
+
+def _remove_fresh_run_folder(save_dir) -> None:
+    """Delete a run folder Ultralytics has just made (args.yaml + empty weights/), nothing else."""
+    import shutil
+
+    if not save_dir.is_dir():
+        return
+    entries = {p.name for p in save_dir.iterdir()}
+    weights = save_dir / "weights"
+    if entries <= {"args.yaml", "weights"} and (not weights.exists() or not any(weights.iterdir())):
+        shutil.rmtree(save_dir)
