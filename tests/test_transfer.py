@@ -21,8 +21,11 @@ from ca_yolo.transfer import TransferError, add_load_hook, align, transfer_weigh
 add_load_hook()  # idempotent; register() installs it too once the lead wires it in
 
 
-class _Stop(Exception):
-    """Raised from a trainer callback to end a run once the model is set up."""
+class _Stop(BaseException):
+    """Raised from a trainer callback to end a run once the model is set up.
+
+    A BaseException, not an Exception: the ca-yolo command line turns every Exception into one error line.
+    """
 
 
 def _stock(name: str) -> dict:
