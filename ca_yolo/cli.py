@@ -60,9 +60,23 @@ def main(argv: list[str] | None = None) -> int:
     or ``CA_YOLO_DEBUG=1`` shows), 130 for Ctrl-C.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--debug" in argv:  # accepted anywhere; an env var so subprocesses (DDP workers) see it too
-        argv = [a for a in argv if a != "--debug"]
-        os.environ[DEBUG_ENV] = "1"
+    if "--debug" not in argv:
+        return _main(argv)
+    # --debug is accepted anywhere; an env var so subprocesses (DDP workers) see it too. Restored
+    # afterwards, so an in-process caller (tests, notebooks) does not keep debug mode.
+    saved = os.environ.get(DEBUG_ENV)
+    os.environ[DEBUG_ENV] = "1"
+    try:
+        return _main([a for a in argv if a != "--debug"])
+    finally:
+        if saved is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = saved
+
+
+def _main(argv: list[str]) -> int:
+    """:func:`main` after ``--debug`` was taken out of ``argv``."""
     if not argv or argv[0] in {"-h", "--help"}:
         print(help_text())
         return 0
@@ -113,6 +127,9 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     # entrypoint() reads Ultralytics' ARGV, which is the very list object sys.argv was at import
     # time; its "debug" string splits on spaces and would break quoted arguments. So the list is
     # edited in place rather than rebound.
+    from ca_yolo.diagnose.stats import ENV_FLAG
+
+    saved_flag = os.environ.get(ENV_FLAG)  # restored below: in-process callers keep their setting
     try:
         argv = _take_attn_stats(argv)
     except ValueError as e:
@@ -130,6 +147,10 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
         return 2
     finally:
         sys.argv[:] = saved
+        if saved_flag is None:
+            os.environ.pop(ENV_FLAG, None)
+        else:
+            os.environ[ENV_FLAG] = saved_flag
     return 0
 
 

@@ -4,15 +4,18 @@ Importing a layer module registers it (``@register_layer``); the plugin then mak
 registered layer available to YAML parsing and to restricted checkpoint loading.
 """
 
-from ca_yolo.nn.aliases import register_aliases  # noqa: E402
-from ca_yolo.nn.cbam import CBAM  # noqa: E402
-from ca_yolo.nn.coord_att import CoordAtt
-from ca_yolo.nn.coord_att_hw import CoordAttH, CoordAttW  # noqa: E402
-from ca_yolo.nn.eca import ECA  # noqa: E402
 from ca_yolo.nn.registry import create_layer, get_layer, layer_names, register_layer, registered_classes
 
-# Sibling attentions for ablations (same channel inference and YAML arg forms as CoordAtt).
-from ca_yolo.nn.se import SE  # noqa: E402  (after CoordAtt: registration order is the listing order)
+# Importing a layer module registers it, and registration order is the listing order (``ca-yolo yaml
+# --attn`` choices, error messages): CoordAtt, then the ablation siblings. Keep this order.
+# isort: off
+from ca_yolo.nn.coord_att import CoordAtt
+from ca_yolo.nn.se import SE
+from ca_yolo.nn.cbam import CBAM
+from ca_yolo.nn.eca import ECA
+from ca_yolo.nn.coord_att_hw import CoordAttH, CoordAttW
+from ca_yolo.nn.aliases import register_aliases
+# isort: on
 
 register_aliases()  # other names published YAMLs use (CA, CoordAttention, SEAttention, ...)
 
