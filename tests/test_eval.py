@@ -1,4 +1,5 @@
-"""COCO-standard evaluation: GT conversion, pycocotools parity, perfect predictions, ``ca-yolo eval``."""
+"""COCO-standard evaluation: GT conversion, pycocotools parity, perfect predictions, the one validator pass,
+``ca-yolo eval``."""
 
 from __future__ import annotations
 
@@ -160,6 +161,104 @@ def test_eval_cli_on_a_checkpoint(ca_run, tiny_data, tmp_path, capsys):
     direct = _direct_pycocotools(gt, dets, tmp_path)  # the saved detections reproduce the printed metrics
     assert [(-1.0 if v is None else v) for v in metrics["coco"].values()] == direct
     assert set(metrics["ultralytics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
+
+
+def _count_passes(monkeypatch) -> list[str]:
+    """Record every validator run and refuse any predictor run (evaluation is the validator's one pass)."""
+    from ultralytics.engine.model import Model
+    from ultralytics.engine.validator import BaseValidator
+
+    calls = []
+    validate = BaseValidator.__call__
+
+    def counted(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return validate(self, *args, **kwargs)
+
+    def no_predict(*args, **kwargs):
+        raise AssertionError("evaluation must not run a separate prediction pass")
+
+    monkeypatch.setattr(BaseValidator, "__call__", counted)
+    monkeypatch.setattr(Model, "predict", no_predict)
+    return calls
+
+
+def test_eval_is_one_validator_pass_with_yolo_vals_numbers(ca_run, tiny_data, tmp_path, monkeypatch):
+    """One model.val pass gives all three metric families: its Ultralytics numbers equal a direct 'yolo val',
+    its kept detections are the validator's own (its save_txt output of a direct run), pycocotools on them
+    equals a direct pycocotools computation."""
+    from ultralytics import YOLO
+
+    from ca_yolo.evaluation import evaluate_checkpoint
+
+    best = ca_run / "weights" / "best.pt"
+    calls = _count_passes(monkeypatch)
+    result = evaluate_checkpoint(best, tiny_data, imgsz=64, batch=2)  # batch 2: several rect batches
+    assert calls == ["CapturingValidator"]  # one pass, and nothing else ran inference
+    monkeypatch.undo()
+
+    direct = YOLO(str(best)).val(
+        data=str(tiny_data), imgsz=64, batch=2, conf=0.001, iou=0.7, max_det=300, plots=False, verbose=False,
+        save_txt=True, save_conf=True, project=str(tmp_path), name="direct", exist_ok=True,
+    )  # fmt: skip
+    rd = direct.results_dict
+    keys = {"mAP50": "mAP50(B)", "mAP50-95": "mAP50-95(B)", "precision": "precision(B)", "recall": "recall(B)"}
+    assert result.ultralytics == {k: rd[f"metrics/{v}"] for k, v in keys.items()}
+
+    # the validator's own per-image output of the direct pass (normalised xywh, conf): the same boxes
+    gt = build_coco_gt(read_split(tiny_data, "val"))
+    sizes = {im["id"]: (im["width"], im["height"]) for im in gt.coco["images"]}
+    ids = {Path(p).stem: i for p, i in gt.image_ids.items()}
+    theirs, ours = [], []
+    for txt in sorted((tmp_path / "direct" / "labels").glob("*.txt")):
+        for row in np.loadtxt(txt, ndmin=2):
+            cls, cx, cy, w, h, score = row
+            theirs.append([ids[txt.stem], gt.category_ids[int(cls)], score, cx, cy, w, h])
+    for d in result.detections_list:
+        (x, y, w, h), (iw, ih) = d["bbox"], sizes[d["image_id"]]
+        ours.append([d["image_id"], d["category_id"], d["score"], (x + w / 2) / iw, (y + h / 2) / ih, w / iw, h / ih])
+    assert len(ours) == len(theirs) == result.detections > 0
+    left = np.asarray(ours)
+    for row in theirs:  # each of its boxes is one of ours (its text keeps 6 digits, our JSON 3 for pixels)
+        close = np.flatnonzero(np.all(np.abs(left - row) <= [0, 0, 2e-5, 1e-4, 1e-4, 1e-4, 1e-4], axis=1))
+        assert close.size, row
+        left = np.delete(left, close[0], axis=0)
+
+    assert [(-1.0 if v is None else v) for v in result.coco.values()] == _direct_pycocotools(
+        gt.coco, result.detections_list, tmp_path
+    )
+
+
+def test_eval_never_runs_the_validators_json_evaluation(ca_run, tiny_data, tmp_path, monkeypatch):
+    """A val split at '.../coco/val2017.txt' makes Ultralytics switch save_json on and evaluate its own COCO
+    JSON (installing faster-coco-eval): evaluation keeps it off, writes no predictions.json, installs nothing."""
+    import shutil
+
+    import ultralytics.models.yolo.detect.val as detect_val
+    from ultralytics.engine.validator import BaseValidator
+
+    from ca_yolo.evaluation import evaluate_checkpoint
+
+    root = tmp_path / "coco"
+    for sub in ("images", "labels"):
+        shutil.copytree(tiny_data.parent / sub, root / sub)
+    lines = "".join(f"./images/val/{p.name}\n" for p in sorted((root / "images" / "val").iterdir()))
+    (root / "val2017.txt").write_text(lines)
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: val2017.txt\nnames: [red, blue]\n")
+    required, seen = [], []
+    validate = BaseValidator.__call__
+
+    def watched(self, *args, **kwargs):
+        out = validate(self, *args, **kwargs)
+        seen.append((self.is_coco, self.args.save_json, self.jdict, sorted(self.save_dir.rglob("*"))))
+        return out
+
+    monkeypatch.setattr(detect_val, "check_requirements", lambda *a, **k: required.append(a))
+    monkeypatch.setattr(BaseValidator, "__call__", watched)
+    result = evaluate_checkpoint(ca_run / "weights" / "best.pt", root / "data.yaml", imgsz=64)
+    assert seen == [(True, False, [], [])]  # taken for COCO, yet no JSON and no file written
+    assert required == []
+    assert result.images == 4 and {d["category_id"] for d in result.detections_list} <= {1, 2}
 
 
 def test_eval_cli_errors(tiny_data, tmp_path, capsys):

@@ -182,41 +182,21 @@ def test_compare_reports_the_voc_metric_for_voc_data_only():
     assert [k for k, *_ in metrics_for(True)][-2:] == ["voc07_mAP50", "voc_mAP50"]
 
 
-# ------------------------------------------------------------- Ultralytics' metrics, same detections
+# ------------------------------------------------------------------ ultralytics= of ca-yolo eval
 
 
-def test_ultralytics_metrics_of_given_detections_known_answers():
-    from pathlib import Path
-
-    from ca_yolo.evaluation.ultralytics_metrics import ultralytics_metrics
-
-    a, b = Path("a.jpg"), Path("b.jpg")
-    truth = {a: np.array([[0, 0, 0, 100, 100], [1, 200, 200, 300, 300]], float), b: np.zeros((0, 5))}
-    perfect = {a: np.array([[0, 0, 100, 100, 0.9, 0], [200, 200, 300, 300, 0.8, 1]], float)}
-    m = ultralytics_metrics(perfect, truth, ["x", "y"])
-    assert m["mAP50"] == pytest.approx(1.0, abs=0.01) and m["mAP50-95"] == pytest.approx(1.0, abs=0.01)
-    # every box shifted to IoU 0.6: matched at thresholds 0.50, 0.55, 0.60 only -> mAP50-95 = 3/10 of mAP50
-    shift = 100 * (1 - 0.6) / (1 + 0.6)  # a 100-px box shifted by s along x has IoU (100 - s) / (100 + s)
-    shifted = {a: np.array([[shift, 0, 100 + shift, 100, 0.9, 0], [200 + shift, 200, 300 + shift, 300, 0.8, 1]], float)}
-    m = ultralytics_metrics(shifted, truth, ["x", "y"])
-    assert m["mAP50"] == pytest.approx(1.0, abs=0.01) and m["mAP50-95"] == pytest.approx(0.3, abs=0.01)
-    assert ultralytics_metrics({}, truth, ["x", "y"])["mAP50"] == 0.0
-
-
-def test_eval_ultralytics_shared_uses_the_same_detections(ca_run, tiny_data, tmp_path, capsys):
+def test_eval_ultralytics_key(ca_run, tiny_data, tmp_path, capsys):
+    """Ultralytics' numbers come from the one pass: none leaves them out, 'shared' (earlier versions) = validator."""
     from ca_yolo.evaluation.cli import main as eval_main
 
     best = ca_run / "weights" / "best.pt"
     assert eval_main([f"model={best}", f"data={tiny_data}", "ultralytics=shared", f"save_dir={tmp_path}"]) == 0
     out = capsys.readouterr().out
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    u = metrics["ultralytics"]
+    u = json.loads((tmp_path / "metrics.json").read_text())["ultralytics"]
     assert set(u) == {"mAP50", "mAP50-95", "precision", "recall"}
-    assert (
-        f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  "
-        "(its matching and AP on the same detections)"
-    ) in out
-    assert eval_main([f"model={best}", f"data={tiny_data}", "ultralytics=none"]) == 0
+    assert f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  (same pass)" in out
+    assert eval_main([f"model={best}", f"data={tiny_data}", "ultralytics=none", f"save_dir={tmp_path / 'n'}"]) == 0
     assert "Ultralytics' validator" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "n" / "metrics.json").read_text())["ultralytics"] == {}
     assert eval_main([f"model={best}", f"data={tiny_data}", "ultralytics=twice"]) == 2
-    assert capsys.readouterr().err.strip() == "ca-yolo eval: error: ultralytics=twice must be validator, shared or none"
+    assert capsys.readouterr().err.strip() == "ca-yolo eval: error: ultralytics=twice must be validator or none"

@@ -16,8 +16,8 @@ usage: ca-yolo eval model=PATH.pt data=DATA.yaml [key=value ...]
 
 COCO-standard box metrics (pycocotools: AP@[.5:.95], AP50, AP75, AP small/medium/large, AR) of a
 trained checkpoint on a YOLO-format dataset, the PASCAL VOC metric (AP@0.5, VOC07 11-point and
-all-point, difficult objects ignored) from the same predictions, and Ultralytics' own mAP50 and
-mAP50-95 beside them.
+all-point, difficult objects ignored) and Ultralytics' own mAP50 and mAP50-95, all from one pass of
+Ultralytics' validator (the pass 'yolo val' makes, so its numbers are exactly those).
 The COCO ground truth is the data YAML's 'coco_gt:' file if it has one, else it is built from the
 YOLO labels.
 
@@ -26,18 +26,18 @@ keys:
   data=      data YAML (required)
   split=     split to evaluate (default val)
   imgsz=     inference size (default: the size the checkpoint was trained at)
-  batch=     images per forward pass (default 16)
+  batch=     images per forward pass (default 16; the validator's rect batches letterbox per batch)
   device=    cpu, 0, 0,1 ... (default: Ultralytics' choice)
   coco_gt=   COCO GT JSON to use instead (images matched by file name, classes by name)
-  conf= iou= max_det=   prediction settings (default 0.001, 0.7, 300, as in validation)
-  ultralytics=  validator (default: its own second pass, the numbers 'yolo val' prints), shared
-             (its matching and AP code on this command's detections: no second pass), none
+  conf= iou= max_det=   validator settings (default 0.001, 0.7, 300, as in validation)
+  ultralytics=  validator (default): also print Ultralytics' numbers of the pass; none: leave them
+             out (the pass is the same; 'shared', from earlier versions, means validator)
   save_dir=  also write metrics.json and detections.json (COCO results format) there
 """
 
 _KEYS = {"model", "data", "split", "imgsz", "batch", "device", "coco_gt", "conf", "iou", "max_det", "save_dir",
          "ultralytics"}  # fmt: skip
-_ULTRA = {"validator": True, "shared": "shared", "none": False}
+_ULTRA = {"validator": True, "shared": True, "none": False}
 
 
 def main(argv: list[str]) -> int:
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         raw = args.get("ultralytics", "validator")
         ultra = "none" if raw is None else str(raw).lower()  # 'none' parses to None
         if ultra not in _ULTRA:
-            raise ArgError(f"ultralytics={args['ultralytics']} must be validator, shared or none")
+            raise ArgError(f"ultralytics={args['ultralytics']} must be validator or none")
         from ca_yolo.evaluation.checkpoint import require_checkpoint
         from ca_yolo.evaluation.evaluate import evaluate_checkpoint
 
@@ -81,8 +81,7 @@ def main(argv: list[str]) -> int:
     print(format_voc_line(result.voc))
     u = result.ultralytics
     if u:
-        how = "its matching and AP on the same detections" if ultra == "shared" else "its own pass and interpolation"
-        print(f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  ({how})")
+        print(f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  (same pass)")
     if args.get("save_dir"):
         out = Path(str(args["save_dir"]))
         write_json_atomic(out / "metrics.json", result.summary(), indent=2)

@@ -1,25 +1,22 @@
-"""Evaluate one checkpoint on one split: one prediction pass, from which pycocotools' COCO metrics and
-the PASCAL VOC metric are computed, plus Ultralytics' own metrics.
+"""Evaluate one checkpoint on one split in one inference pass: Ultralytics' own validator.
 
-Ultralytics' metrics come, by default, from its validator (``model.val``: a second pass over the
-split, the numbers ``yolo val`` prints). ``ultralytics_val="shared"`` computes them instead with
-the validator's own matching and AP code from the shared pass (:mod:`ca_yolo.evaluation.
-ultralytics_metrics`): no second pass, but the numbers differ from ``yolo val`` by its different
-letterboxing (rect batches) -- on the sample dataset mAP50 0.614 from the shared pass against 0.635
-from ``model.val``, with pycocotools' AP50 0.613. The default stays the validator so that numbers
-already recorded in comparison folders keep one definition."""
+The pass is ``model.val`` (:mod:`ca_yolo.evaluation.validator`), so Ultralytics' mAP50, mAP50-95,
+precision and recall are exactly the numbers ``yolo val`` prints. Its detections, kept in
+original-image pixels, are written as COCO detections with our ground truth's image and category
+ids, and pycocotools' COCO metrics and the PASCAL VOC metric are computed from them: all three
+metric families come from the same detections.
+"""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ca_yolo.evaluation.cocoeval import coco_metrics
 from ca_yolo.evaluation.cocogt import GroundTruth, ground_truth_for
 from ca_yolo.evaluation.dataset import DatasetError, check_images, read_split
-from ca_yolo.evaluation.predict import predict_boxes, to_coco_detections
-from ca_yolo.evaluation.ultralytics_metrics import ULTRALYTICS_KEYS, gt_boxes_by_image, ultralytics_metrics
+from ca_yolo.evaluation.predict import to_coco_detections
+from ca_yolo.evaluation.validator import ULTRALYTICS_KEYS, match_images, validator_pass
 from ca_yolo.evaluation.vocmetric import voc_metric
 
 __all__ = ["ULTRALYTICS_KEYS", "EvalResult", "checkpoint_imgsz", "evaluate_checkpoint"]
@@ -27,14 +24,14 @@ __all__ = ["ULTRALYTICS_KEYS", "EvalResult", "checkpoint_imgsz", "evaluate_check
 
 @dataclass
 class EvalResult:
-    """What :func:`evaluate_checkpoint` measured.
+    """What :func:`evaluate_checkpoint` measured, all from one pass of Ultralytics' validator.
 
     Attributes:
         coco: pycocotools metrics keyed by ``COCO_METRICS`` (None = undefined for this GT).
         voc: PASCAL VOC AP@0.5 from the same detections (:func:`ca_yolo.evaluation.vocmetric.voc_metric`):
             ``mAP50_07`` (11-point), ``mAP50_all`` (all-point) and per class.
-        ultralytics: Ultralytics' metrics (``mAP50``, ``mAP50-95``, ``precision``, ``recall``), from its
-            validator or from the shared detections (see ``ultralytics_val``); empty when skipped.
+        ultralytics: Ultralytics' metrics (``mAP50``, ``mAP50-95``, ``precision``, ``recall``) of the
+            same pass, as ``yolo val`` prints them; empty when not asked for.
         images, detections, gt_objects: counts.
         gt_source: the GT JSON used, or "built from YOLO labels".
         detections_list: the COCO detections themselves (not in :meth:`summary`).
@@ -74,27 +71,30 @@ def evaluate_checkpoint(
     conf: float = 0.001,
     iou: float = 0.7,
     max_det: int = 300,
-    ultralytics_val: bool | str = True,
+    ultralytics_val: bool = True,
     gt: GroundTruth | None = None,
 ) -> EvalResult:
-    """Evaluate a trained detector on a split of a YOLO-format dataset.
+    """Evaluate a trained detector on a split of a YOLO-format dataset, in one validator pass.
 
     Args:
-        weights: a checkpoint path (``best.pt``) or a loaded ``ultralytics.YOLO``.
+        weights: a checkpoint path (``best.pt``) or a loaded ``ultralytics.YOLO`` (left as it was:
+            the validator works on a copy of its network).
         data: the data YAML.
         imgsz: inference size; default = the size the checkpoint was trained at.
         coco_gt: COCO GT JSON; default = the YAML's ``coco_gt:`` entry, else built from the labels.
-        ultralytics_val: Ultralytics' mAP50 / mAP50-95 / precision / recall: True or ``"validator"``
-            from its validator (a second pass, as ``yolo val``), ``"shared"`` from the same detections
-            with the validator's matching and AP code, False to skip.
+        conf, iou, max_det: the validator's settings (Ultralytics raises ``max_det`` when left at its
+            default and an image has more objects).
+        ultralytics_val: report Ultralytics' metrics of the pass (False leaves them out; the pass is
+            the same).
         gt: a ready :class:`GroundTruth` for this split (skips reading labels again).
 
     Raises:
-        DatasetError: unusable dataset or GT; the model's classes do not match the dataset's.
+        DatasetError: unusable dataset or GT; the model's classes do not match the dataset's; the
+            validator saw other images than the split.
     """
     from ultralytics import YOLO
 
-    model = weights if hasattr(weights, "predict") else YOLO(str(weights))
+    model = weights if hasattr(weights, "val") else YOLO(str(weights))
     split_data = read_split(data, split)
     if len(model.names) != len(split_data.names):
         raise DatasetError(
@@ -105,36 +105,17 @@ def evaluate_checkpoint(
         check_images(split_data, split)
     gt = gt or ground_truth_for(split_data, coco_gt, split)
     imgsz = imgsz or checkpoint_imgsz(model)
-    boxes = predict_boxes(model, split_data.images, imgsz, batch, device, conf, iou, max_det)
-    dets = to_coco_detections(boxes, gt)
+    done = validator_pass(model, data, split, imgsz, batch, device, conf, iou, max_det)
+    dets = to_coco_detections(match_images(done.boxes, split_data.images, data), gt)
     image_ids = [gt.image_ids[p] for p in split_data.images]
     ids = set(image_ids)
-    coco = coco_metrics(gt.coco, dets, image_ids)
-    voc = voc_metric(gt.coco, dets, image_ids)
-    ultra = {}
-    if ultralytics_val == "shared":
-        truth = gt_boxes_by_image(gt.coco, {p: gt.image_ids[p] for p in split_data.images}, gt.category_ids)
-        ultra = ultralytics_metrics(boxes, truth, split_data.names)
-    elif ultralytics_val in (True, "validator"):
-        ultra = _ultralytics_val(model, data, split, imgsz, batch, device, conf, iou, max_det)
     return EvalResult(
-        coco=coco,
-        ultralytics=ultra,
+        coco=coco_metrics(gt.coco, dets, image_ids),
+        ultralytics=done.metrics if ultralytics_val else {},
         images=len(split_data.images),
         detections=len(dets),
         gt_objects=sum(1 for a in gt.coco["annotations"] if a["image_id"] in ids),
         gt_source=str(gt.source) if gt.source else "built from YOLO labels",
-        voc=voc,
+        voc=voc_metric(gt.coco, dets, image_ids),
         detections_list=dets,
     )
-
-
-def _ultralytics_val(model, data, split, imgsz, batch, device, conf, iou, max_det) -> dict[str, float]:
-    """Ultralytics' own validation numbers (a second pass, as ``yolo val``), its outputs kept in a temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="ca_yolo_val_") as tmp:
-        metrics = model.val(
-            data=str(data), split=split, imgsz=imgsz, batch=batch, device=device, conf=conf, iou=iou,
-            max_det=max_det, plots=False, save_json=False, verbose=False, project=tmp, name="val", exist_ok=True,
-        )  # fmt: skip
-    results = metrics.results_dict
-    return {short: float(results[key]) for short, key in ULTRALYTICS_KEYS.items()}

@@ -1,4 +1,8 @@
-"""Run a detector over a split and write its boxes as COCO detections."""
+"""Detections as arrays per image, and as COCO detections with the ground truth's ids.
+
+Evaluation takes its detections from Ultralytics' validator (:mod:`ca_yolo.evaluation.validator`);
+:func:`predict_boxes` (the predictor, on a few images) draws the prediction grid of compare's report.
+"""
 
 from __future__ import annotations
 
