@@ -99,8 +99,62 @@ def test_defaults():
     assert full.train_args == {"lr0": 0.02}
 
 
+def test_run_records_of_existing_folders_still_read(tmp_path):
+    """run.json keeps its structure: records of earlier comparisons (here: the runs in docs/results, from
+    before the VOC metric) read as RunRecords and write back as they were, with an empty 'voc' added."""
+    from pathlib import Path
+
+    import torch
+
+    from ca_yolo.compare.plan import Run
+    from ca_yolo.compare.record import RunRecord
+    from ca_yolo.compare.runner import RUN_FILE, read_run, run_state
+
+    order = ["model", "cfg", "seed", "settings", "weights", "epochs_trained", "seconds", "resumed", "finished_at",
+             "coco", "voc", "ultralytics", "counts", "gt_source", "curve"]  # fmt: skip
+    docs = Path(__file__).resolve().parents[1] / "docs" / "results"
+    old = [r for f in sorted(docs.glob("*/results.json")) for r in json.loads(f.read_text())["runs"]]
+    assert old
+    for raw in old:
+        rec = RunRecord.from_json(raw)
+        assert (rec.model, rec.seed, rec.coco) == (raw["model"], raw["seed"], raw["coco"])
+        back = rec.to_json()
+        assert list(back) == order and back == {**raw, "voc": raw.get("voc", {})}
+
+    run = Run("m", "m.yaml", 0, tmp_path / "m-seed0")
+    run.dir.mkdir()
+    (run.dir / RUN_FILE).write_text(json.dumps(old[0]))
+    assert read_run(run) == RunRecord.from_json(old[0])
+    for bad in ("{not json", "[1, 2]", json.dumps({k: v for k, v in old[0].items() if k != "coco"})):
+        (run.dir / RUN_FILE).write_text(bad)
+        assert read_run(run) is None
+    # a partial record beside a good best.pt: evaluated again (its settings are still checked)
+    (run.dir / "weights").mkdir()
+    torch.save({"epoch": -1}, run.dir / "weights" / "best.pt")
+    log = []
+    assert run_state(run, old[0]["settings"], 3, log.append) == ("evaluate", 0)
+    assert log == ["ca-yolo compare: m seed 0: its run.json is not a whole run record; evaluating its best.pt again"]
+
+
 class _Interrupt(Exception):
     pass
+
+
+def _count_loads(monkeypatch) -> list:
+    """Record the checkpoint path of every ``YOLO(...)`` load from now on."""
+    from pathlib import Path
+
+    import ultralytics.engine.model as engine_model
+
+    loads = []
+    load = engine_model.load_checkpoint
+
+    def counted(weights, *args, **kwargs):
+        loads.append(Path(weights).resolve())
+        return load(weights, *args, **kwargs)
+
+    monkeypatch.setattr(engine_model, "load_checkpoint", counted)
+    return loads
 
 
 @pytest.mark.slow
@@ -127,9 +181,13 @@ def test_compare_trains_resumes_skips_and_reports(tiny_data, tmp_path, capsys, m
     ).exists()
     capsys.readouterr()
 
+    loads = _count_loads(monkeypatch)
     assert compare_main(args) == 0
     log = capsys.readouterr().out
     assert "[1/4] yolov8n seed 0: resuming, 1 epochs left" in log
+    # each best.pt loaded once, for evaluation; the first seed's shared with measurement, grid and figures
+    bests = sorted(p.resolve() for p in out.glob("*-seed*/weights/best.pt"))
+    assert sorted(p for p in loads if p.name == "best.pt") == bests
     for i, label in enumerate(["yolov8n-ca seed 0", "yolov8n seed 1", "yolov8n-ca seed 1"], 2):
         assert f"[{i}/4] {label}: training 2 epochs (ETA for the comparison: " in log
         assert f"[{i}/4] {label}: done in " in log
@@ -151,6 +209,11 @@ def test_compare_trains_resumes_skips_and_reports(tiny_data, tmp_path, capsys, m
     assert [m["name"] for m in results["models"]] == ["yolov8n", "yolov8n-ca"]
     assert all(m["metrics"]["AP"]["n"] == 2 and m["params"] > 0 and m["latency_ms"] > 0 for m in results["models"])
     assert results["models"][1]["params"] > results["models"][0]["params"]  # CA adds parameters
+    from ultralytics import YOLO
+
+    for m in results["models"]:  # the trained (unfused) count, although evaluation fused the shared model first
+        trained = YOLO(str(out / f"{m['name']}-seed0" / "weights" / "best.pt")).model
+        assert m["params"] == sum(p.numel() for p in trained.parameters())
     assert [r["epochs_trained"] for r in results["runs"]] == [2, 2, 2, 2]
     assert results["runs"][0]["resumed"] is True
     diff = {d["metric"]: d for d in results["differences"]}
@@ -174,7 +237,9 @@ def test_compare_trains_resumes_skips_and_reports(tiny_data, tmp_path, capsys, m
     assert "## What the attention layers attend to" in report and all(f in report for f in figures)
 
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/run.json")}
+    loads.clear()
     assert compare_main(args) == 0
+    assert sorted(loads) == sorted(p.resolve() for p in out.glob("*-seed0/weights/best.pt"))  # for the figures
     log = capsys.readouterr().out
     assert log.count(": finished earlier, skipped") == 4 and "training" not in log.replace("Ultralytics train", "")
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/run.json")} == stamps

@@ -166,13 +166,15 @@ def test_eval_prints_and_saves_the_voc_metric(ca_run, tiny_data, tmp_path, capsy
 
 
 def test_compare_reports_the_voc_metric_for_voc_data_only():
+    from ca_yolo.compare.record import RunRecord
     from ca_yolo.compare.report import results_csv
     from ca_yolo.compare.results import is_voc, metrics_for
     from ca_yolo.data.classes import VOC_NAMES
 
     assert is_voc(list(VOC_NAMES)) and not is_voc(["red", "blue"])
-    run = {"model": "m", "seed": 0, "coco": {"AP": 0.5}, "voc": {"mAP50_07": 0.7, "mAP50_all": 0.72}, "ultralytics": {},
-           "epochs_trained": 1, "seconds": 1.0}  # fmt: skip
+    run = RunRecord(model="m", cfg="m.yaml", seed=0, settings={}, weights="weights/best.pt", epochs_trained=1,
+                    seconds=1.0, resumed=False, finished_at="", coco={"AP": 0.5},
+                    voc={"mAP50_07": 0.7, "mAP50_all": 0.72})  # fmt: skip
     results = {"models": [{"name": "m"}], "runs": [run], "data": {"voc_metric": True}}
     header, row = results_csv(results).splitlines()
     assert header.endswith("voc07_mAP50,voc_mAP50,epochs_trained,seconds,params,gflops,latency_ms")

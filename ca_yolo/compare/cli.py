@@ -17,10 +17,10 @@ USAGE = """\
 usage: ca-yolo compare [data=DATA.yaml] [models=a.yaml,b.yaml,...] [seeds=0,1,2] [key=value ...]
 
 Trains every model on the same data with identical settings, once per seed (deterministic), then
-evaluates each best checkpoint on val with pycocotools (AP@[.5:.95], AP50, AP75, AP_S/M/L) and,
-for VOC data, the PASCAL VOC metric (mAP@0.5, 11-point and all-point) from one prediction pass,
-and with Ultralytics' validator (mAP50, mAP50-95); measures params, GFLOPs and latency side by
-side, and writes report.md, results.json, results.csv and plots into project/name. Re-running the same
+evaluates each best checkpoint on val in one pass of Ultralytics' validator: its mAP50 and
+mAP50-95, and from the same detections pycocotools (AP@[.5:.95], AP50, AP75, AP_S/M/L) and, for
+VOC data, the PASCAL VOC metric (mAP@0.5, 11-point and all-point); measures params, GFLOPs and
+latency side by side, and writes report.md, results.json, results.csv and plots into project/name. Re-running the same
 command skips finished runs and resumes interrupted ones.
 
 With no data= it runs the embedded default: the sample dataset (generated into datasets/sample
@@ -70,6 +70,7 @@ def run_comparison(plan: Plan):
     from ca_yolo.atomic_io import write_json_atomic
     from ca_yolo.compare.environment import environment
     from ca_yolo.compare.measure import measure_models
+    from ca_yolo.compare.models import ModelCache
     from ca_yolo.compare.report import grid_inputs, write_outputs
     from ca_yolo.compare.results import build_results
     from ca_yolo.compare.runner import run_all
@@ -83,27 +84,25 @@ def run_comparison(plan: Plan):
     plan_file = out / PLAN_FILE
     new_plan = not plan_file.exists()
     write_json_atomic(plan_file, {"settings": run_settings(cfg, plan.data), "command": cfg.command}, indent=2)
+    first = {n: out / f"{n}-seed{cfg.seeds[0]}" / "weights" / "best.pt" for n in plan.names}
+    models = ModelCache(keep=first.values())  # each best.pt loaded once; the first seed's kept for what follows
     try:
-        records = run_all(plan, gt)
+        records = run_all(plan, gt, models=models)
     except BaseException:
         # plan.json pins the settings runs were trained with; if none got as far as a checkpoint, it
         # pins nothing and must not block a corrected command.
         if new_plan and not any(_has_checkpoint(r.dir) for r in plan.runs):
             plan_file.unlink(missing_ok=True)
         raise
-    first = cfg.seeds[0]
     print(f"ca-yolo compare: measuring params, GFLOPs and latency of {', '.join(plan.names)} side by side")
-    measures = measure_models(
-        {n: out / f"{n}-seed{first}" / "weights" / "best.pt" for n in plan.names},
-        cfg.imgsz,
-        cfg.device,
-        cfg.latency_runs,
-    )
+    loaded = {n: models.get(w) for n, w in first.items()}
+    measures = measure_models(loaded, cfg.imgsz, cfg.device, cfg.latency_runs)
     results = build_results(plan, records, measures, environment())
-    grid = None
+    grid, attention = None, {}
     if cfg.grid_images > 0:
-        grid = grid_inputs(results, gt, split.images, out, cfg.grid_images, cfg.imgsz, cfg.device)
-    attention = _attention_figures(results, split.images, out, cfg) if cfg.grid_images > 0 else {}
+        yolos = {n: m.yolo for n, m in loaded.items()}
+        grid = grid_inputs(results, gt, split.images, yolos, cfg.grid_images, cfg.imgsz, cfg.device)
+        attention = _attention_figures(yolos, split.images, out, cfg)
     files = write_outputs(results, out, grid, attention)
     print(_summary(results))
     return files["md"]
@@ -114,12 +113,14 @@ def _has_checkpoint(run_dir) -> bool:
     return (run_dir / "weights" / "last.pt").is_file() or (run_dir / "run.json").is_file()
 
 
-def _attention_figures(results: dict, images: list, out, cfg: CompareConfig, n_images: int = 2) -> dict:
-    """Attention figures of the first val images for every model that has CoordAtt layers (first seed)."""
+def _attention_figures(models: dict, images: list, out, cfg: CompareConfig, n_images: int = 2) -> dict:
+    """Attention figures of the first val images for every model that has CoordAtt layers.
+
+    Args:
+        models: model name -> its first-seed checkpoint loaded as an ``ultralytics.YOLO``.
+    """
     from ca_yolo.viz import report_attention_figures
 
-    first = results["seeds"][0]
-    models = {m["name"]: out / f"{m['name']}-seed{first}" / "weights" / "best.pt" for m in results["models"]}
     print(f"ca-yolo compare: drawing attention maps of {n_images} val images for the CA models")
     return report_attention_figures(models, images[:n_images], out / "attention", imgsz=cfg.imgsz, device=cfg.device)
 

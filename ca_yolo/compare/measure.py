@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
-from pathlib import Path
+
+from ca_yolo.compare.models import LoadedModel
 
 
-def load_for_inference(weights: Path, device):
-    """A checkpoint's model, fused (Conv+BN), in eval mode, on ``device``; also its unfused parameter count."""
-    from ultralytics import YOLO
+def prepare_for_inference(model, device):
+    """A copy of ``model`` fused (Conv+BN), in eval mode, FP32, contiguous, on ``device``, without gradients.
 
-    model = YOLO(str(weights)).model
-    params = sum(p.numel() for p in model.parameters())
-    model = model.fuse(verbose=False).eval().to(device).float()
+    A copy, as Ultralytics' validator and predictor take one: the shared network stays as loaded
+    for the figures drawn after, and latency is measured on a model prepared the same way whatever
+    ran on the shared one before.
+    """
+    import torch
+
+    model = copy.deepcopy(model)
+    model = model.fuse(verbose=False).eval().to(device).float().to(memory_format=torch.contiguous_format)
     for p in model.parameters():
         p.requires_grad_(False)
-    return model, params
+    return model
 
 
 def gflops(model, imgsz: int) -> float:
@@ -71,8 +77,11 @@ def latency_ms(models: dict[str, object], imgsz: int, runs: int = 50, warmup: in
     return out
 
 
-def measure_models(weights: dict[str, Path], imgsz: int, device: str | None, runs: int = 50) -> dict[str, dict]:
+def measure_models(models: dict[str, LoadedModel], imgsz: int, device: str | None, runs: int = 50) -> dict[str, dict]:
     """Params, GFLOPs and batch-1 latency of each model's trained checkpoint, all in this process.
+
+    Args:
+        models: name -> the loaded checkpoint (its params were counted at load, before any fusing).
 
     Returns:
         name -> {"params", "gflops", "latency_ms", "latency_p25_ms", "latency_p75_ms", "device"}.
@@ -81,13 +90,12 @@ def measure_models(weights: dict[str, Path], imgsz: int, device: str | None, run
     from ultralytics.utils.torch_utils import select_device
 
     dev = select_device(device or "", verbose=False)
-    loaded, info = {}, {}
-    for name, w in weights.items():
-        model, params = load_for_inference(w, dev)
-        loaded[name] = model
-        info[name] = {"params": params, "gflops": round(gflops(model, imgsz), 3)}
-    lat = latency_ms(loaded, imgsz, runs)
-    for name in weights:
+    ready, info = {}, {}
+    for name, loaded in models.items():
+        ready[name] = prepare_for_inference(loaded.yolo.model, dev)
+        info[name] = {"params": loaded.params, "gflops": round(gflops(ready[name], imgsz), 3)}
+    lat = latency_ms(ready, imgsz, runs)
+    for name in models:
         info[name].update(
             latency_ms=round(lat[name]["median_ms"], 3),
             latency_p25_ms=round(lat[name]["p25_ms"], 3),

@@ -39,10 +39,10 @@ def plot_curves(results: dict, path: Path) -> Path:
     colors = {m["name"]: f"C{i}" for i, m in enumerate(results["models"])}
     seeds = {s: i for i, s in enumerate(results["seeds"])}
     for rec in results["runs"]:
-        c = rec["curve"]
-        ax.plot(c["epoch"], c["mAP50-95"], color=colors[rec["model"]],
-                linestyle=_LINESTYLES[seeds.get(rec["seed"], 0) % len(_LINESTYLES)],
-                label=f"{rec['model']} seed {rec['seed']}")  # fmt: skip
+        c = rec.curve
+        ax.plot(c["epoch"], c["mAP50-95"], color=colors[rec.model],
+                linestyle=_LINESTYLES[seeds.get(rec.seed, 0) % len(_LINESTYLES)],
+                label=f"{rec.model} seed {rec.seed}")  # fmt: skip
     ax.set_xlabel("epoch")
     ax.set_ylabel("val mAP50-95 (Ultralytics)")
     ax.set_title("Validation mAP50-95 per epoch, every run")

@@ -11,7 +11,7 @@ import numpy as np
 from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
 from ca_yolo.compare.plots import plot_curves, plot_final, plot_prediction_grid
 from ca_yolo.compare.progress import fmt_duration
-from ca_yolo.compare.results import HEADLINE, metric_value, metrics_for
+from ca_yolo.compare.results import HEADLINE, metric_value, metrics_for, results_json
 from ca_yolo.evaluation.cocogt import GroundTruth
 
 PLOTS = {"curves": "curves.png", "final": "final_metrics.png", "grid": "predictions.png"}
@@ -29,7 +29,7 @@ def write_outputs(
     from ca_yolo.viz.report import attention_markdown
 
     out.mkdir(parents=True, exist_ok=True)
-    files = {"json": write_json_atomic(out / "results.json", results, indent=2)}
+    files = {"json": write_json_atomic(out / "results.json", results_json(results), indent=2)}
     files["csv"] = write_text_atomic(out / "results.csv", results_csv(results))
     files["curves"] = plot_curves(results, out / PLOTS["curves"])
     files["final"] = plot_final(results, out / PLOTS["final"])
@@ -50,9 +50,9 @@ def results_csv(results: dict) -> str:
     keys = [k for k, *_ in metrics_for(results["data"].get("voc_metric", False))]
     w.writerow(["model", "seed", *keys, "epochs_trained", "seconds", "params", "gflops", "latency_ms"])
     for rec in results["runs"]:
-        m = measures[rec["model"]]
+        m = measures[rec.model]
         vals = ["" if (v := metric_value(rec, k)) is None else f"{v:.5f}" for k in keys]
-        w.writerow([rec["model"], rec["seed"], *vals, rec["epochs_trained"], rec["seconds"],
+        w.writerow([rec.model, rec.seed, *vals, rec.epochs_trained, rec.seconds,
                     m.get("params", ""), m.get("gflops", ""), m.get("latency_ms", "")])  # fmt: skip
     return buf.getvalue()
 
@@ -104,10 +104,10 @@ def report_markdown(results: dict, has_grid: bool = True) -> str:
     lines += ["", "## Every run", "", "| model | seed | " + " | ".join(labels[k] for k in keys)
               + " | epochs | time |", "|---|---:|" + "---:|" * (len(keys) + 2)]  # fmt: skip
     for rec in results["runs"]:
-        t = fmt_duration(rec["seconds"]) + (" (*resumed*: this part only)" if rec.get("resumed") else "")
-        lines.append(f"| {rec['model']} | {rec['seed']} | "
+        t = fmt_duration(rec.seconds) + (" (*resumed*: this part only)" if rec.resumed else "")
+        lines.append(f"| {rec.model} | {rec.seed} | "
                      + " | ".join(_num(metric_value(rec, k)) for k in keys)
-                     + f" | {rec['epochs_trained']} | {t} |")  # fmt: skip
+                     + f" | {rec.epochs_trained} | {t} |")  # fmt: skip
     lines += ["", "## Plots", "", f"![mAP50-95 per epoch]({PLOTS['curves']})", "",
               f"![final metrics]({PLOTS['final']})", ""]  # fmt: skip
     if has_grid:
@@ -151,11 +151,12 @@ def _notes(results: dict) -> list[str]:
     return [
         "## How to read this",
         "",
-        "- AP@[.5:.95], AP50, AP75, AP_S/M/L: COCO-standard metrics computed by pycocotools on the best "
-        "checkpoint's predictions (conf 0.001, NMS IoU 0.7, at most 100 detections per image count); "
-        "`–` = no objects of that size in val.",
-        "- mAP50 / mAP50-95 (Ultralytics): Ultralytics' validator on the same checkpoint; its interpolation "
-        "differs from COCO's 101-point one, so these are close to but not equal to AP50 / AP.",
+        "- AP@[.5:.95], AP50, AP75, AP_S/M/L: COCO-standard metrics computed by pycocotools on the detections "
+        "of one pass of Ultralytics' validator over val with the best checkpoint (conf 0.001, NMS IoU 0.7; "
+        "at most 100 detections per image count); `–` = no objects of that size in val.",
+        "- mAP50 / mAP50-95 (Ultralytics): Ultralytics' own numbers of that same pass (what `yolo val` prints); "
+        "its matching and AP integration differ in detail from pycocotools' (e.g. every detection counts, "
+        "trapezoidal 101-point integration), so these are close to but not equal to AP50 / AP.",
         *(["- VOC07 mAP50 (11-pt) / VOC mAP50 (all-pt): PASCAL VOC AP@0.5 on the same predictions, VOC2007's "
            "11-point and VOC2010+'s all-point interpolation, difficult objects ignored as in the VOC devkit: the "
            "numbers VOC papers report."] if results["data"].get("voc_metric") else []),
@@ -168,15 +169,17 @@ def _notes(results: dict) -> list[str]:
         ["- Runs marked *resumed* continued from their last checkpoint after an interruption. Ultralytics "
          "re-seeds on resume without restoring the augmentation random state, so such a run is valid but "
          "not bit-identical to an uninterrupted run with the same seed."]
-        if any(r.get("resumed") for r in results["runs"])
+        if any(r.resumed for r in results["runs"])
         else []
     )  # fmt: skip
 
 
-def grid_inputs(results: dict, gt: GroundTruth, images: list[Path], out: Path, n: int, imgsz: int, device):
-    """The prediction grid's inputs: the first ``n`` val images, their GT, each model's first-seed predictions."""
-    from ultralytics import YOLO
+def grid_inputs(results: dict, gt: GroundTruth, images: list[Path], models: dict, n: int, imgsz: int, device):
+    """The prediction grid's inputs: the first ``n`` val images, their GT, each model's predictions.
 
+    Args:
+        models: model name -> its first-seed checkpoint loaded as an ``ultralytics.YOLO``.
+    """
     from ca_yolo.evaluation.predict import predict_boxes
 
     chosen = images[:n]
@@ -188,9 +191,8 @@ def grid_inputs(results: dict, gt: GroundTruth, images: list[Path], out: Path, n
                  a["bbox"][1] + a["bbox"][3]] for a in gt.coco["annotations"]
                 if a["image_id"] == iid and a["category_id"] in cat_to_cls]  # fmt: skip
         gt_boxes[img] = np.asarray(rows, dtype=float).reshape(-1, 5)
-    first = results["seeds"][0]
-    preds = {}
-    for m in results["models"]:
-        weights = out / f"{m['name']}-seed{first}" / "weights" / "best.pt"
-        preds[m["name"]] = predict_boxes(YOLO(str(weights)), chosen, imgsz, batch=len(chosen), device=device, conf=0.25)
+    preds = {
+        m["name"]: predict_boxes(models[m["name"]], chosen, imgsz, batch=len(chosen), device=device, conf=0.25)
+        for m in results["models"]
+    }
     return chosen, gt_boxes, preds, results["data"]["classes"]

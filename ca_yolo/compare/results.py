@@ -1,10 +1,15 @@
-"""Collect run records and measurements into the comparison's results (what results.json holds)."""
+"""Collect run records and measurements into the comparison's results (what results.json holds).
+
+The results keep the typed :class:`~ca_yolo.compare.record.RunRecord` of every run under ``runs``;
+:func:`results_json` is their JSON form (each run as its ``run.json``).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from ca_yolo.compare.plan import Plan
+from ca_yolo.compare.record import RunRecord
 from ca_yolo.compare.stats import paired_difference, summarize
 
 # Report metrics: (key in results, where it comes from in a run record, field there, label).
@@ -39,27 +44,32 @@ def metrics_for(voc: bool) -> list[tuple[str, str, str, str]]:
     return METRICS + (VOC_METRICS if voc else [])
 
 
-def metric_value(record: dict, key: str) -> float | None:
+def metric_value(record: RunRecord, key: str) -> float | None:
     """One report metric of a run record (None if undefined, e.g. AP_L without large objects)."""
     for k, src, field, _ in METRICS + VOC_METRICS:
         if k == key:
-            return record.get(src, {}).get(field)
+            return record.metric(src, field)
     raise KeyError(key)
 
 
-def build_results(plan: Plan, records: list[dict], measures: dict[str, dict], env: dict) -> dict:
-    """Everything the report shows, as one JSON-ready dict.
+def results_json(results: dict) -> dict:
+    """``results`` as results.json holds it: every run record in its ``run.json`` form."""
+    return {**results, "runs": [r.to_json() for r in results["runs"]]}
+
+
+def build_results(plan: Plan, records: list[RunRecord], measures: dict[str, dict], env: dict) -> dict:
+    """Everything the report shows, as one dict (JSON-ready through :func:`results_json`).
 
     Args:
-        records: run records (``run.json`` contents) in plan order.
+        records: run records in plan order.
         measures: model name -> params / GFLOPs / latency (from ``measure_models``).
         env: versions and hardware.
     """
     cfg = plan.config
     voc = is_voc(plan.class_names)
-    by_model: dict[str, dict[int, dict]] = {n: {} for n in plan.names}
+    by_model: dict[str, dict[int, RunRecord]] = {n: {} for n in plan.names}
     for rec in records:
-        by_model[rec["model"]][rec["seed"]] = rec
+        by_model[rec.model][rec.seed] = rec
     models = []
     for name, cfg_path in zip(plan.names, cfg.models):
         metrics = {}
@@ -97,7 +107,7 @@ def build_results(plan: Plan, records: list[dict], measures: dict[str, dict], en
             "train_images": plan.train_images,
             "val_images": plan.val_images,
             "classes": plan.class_names,
-            "gt_source": records[0].get("gt_source") if records else None,
+            "gt_source": records[0].gt_source if records else None,
             "voc_metric": voc,
         },  # fmt: skip
         "settings": {

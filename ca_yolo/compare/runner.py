@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ca_yolo.atomic_io import write_json_atomic
+from ca_yolo.compare.models import ModelCache
 from ca_yolo.compare.plan import Plan, PlanError, Run, run_settings
 from ca_yolo.compare.progress import Progress
+from ca_yolo.compare.record import RunRecord
 from ca_yolo.evaluation.checkpoint import checkpoint_problem
 from ca_yolo.evaluation.cocogt import GroundTruth
 from ca_yolo.evaluation.evaluate import evaluate_checkpoint
@@ -29,7 +31,8 @@ def run_state(run: Run, settings: dict, epochs: int, log: Callable[[str], None] 
 
     A run folder whose checkpoints cannot be used is never a dead end: it is reported in one line
     naming the run and the file, set aside (renamed ``<run>.broken-<k>``, nothing deleted) and the
-    run is trained again, or evaluated from its ``best.pt`` when training had in fact finished.
+    run is trained again, or evaluated from its ``best.pt`` when training had in fact finished (or
+    when its ``run.json`` is not a whole record).
 
     Returns:
         ("done", 0) finished and evaluated; ("evaluate", 0) trained, not evaluated;
@@ -40,13 +43,16 @@ def run_state(run: Run, settings: dict, epochs: int, log: Callable[[str], None] 
     """
     weights = run.dir / "weights"
     best, last = weights / "best.pt", weights / "last.pt"
-    record = read_run(run)
-    if record is not None:
-        if record.get("settings") != settings:
+    raw = _read_json(run.dir / RUN_FILE)
+    if raw is not None:
+        if raw.get("settings") != settings:
             raise PlanError(f"{run.dir / RUN_FILE} was made with other settings; pass a new name= or delete it")
         problem = checkpoint_problem(best)
         if problem is None:
-            return "done", 0
+            if read_run(run) is not None:
+                return "done", 0
+            log(f"ca-yolo compare: {run.label}: its {RUN_FILE} is not a whole run record; evaluating its best.pt again")
+            return "evaluate", 0
         return _retrain(run, f"{_rel(run, best)} is {problem}", log), epochs
     if not last.is_file():
         if (run.dir / "results.csv").is_file():  # Ultralytics appends to it: a retrain would repeat epochs
@@ -92,17 +98,34 @@ def _retrain(run: Run, why: str, log: Callable[[str], None]) -> str:
     return "new"
 
 
-def read_run(run: Run) -> dict | None:
-    """The run's finished record, or None if it has none (or an unreadable one)."""
-    path = run.dir / RUN_FILE
+def _read_json(path: Path) -> dict | None:
+    """A JSON object file's contents, or None when it is missing, unreadable or not an object."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_run(run: Run) -> RunRecord | None:
+    """The run's finished record, or None if it has none or one that is not a whole record (a run with
+    such a ``run.json`` and a good ``best.pt`` is evaluated again, see :func:`run_state`)."""
+    raw = _read_json(run.dir / RUN_FILE)
+    try:
+        return None if raw is None else RunRecord.from_json(raw)
+    except ValueError:
         return None
 
 
-def run_all(plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print) -> list[dict]:
-    """Train (or resume) and evaluate every unfinished run; return every run's record in plan order."""
+def run_all(
+    plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print, models: ModelCache | None = None
+) -> list[RunRecord]:
+    """Train (or resume) and evaluate every unfinished run; return every run's record in plan order.
+
+    Args:
+        models: where evaluation loads checkpoints from (a cache that keeps some for later users).
+    """
+    models = models or ModelCache()
     cfg = plan.config
     settings = run_settings(cfg, plan.data)
     states = [run_state(r, settings, cfg.epochs, log) for r in plan.runs]
@@ -122,16 +145,20 @@ def run_all(plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print) -> 
         progress.start(i, run.label, state, left)
         t0 = time.time()
         if state in ("new", "resume"):
-            _train(run, plan, resume=state == "resume")
-        record = _evaluate(run, plan, gt, settings, resumed=state == "resume", seconds=time.time() - t0)
-        write_json_atomic(run.dir / RUN_FILE, record, indent=2)
-        progress.finish(i, run.label, time.time() - t0, left, record["coco"], record["ultralytics"])
+            models.add(run.dir / "weights" / "best.pt", _train(run, plan, resume=state == "resume"))
+        record = _evaluate(run, plan, gt, settings, models, resumed=state == "resume", seconds=time.time() - t0)
+        write_json_atomic(run.dir / RUN_FILE, record.to_json(), indent=2)
+        progress.finish(i, run.label, time.time() - t0, left, record.coco, record.ultralytics)
         records.append(record)
     return records
 
 
-def _train(run: Run, plan: Plan, resume: bool) -> None:
-    """Train one run from scratch, or resume it from its ``last.pt`` with its saved settings."""
+def _train(run: Run, plan: Plan, resume: bool):
+    """Train one run from scratch, or resume it from its ``last.pt`` with its saved settings.
+
+    Returns:
+        the ``ultralytics.YOLO``, which holds the run's best checkpoint once ``train()`` returns.
+    """
     from ultralytics import YOLO
 
     cfg = plan.config
@@ -143,7 +170,7 @@ def _train(run: Run, plan: Plan, resume: bool) -> None:
         model.add_callback("on_train_start", attach)
     if resume:  # Ultralytics restores epochs, optimizer, seed, ... from the checkpoint itself
         model.train(resume=True, data=str(plan.data), workers=cfg.workers, **where)
-        return
+        return model
     model.train(
         data=str(plan.data),
         epochs=cfg.epochs,
@@ -158,35 +185,39 @@ def _train(run: Run, plan: Plan, resume: bool) -> None:
         **where,
         **cfg.train_args,
     )
+    return model
 
 
-def _evaluate(run: Run, plan: Plan, gt: GroundTruth, settings: dict, resumed: bool, seconds: float) -> dict:
-    """Evaluate the run's ``best.pt`` and return its record (what ``run.json`` holds)."""
+def _evaluate(
+    run: Run, plan: Plan, gt: GroundTruth, settings: dict, models: ModelCache, resumed: bool, seconds: float
+) -> RunRecord:
+    """Evaluate the run's ``best.pt`` (one pass of Ultralytics' validator) and return its record."""
     cfg = plan.config
     best = run.dir / "weights" / "best.pt"
     if not best.is_file():
         raise PlanError(f"{run.label}: training ended without {best}")
     result = evaluate_checkpoint(
-        best, plan.data, imgsz=cfg.imgsz, batch=cfg.batch if cfg.batch >= 1 else 16, device=cfg.device, gt=gt
-    )
+        models.get(best).yolo, plan.data, imgsz=cfg.imgsz, batch=cfg.batch if cfg.batch >= 1 else 16,
+        device=cfg.device, gt=gt,
+    )  # fmt: skip
     curve = read_curve(run.dir / "results.csv")
-    return {
-        "model": run.model,
-        "cfg": run.cfg,
-        "seed": run.seed,
-        "settings": settings,
-        "weights": str(best.relative_to(run.dir)),
-        "epochs_trained": len(curve["epoch"]),
-        "seconds": round(seconds, 1),
-        "resumed": resumed,
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "coco": result.coco,
-        "voc": {k: result.voc.get(k) for k in ("mAP50_07", "mAP50_all")},
-        "ultralytics": result.ultralytics,
-        "counts": {"images": result.images, "gt_objects": result.gt_objects, "detections": result.detections},
-        "gt_source": result.gt_source,
-        "curve": curve,
-    }
+    return RunRecord(
+        model=run.model,
+        cfg=run.cfg,
+        seed=run.seed,
+        settings=settings,
+        weights=str(best.relative_to(run.dir)),
+        epochs_trained=len(curve["epoch"]),
+        seconds=round(seconds, 1),
+        resumed=resumed,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        coco=result.coco,
+        voc={k: result.voc.get(k) for k in ("mAP50_07", "mAP50_all")},
+        ultralytics=result.ultralytics,
+        counts={"images": result.images, "gt_objects": result.gt_objects, "detections": result.detections},
+        gt_source=result.gt_source,
+        curve=curve,
+    )
 
 
 def read_curve(results_csv: Path) -> dict[str, list[float]]:
