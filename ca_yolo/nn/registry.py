@@ -49,7 +49,8 @@ def register_layer(name: str | None = None, yaml_args: YamlArgs = attention_yaml
     Args:
         name: Name used in the YAML ``module`` column.
         yaml_args: ``f(c1, args, ctx) -> constructor args``; the default accepts the channel-preserving
-            attention forms ``[]``, ``[reduction]``, ``[channels]`` and ``[channels, reduction]``.
+            attention forms ``[]``, ``[r]``, ``[C]``, ``[C, r]``, ``[inp, oup]`` and ``[inp, oup, r]``
+            (:mod:`ca_yolo.nn.yaml_args`).
     """
 
     def decorator(cls: type) -> type:

@@ -19,10 +19,12 @@ only ever taken from an explicit third number. CBAM also follows Ultralytics' ``
 kernel_size)`` order: a lone setting of 3 or 7 (its only kernel sizes) is the kernel size.
 
 Channel counts are checked against the row's real input channels ``c1``: a count matches if it *is*
-``c1`` (written for one scale) or scales to it by Ultralytics' rule for its own layers
-(``make_divisible(min(c, max_channels) * width, 8)``). The layer is always built with ``c1`` (an
-attention layer cannot change the channel count); a count that matches neither way gets one warning
-naming the row, the written and the real count.
+``c1`` (written for one scale), is the input's *nominal* count (what it has at width 1 without the
+``max_channels`` cap, e.g. 768 for a Concat of nominal 512 and 256 maps: the parser measures it), or
+scales to ``c1`` by Ultralytics' rule for its own layers (``make_divisible(min(c, max_channels) *
+width, 8)``). The layer is always built with ``c1`` (an attention layer cannot change the channel
+count); a count that matches none of these gets one warning naming the row, the written and the real
+count.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class RowContext:
     max_channels: float = float("inf")
     scale: str = ""
     cls: type | None = None  # the registered class the row builds
+    nominal: int | None = None  # the input's channels at width 1 without the max_channels cap, if measured
     warnings: list[str] = field(default_factory=list, compare=False)  # filled by yaml_args functions
 
     @property
@@ -123,13 +126,14 @@ def attention_yaml_args(c1: int, args: list, ctx: RowContext) -> list:
         channels, given = split_args(args, settings)
     except ValueError as e:
         raise ModelYamlError(f"{ctx.where}: args {args} fit none of the forms {forms(settings)}: {e}") from None
-    wrong = [c for c in channels if c != c1 and ctx.scaled(c) != c1]
+    wrong = [c for c in channels if c not in (c1, ctx.nominal) and ctx.scaled(c) != c1]
     if wrong:
         scaled = [ctx.scaled(c) for c in wrong]
         at = f" at scale '{ctx.scale}'" if ctx.scale else f" at width {ctx.width:g}"
         becomes = f" ({', '.join(map(str, scaled))}{at})" if scaled != wrong else ""
+        nominal = f" (nominal {ctx.nominal})" if ctx.nominal not in (None, c1) else ""
         ctx.warnings.append(
-            f"{ctx.where}: written channels {', '.join(map(str, wrong))}{becomes}, real input {c1}; "
+            f"{ctx.where}: written channels {', '.join(map(str, wrong))}{becomes}, real input {c1}{nominal}; "
             f"built with {c1} (an attention layer keeps its input's channels)"
         )
     return [c1, *_positional(ctx.cls, settings, given)]

@@ -27,6 +27,7 @@ workers) starts them the same way.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,7 @@ from ca_yolo.plugin.yaml_errors import ModelYamlError, check_modules, row_error
 _PROBE_SIZE = 256  # divisible by every stride Ultralytics uses (up to 64 for P6 models)
 _FALLBACK_SIZE = 64  # a real CPU tensor, used only if some layer cannot run on the meta device
 _PROBED: dict[tuple[str, int], list[int]] = {}  # channel probes by (model rows, input channels)
+_NOMINAL: dict[tuple[str, int], list[int]] = {}  # the same at width 1 without the max_channels cap
 _WARNED: set[tuple[tuple[str, int], str]] = set()  # channel warnings given, by probe key: one per row
 
 
@@ -83,8 +85,8 @@ def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
     """Return a copy of model dict ``d`` whose registered-layer rows carry constructor args.
 
     Alias rows (``CA``, ...) name the canonical layer in the copy. A channel count that matches the
-    row's input neither as written nor as nominal gets one warning per row (and per model, not per
-    rebuild: Ultralytics builds a model several times per run).
+    row's input neither as written nor as nominal (:func:`nominal_channels`) gets one warning per row
+    (and per model, not per rebuild: Ultralytics builds a model several times per run).
 
     Args:
         d: Model dict as loaded from the YAML (``backbone`` + ``head`` rows ``[from, n, module, args]``).
@@ -128,13 +130,36 @@ def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
         c1 = ch if sources[i] < 0 else channels[sources[i]]
         if c1 < 0:
             raise ModelYamlError(f"{ctx.where}: its input (layer {sources[i]}) is not a feature map")
+        args = spec.yaml_args(c1, list(rows[i][3]), ctx)
+        if ctx.warnings:  # a count neither real nor scaling to it may still be the input's nominal count
+            nominal = nominal_channels(d, ch, parse, key, set(ours), max(sources.values()))
+            ctx = dataclasses.replace(ctx, nominal=ch if sources[i] < 0 else nominal[sources[i]], warnings=[])
+            args = spec.yaml_args(c1, list(rows[i][3]), ctx)
         section, j = ("backbone", i) if i < n_backbone else ("head", i - n_backbone)
-        out[section][j][2:4] = [spec.name, spec.yaml_args(c1, list(rows[i][3]), ctx)]
+        out[section][j][2:4] = [spec.name, args]
         for message in ctx.warnings:
             if (key, message) not in _WARNED:
                 _WARNED.add((key, message))
                 LOGGER.warning(message)
     return out
+
+
+def nominal_channels(d: dict, ch: int, parse: Callable, key: tuple, ours: set[int], last: int) -> list[int]:
+    """Output channels of layers 0..last at width 1 without the ``max_channels`` cap (the YAML's own numbers).
+
+    This is what a count written "before width scaling" means, also for layers Ultralytics does not
+    scale one by one (a Concat of nominal 512 and 256 maps is nominally 768). Measured only when a row's
+    count matches neither the real input nor Ultralytics' scaling rule; cached per model like the probe.
+    """
+    channels = _NOMINAL.get(key)
+    if channels is None:
+        unscaled = {k: v for k, v in d.items() if k not in ("scales", "scale")}
+        unscaled.update(width_multiple=1.0, depth_multiple=1e-6)  # depth never changes channels: one repeat
+        shapes = probe_shapes(unscaled, ch, parse, ours, last)
+        channels = _NOMINAL[key] = [s[1] if s else -1 for s in shapes]
+        while len(_NOMINAL) > 64:
+            _NOMINAL.pop(next(iter(_NOMINAL)))
+    return channels
 
 
 def _scaling(d: dict) -> tuple[float, float, str]:
