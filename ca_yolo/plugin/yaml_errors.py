@@ -5,9 +5,10 @@ from inside the parser, and a row whose args its module does not take (a YOLOv5 
 anchors]`` head) with a ``TypeError`` about positional arguments - raised inside ca-yolo's channel
 probe when the YAML also uses an attention layer, so the plugin looks guilty. Here:
 
-- :func:`check_modules` resolves every row's module name the way Ultralytics' ``parse_model`` does
-  (``nn.X`` in ``torch.nn``, ``torchvision.ops.X``, else a name in ``ultralytics.nn.tasks``, where the
-  plugin puts its layers; aliases count too) before anything is built;
+- :func:`check_modules` checks that the model's scale is one the YAML declares, then resolves every
+  row's module name the way Ultralytics' ``parse_model`` does (``nn.X`` in ``torch.nn``,
+  ``torchvision.ops.X``, else a name in ``ultralytics.nn.tasks``, where the plugin puts its layers;
+  aliases count too) before anything is built;
 - :func:`row_error` turns an exception raised while Ultralytics' parser builds a row into a
   :class:`ModelYamlError` naming that row. The row index is read from the parser's frame in the
   traceback (its loop variable ``i``); if a future Ultralytics renames it, the original exception
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 
 import torch
@@ -30,7 +33,11 @@ __all__ = ["ModelYamlError", "check_modules", "row_error", "suggestions"]
 
 
 def check_modules(d: dict) -> None:
-    """Raise :class:`ModelYamlError` for the first row that is malformed or names an unknown module."""
+    """Raise :class:`ModelYamlError` for a scale the YAML lacks, or for its first malformed or unknown row."""
+    check_scale(d)
+    for section in ("backbone", "head"):
+        if not isinstance(d.get(section), list):
+            raise ModelYamlError(f"model YAML: '{section}:' must be a list of rows, got {d.get(section)!r}")
     for i, row in enumerate(model_rows(d)):
         if not isinstance(row, (list, tuple)) or len(row) != 4:
             raise ModelYamlError(f"model YAML row {i}: expected [from, repeats, module, args], got {row!r}")
@@ -41,6 +48,29 @@ def check_modules(d: dict) -> None:
             raise ModelYamlError(f"model YAML row {i}: unknown module '{name}' (not in Ultralytics or ca-yolo{hint})")
         if not isinstance(row[3], (list, tuple)):
             raise ModelYamlError(f"model YAML row {i} ({name}): args must be a list, got {row[3]!r}")
+
+
+def check_scale(d: dict) -> None:
+    """Raise :class:`ModelYamlError` if the model's scale is not one of the YAML's ``scales``.
+
+    Ultralytics takes the scale from the model name (``yolov8s-x.yaml`` -> s) and fails with a bare
+    ``KeyError: 's'`` when a published YAML declares fewer scales (often only the one its authors used).
+    """
+    scales, scale = d.get("scales"), d.get("scale")
+    if not isinstance(scales, dict) or not scales or not scale or scale in scales:
+        return
+    file = Path(str(d.get("yaml_file") or ""))
+    where, origin, hint = f" {file.name}" if file.name else "", "", ""
+    letter = re.search(r"yolo(e-)?[v]?\d+([nslmx])", file.stem)  # where Ultralytics' guess_model_scale reads it
+    if letter and letter.group(2) == scale:
+        other = next(iter(scales))
+        origin = " (the letter in the model name)"
+        hint = (
+            f"; name one of those, e.g. {file.stem[: letter.start(2)]}{other}{file.stem[letter.end(2) :]}{file.suffix}"
+        )
+    raise ModelYamlError(
+        f"model YAML{where}: scale '{scale}'{origin} is not one of its scales ({', '.join(map(str, scales))}){hint}"
+    )
 
 
 def _module_exists(name: str) -> bool:
@@ -72,7 +102,20 @@ def suggestions(name: str, n: int = 3) -> list[str]:
         by_lower.setdefault(k.lower(), k)
     parts = [by_lower[p.lower()] for p in name.split("_") if p and p != name and p.lower() in by_lower]
     close = [by_lower[k] for k in difflib.get_close_matches(name.lower(), list(by_lower), n=n, cutoff=0.75)]
-    return list(dict.fromkeys(parts + close))[:n]
+    return list(dict.fromkeys(_torch_equivalent(name) + parts + close))[:n]
+
+
+# Activation classes of reference attention code (the CA paper's coordatt.py defines h_sigmoid and
+# h_swish next to CoordAtt) that torch.nn provides under another name.
+_TORCH_NAMES = {"hswish": "Hardswish", "hsigmoid": "Hardsigmoid", "swish": "SiLU"}
+
+
+def _torch_equivalent(name: str) -> list[str]:
+    """``['nn.Hardswish']`` for ``h_swish``: the torch.nn class a YAML row can name instead, if any."""
+    key = name.lower().replace("_", "")
+    key = _TORCH_NAMES.get(key, key)
+    match = [k for k in dir(torch.nn) if k.lower() == key.lower() and isinstance(getattr(torch.nn, k), type)]
+    return [f"nn.{match[0]}"] if match else []
 
 
 def row_error(e: BaseException, d: dict, parse: Callable) -> ModelYamlError | None:
