@@ -79,8 +79,8 @@ def test_nominal_channel_mismatch_builds_and_warns_naming_row_and_channels(tmp_p
     assert model.model[5].c1 == 64  # the layer keeps its input's channels
     warnings = [r.getMessage() for r in caplog.records if "model YAML row" in r.getMessage()]
     assert warnings == [  # Ultralytics' logger adds the "WARNING ⚠️" prefix
-        "WARNING ⚠️ model YAML row 5 (CoordAtt): written channels 512 (128 at scale 'n'), real input 64; "
-        "built with 64 (an attention layer keeps its input's channels)"
+        "WARNING ⚠️ model YAML row 5 (CoordAtt): written channels 512 (128 at scale 'n'), real input 64 "
+        "(nominal 256); built with 64 (an attention layer keeps its input's channels)"
     ]
 
 
