@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
+from ca_yolo.nn.se import channel_mlp
 
 
 @register_layer()
@@ -56,9 +57,7 @@ class CBAM(nn.Module):
         self.c1, self.reduction, self.hidden, self.kernel_size = c1, reduction, hidden, kernel_size
         self.init = check_mode(current_mode() if init is None else init, "CBAM init")
         with isolated_rng():
-            self.fc1 = nn.Linear(c1, hidden)
-            self.act = nn.ReLU()
-            self.fc2 = nn.Linear(hidden, c1)
+            self.fc1, self.act, self.fc2 = channel_mlp(c1, hidden)
             self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
         init_gate_(self.fc2, self.init, scale=0.5)
         init_gate_(self.spatial, self.init)

@@ -127,8 +127,40 @@ def _plain_ops_only() -> bool:
     )
 
 
+class CoordAttBase(InferenceForm, nn.Module):
+    """What CoordAtt and its one-direction halves share: widths, init mode, the shared reduction.
+
+    Builds ``conv1`` / ``bn1`` / ``act`` (C -> mip, BatchNorm, h-swish), then one mip -> C gate conv
+    per name in :attr:`gate_convs`, initialised by the init mode. All are made in one private RNG
+    stream, in this order, so a layer's starting weights depend only on the seed.
+    """
+
+    gate_convs: tuple[str, ...] = ()
+
+    def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8, init: str | None = None):
+        super().__init__()
+        mip = max(min_mip, c1 // reduction)
+        self.c1, self.reduction, self.mip = c1, reduction, mip
+        self.init = check_mode(current_mode() if init is None else init, f"{type(self).__name__} init")
+        with isolated_rng():
+            self.conv1 = nn.Conv2d(c1, mip, 1)
+            self.bn1 = nn.BatchNorm2d(mip)
+            self.act = nn.Hardswish()
+            for name in self.gate_convs:
+                setattr(self, name, nn.Conv2d(mip, c1, 1))
+        for name in self.gate_convs:
+            init_gate_(getattr(self, name), self.init)
+
+    def can_fuse(self) -> bool:
+        """BatchNorm folds only with running statistics (the default)."""
+        return self.bn1.running_var is not None
+
+    def extra_repr(self) -> str:
+        return f"c1={self.c1}, reduction={self.reduction}, mip={self.mip}"
+
+
 @register_layer()
-class CoordAtt(InferenceForm, nn.Module):
+class CoordAtt(CoordAttBase):
     """Coordinate Attention block; output has the input's shape (B, C, H, W), any H, W >= 1.
 
     Args:
@@ -150,19 +182,7 @@ class CoordAtt(InferenceForm, nn.Module):
         form from precomputed constants (:mod:`ca_yolo.nn.fuse`); training mode is unaffected.
     """
 
-    def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8, init: str | None = None):
-        super().__init__()
-        mip = max(min_mip, c1 // reduction)
-        self.c1, self.reduction, self.mip = c1, reduction, mip
-        self.init = check_mode(current_mode() if init is None else init, "CoordAtt init")
-        with isolated_rng():
-            self.conv1 = nn.Conv2d(c1, mip, 1)
-            self.bn1 = nn.BatchNorm2d(mip)
-            self.act = nn.Hardswish()
-            self.conv_h = nn.Conv2d(mip, c1, 1)
-            self.conv_w = nn.Conv2d(mip, c1, 1)
-        init_gate_(self.conv_h, self.init)
-        init_gate_(self.conv_w, self.init)
+    gate_convs = ("conv_h", "conv_w")
 
     @staticmethod
     def _conv1x1(conv: nn.Conv2d, z: torch.Tensor) -> torch.Tensor:
@@ -196,10 +216,6 @@ class CoordAtt(InferenceForm, nn.Module):
         """Return the gates g_h (B, C, H, 1) and g_w (B, C, 1, W), values in (0, 1)."""
         g_h, g_w = self._gates(_pool(x), x.shape[2])
         return g_h.unsqueeze(3), g_w.unsqueeze(2)
-
-    def can_fuse(self) -> bool:
-        """BatchNorm folds only with running statistics (the default)."""
-        return self.bn1.running_var is not None
 
     def inference_constants(self) -> dict[str, torch.Tensor]:
         """Constants of the inference form: ``_w1``/``_b1`` conv1 with bn1 folded in, ``_wg``/``_bg``
@@ -260,6 +276,3 @@ class CoordAtt(InferenceForm, nn.Module):
             return _scale(x, g_h, g_w)
         g_h, g_w = self._gates(_Pool.apply(x) if x.requires_grad else _pool(x), x.shape[2])
         return _Scale.apply(x, g_h.unsqueeze(3), g_w.unsqueeze(2))
-
-    def extra_repr(self) -> str:
-        return f"c1={self.c1}, reduction={self.reduction}, mip={self.mip}"

@@ -21,30 +21,18 @@ mean, conv1 with BatchNorm folded in, h-swish, the gate conv, sigmoid and one mu
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from ca_yolo.nn.fuse import InferenceForm, conv_weight_bias, fold_conv_bn
-from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
+from ca_yolo.nn.coord_att import CoordAttBase
+from ca_yolo.nn.fuse import GateForm, conv_weight_bias, fold_conv_bn
 from ca_yolo.nn.registry import register_layer
 
 
-class _CoordAttHalf(InferenceForm, nn.Module):
+class _CoordAttHalf(GateForm, CoordAttBase):
     """Shared body of the two halves; ``dim`` is the axis that is averaged away (3 = W, 2 = H)."""
 
     dim: int = 3
-
-    def __init__(self, c1: int, reduction: int = 32, min_mip: int = 8, init: str | None = None):
-        super().__init__()
-        mip = max(min_mip, c1 // reduction)
-        self.c1, self.reduction, self.mip = c1, reduction, mip
-        self.init = check_mode(current_mode() if init is None else init, f"{type(self).__name__} init")
-        with isolated_rng():
-            self.conv1 = nn.Conv2d(c1, mip, 1)
-            self.bn1 = nn.BatchNorm2d(mip)
-            self.act = nn.Hardswish()
-            self.conv_gate = nn.Conv2d(mip, c1, 1)
-        init_gate_(self.conv_gate, self.init)
+    gate_convs = ("conv_gate",)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """Gate of x (B, C, H, W): (B, C, H, 1) for CoordAttH, (B, C, 1, W) for CoordAttW; in (0, 1)."""
@@ -52,28 +40,16 @@ class _CoordAttHalf(InferenceForm, nn.Module):
         z = x.mean(dim=self.dim, keepdim=True)
         return self.conv_gate(self.act(self.bn1(self.conv1(z)))).sigmoid()
 
-    def can_fuse(self) -> bool:
-        """BatchNorm folds only with running statistics (the default)."""
-        return self.bn1.running_var is not None
-
     def inference_constants(self) -> dict[str, torch.Tensor]:
         """4-D 1x1 conv weights and biases: conv1 with bn1 folded in, and the gate conv."""
         w1, b1 = fold_conv_bn(self.conv1, self.bn1)
         wg, bg = conv_weight_bias(self.conv_gate)
         return {"_cw1": w1[:, :, None, None], "_cb1": b1, "_cwg": wg[:, :, None, None], "_cbg": bg.clone()}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scale x (B, C, H, W) by the one-direction gate; returns (B, C, H, W)."""
-        if self._fused_names:
-            if not self.training:
-                # Plain out-of-place ops: the same form serves eager, autograd, tracing and export.
-                z = x.mean(dim=self.dim, keepdim=True)
-                return x * F.conv2d(F.hardswish(F.conv2d(z, self._cw1, self._cb1)), self._cwg, self._cbg).sigmoid()
-            self.unfuse()  # fused while training: the weights move, the snapshot would go stale
-        return x * self.gate(x)
-
-    def extra_repr(self) -> str:
-        return f"c1={self.c1}, reduction={self.reduction}, mip={self.mip}"
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """Plain out-of-place ops: the same form serves eager, autograd, tracing and export."""
+        z = x.mean(dim=self.dim, keepdim=True)
+        return x * F.conv2d(F.hardswish(F.conv2d(z, self._cw1, self._cb1)), self._cwg, self._cbg).sigmoid()
 
 
 @register_layer()

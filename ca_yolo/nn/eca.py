@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ca_yolo.nn.fuse import InferenceForm
+from ca_yolo.nn.fuse import GateForm
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
@@ -35,7 +35,7 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
 
 
 @register_layer()
-class ECA(InferenceForm, nn.Module):
+class ECA(GateForm, nn.Module):
     """Efficient Channel Attention; output has the input's shape (B, C, H, W).
 
     Args:
@@ -75,13 +75,9 @@ class ECA(InferenceForm, nn.Module):
             band.diagonal(j).fill_(taps[j])
         return {"_cw": band[:, k // 2 : k // 2 + c, None, None].contiguous()}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scale x (B, C, H, W) channel-wise; returns (B, C, H, W)."""
-        if self._fused_names:
-            if not self.training:
-                return x * F.conv2d(x.mean(dim=(2, 3), keepdim=True), self._cw).sigmoid()
-            self.unfuse()  # fused while training: the weights move, the snapshot would go stale
-        return x * self.gate(x)
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """The banded channel conv as one 1x1 conv on the kept-dims mean: 4 ops, no reshapes."""
+        return x * F.conv2d(x.mean(dim=(2, 3), keepdim=True), self._cw).sigmoid()
 
     def extra_repr(self) -> str:
         return f"c1={self.c1}, k_size={self.k_size}"

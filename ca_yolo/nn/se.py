@@ -18,13 +18,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ca_yolo.nn.fuse import InferenceForm
+from ca_yolo.nn.fuse import GateForm
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
 from ca_yolo.nn.registry import register_layer
 
 
+def channel_mlp(c1: int, hidden: int) -> tuple[nn.Linear, nn.ReLU, nn.Linear]:
+    """SE's bottleneck MLP C -> hidden -> C with biases, as (fc1, act, fc2); CBAM's channel attention shares it."""
+    return nn.Linear(c1, hidden), nn.ReLU(), nn.Linear(hidden, c1)
+
+
 @register_layer()
-class SE(InferenceForm, nn.Module):
+class SE(GateForm, nn.Module):
     """Squeeze-and-Excitation block; output has the input's shape (B, C, H, W).
 
     Args:
@@ -43,9 +48,7 @@ class SE(InferenceForm, nn.Module):
         self.c1, self.reduction, self.hidden = c1, reduction, hidden
         self.init = check_mode(current_mode() if init is None else init, "SE init")
         with isolated_rng():
-            self.fc1 = nn.Linear(c1, hidden)
-            self.act = nn.ReLU()
-            self.fc2 = nn.Linear(hidden, c1)
+            self.fc1, self.act, self.fc2 = channel_mlp(c1, hidden)
         init_gate_(self.fc2, self.init)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,14 +65,10 @@ class SE(InferenceForm, nn.Module):
             "_cb2": self.fc2.bias.detach().clone(),
         }
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scale x (B, C, H, W) channel-wise; returns (B, C, H, W)."""
-        if self._fused_names:
-            if not self.training:
-                z = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1): no flatten / unsqueeze around the MLP
-                return x * F.conv2d(F.relu(F.conv2d(z, self._cw1, self._cb1)), self._cw2, self._cb2).sigmoid()
-            self.unfuse()  # fused while training: the weights move, the snapshot would go stale
-        return x * self.gate(x)
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """The MLP as two 1x1 convs on the kept-dims mean: 6 ops, no reshapes."""
+        z = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1): no flatten / unsqueeze around the MLP
+        return x * F.conv2d(F.relu(F.conv2d(z, self._cw1, self._cb1)), self._cw2, self._cb2).sigmoid()
 
     def extra_repr(self) -> str:
         return f"c1={self.c1}, reduction={self.reduction}, hidden={self.hidden}"
