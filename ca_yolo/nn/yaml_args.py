@@ -54,6 +54,21 @@ def model_rows(d: dict) -> list[list]:
     return list(d.get("backbone") or []) + list(d.get("head") or [])
 
 
+def picked_scale(d: dict) -> tuple[str, list]:
+    """(scale name, [depth, width, max_channels]) as Ultralytics' parser picks them for model dict ``d``.
+
+    The name is ``d["scale"]``, else the first of ``scales:``. Where ``scales:`` has no entry for it
+    (no block, or a name it does not declare) the name is "" and the multipliers are the top-level
+    ``depth_multiple`` / ``width_multiple`` (default 1.0) with no channel cap (inf).
+    """
+    scales = d.get("scales")
+    if scales:
+        name = d.get("scale") or next(iter(scales))
+        if name in scales:
+            return name, list(scales[name])
+    return "", [d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0), float("inf")]
+
+
 @dataclass(frozen=True)
 class RowContext:
     """Where a YAML row sits and how the model is scaled, for building and for error messages."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from ultralytics.utils import LOGGER
 
 from ca_yolo.cfg import MODELS_DIR
+from ca_yolo.plugin.wrapping import mark_wrapper
 
 # Same shape as Ultralytics' rule: a scale letter right after the version digits is dropped.
 _SCALE_LETTER = re.compile(r"(\d+)([nslmx])(.+)?$")
@@ -78,10 +79,7 @@ def wrap_yaml_model_load(original: Callable) -> Callable:
             LOGGER.info(f"model YAML {path}: using {os.path.abspath(used)} ({_origin(used)})")
         return d
 
-    yaml_model_load.__doc__ = original.__doc__
-    yaml_model_load.__wrapped__ = original
-    yaml_model_load._ca_yolo_wrapper = True
-    return yaml_model_load
+    return mark_wrapper(yaml_model_load, original)
 
 
 def _origin(file: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 from ca_yolo.nn.fuse import fuse_attention
+from ca_yolo.plugin.wrapping import mark_wrapper
 
 
 def wrap_base_model_fuse(fuse):
@@ -22,5 +23,4 @@ def wrap_base_model_fuse(fuse):
         fuse_attention(self)  # even when Ultralytics found nothing left to fuse: constants are remade
         return out
 
-    fuse_with_attention._ca_yolo_wrapper = True
-    return fuse_with_attention
+    return mark_wrapper(fuse_with_attention, fuse)

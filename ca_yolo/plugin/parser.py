@@ -37,7 +37,8 @@ from ultralytics.utils import LOGGER
 
 from ca_yolo.nn.gate_init import attention_init, check_mode
 from ca_yolo.nn.registry import get_layer
-from ca_yolo.nn.yaml_args import RowContext, model_rows
+from ca_yolo.nn.yaml_args import RowContext, model_rows, picked_scale
+from ca_yolo.plugin.wrapping import mark_wrapper
 from ca_yolo.plugin.yaml_errors import ModelYamlError, check_modules, row_error
 
 _PROBE_SIZE = 256  # divisible by every stride Ultralytics uses (up to 64 for P6 models)
@@ -58,10 +59,7 @@ def wrap_parse_model(original: Callable) -> Callable:
         with attention_init(check_mode(mode, "model YAML key attention_init")):
             return build(original, resolve_rows(d, ch, original), ch, verbose, written=d)
 
-    parse_model.__doc__ = original.__doc__
-    parse_model.__wrapped__ = original
-    parse_model._ca_yolo_wrapper = True
-    return parse_model
+    return mark_wrapper(parse_model, original)
 
 
 def build(parse: Callable, d: dict, ch: int, verbose: bool, written: dict | None = None) -> Any:
@@ -121,7 +119,7 @@ def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
         channels = _PROBED[key] = [s[1] if s else -1 for s in shapes]
         while len(_PROBED) > 64:
             _PROBED.pop(next(iter(_PROBED)))
-    width, max_channels, scale = _scaling(d)
+    scale, (_, width, max_channels) = picked_scale(d)
 
     out = copy.deepcopy(d)
     n_backbone = len(d.get("backbone", []))
@@ -160,17 +158,6 @@ def nominal_channels(d: dict, ch: int, parse: Callable, key: tuple, ours: set[in
         while len(_NOMINAL) > 64:
             _NOMINAL.pop(next(iter(_NOMINAL)))
     return channels
-
-
-def _scaling(d: dict) -> tuple[float, float, str]:
-    """(width, max_channels, scale) the way Ultralytics' parser picks them for ``d``."""
-    scales = d.get("scales")
-    if scales:
-        scale = d.get("scale") or next(iter(scales))
-        if scale in scales:
-            _, width, max_channels = scales[scale]
-            return width, max_channels, scale
-    return d.get("width_multiple", 1.0), float("inf"), ""
 
 
 def probe_shapes(

@@ -22,12 +22,13 @@ from __future__ import annotations
 from ca_yolo.diagnose.stats import attach_if_requested
 from ca_yolo.nn.registry import get_layer, layer_names
 from ca_yolo.plugin import cfg_models, checkpoint, ddp, fuse_hook, parser
+from ca_yolo.plugin.wrapping import is_wrapped
 from ca_yolo.transfer.hook import add_load_hook, check_pretrained_early
 
 
 def _wrap(module, attr: str, wrapper) -> None:
     current = getattr(module, attr)
-    if not getattr(current, "_ca_yolo_wrapper", False):
+    if not is_wrapped(current):
         setattr(module, attr, wrapper(current))
 
 
@@ -63,4 +64,4 @@ def is_registered() -> bool:
     """Whether :func:`register` has run in this process."""
     import ultralytics.nn.tasks as tasks
 
-    return getattr(tasks.parse_model, "_ca_yolo_wrapper", False)
+    return is_wrapped(tasks.parse_model)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ca_yolo.errors import CaYoloError
 from ca_yolo.nn.registry import get_layer
-from ca_yolo.nn.yaml_args import model_rows
+from ca_yolo.nn.yaml_args import model_rows, picked_scale
 
 _MAX_STEPS = 100_000  # backtracking budget; real models need a few dozen steps
 
@@ -47,14 +47,10 @@ class Alignment:
         return not self.inserted
 
 
-def _scale(d: dict) -> tuple[str, tuple]:
-    """(scale name, multipliers) as Ultralytics' parser picks them."""
-    scales = d.get("scales")
-    if scales:
-        name = d.get("scale") or next(iter(scales))
-        if name in scales:
-            return name, tuple(scales[name])
-    return "", (d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0))
+def _scale(d: dict) -> tuple[str, list]:
+    """(scale name, multipliers) as Ultralytics' parser picks them; [depth, width] for a model without scales."""
+    name, multipliers = picked_scale(d)
+    return name, multipliers if name else multipliers[:2]
 
 
 def _absolute(f: int | list, i: int) -> tuple[str, tuple[int, ...]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ca_yolo.nn.registry import registered_classes
+from ca_yolo.plugin.wrapping import is_wrapped, mark_wrapper
 from ca_yolo.transfer.weights import align_models, log_result, transfer
 
 
@@ -45,17 +46,14 @@ def wrap_load(original: Callable) -> Callable:
             log_result(result, what)
         return None
 
-    load.__doc__ = original.__doc__
-    load.__wrapped__ = original
-    load._ca_yolo_wrapper = True
-    return load
+    return mark_wrapper(load, original)
 
 
 def add_load_hook() -> None:
     """Wrap ``ultralytics.nn.tasks.BaseModel.load`` (idempotent)."""
     from ultralytics.nn.tasks import BaseModel
 
-    if not getattr(BaseModel.load, "_ca_yolo_wrapper", False):
+    if not is_wrapped(BaseModel.load):
         BaseModel.load = wrap_load(BaseModel.load)
 
 
