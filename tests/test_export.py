@@ -25,6 +25,7 @@ import pytest
 import torch
 
 import ca_yolo  # noqa: F401
+from ca_yolo.bench.ops import export_layer
 from ca_yolo.nn import CoordAtt
 
 TOL = 1e-4  # max abs difference ONNX Runtime / TorchScript vs PyTorch
@@ -209,17 +210,7 @@ def ca_layer_onnx(tmp_path_factory):
     _randomise_ca(m)
     m.eval()
     path = tmp_path_factory.mktemp("layer") / "coordatt.onnx"
-    axes = {0: "batch", 2: "height", 3: "width"}
-    torch.onnx.export(
-        m,
-        torch.randn(1, 64, 20, 20),
-        str(path),
-        input_names=["x"],
-        output_names=["y"],
-        dynamic_axes={"x": axes, "y": axes},
-        opset_version=18,
-        dynamo=False,
-    )
+    export_layer(m, torch.randn(1, 64, 20, 20), str(path))
     return m, path
 
 

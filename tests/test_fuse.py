@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import ca_yolo  # noqa: F401  (registers the plugin, hence the BaseModel.fuse hook)
-from ca_yolo.bench.ops import eager_calls, layer_op_counts, onnx_nodes
+from ca_yolo.bench.ops import eager_calls, export_layer, layer_op_counts, onnx_nodes
 from ca_yolo.nn import ECA, SE, CoordAtt, CoordAttH, CoordAttW
 from ca_yolo.nn.fuse import InferenceForm, fuse_attention
 
@@ -74,20 +74,10 @@ def test_fused_torchscript_trace_equals_unfused(cls, kwargs):
 
 
 def _export(m: torch.nn.Module) -> bytes:
-    axes = {0: "batch", 2: "height", 3: "width"}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            m,
-            torch.randn(1, 64, 20, 20),
-            buf,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": axes, "y": axes},
-            opset_version=18,
-            dynamo=False,
-        )
+        export_layer(m, torch.randn(1, 64, 20, 20), buf)
     return buf.getvalue()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import copy
 import io
+import os
 
 import torch
 import torch.nn as nn
@@ -37,26 +38,34 @@ def eager_calls(layer: nn.Module, x: torch.Tensor) -> list[str]:
     return counter.calls
 
 
-def onnx_nodes(layer: nn.Module, x: torch.Tensor, opset: int = 18) -> collections.Counter:
-    """ONNX node types of ``layer`` exported alone with dynamic batch, height and width.
+def export_layer(layer: nn.Module, x: torch.Tensor, f: str | os.PathLike | io.BytesIO, opset: int = 18) -> None:
+    """Export ``layer`` alone to ONNX file or buffer ``f``: input ``x``, output ``y``, dynamic batch, height and width.
 
-    ``Constant`` nodes (weights and reduction axes, data rather than compute) are counted too;
-    callers usually report them apart.
+    The TorchScript-based exporter (``dynamo=False``): it traces ``x`` through the layer's export path.
     """
-    import onnx
-
     axes = {0: "batch", 2: "height", 3: "width"}
-    buf = io.BytesIO()
     torch.onnx.export(
         layer,
         (x,),
-        buf,
+        f,
         input_names=["x"],
         output_names=["y"],
         dynamic_axes={"x": axes, "y": axes},
         opset_version=opset,
         dynamo=False,
     )
+
+
+def onnx_nodes(layer: nn.Module, x: torch.Tensor, opset: int = 18) -> collections.Counter:
+    """ONNX node types of ``layer`` exported alone (:func:`export_layer`).
+
+    ``Constant`` nodes (weights and reduction axes, data rather than compute) are counted too;
+    callers usually report them apart.
+    """
+    import onnx
+
+    buf = io.BytesIO()
+    export_layer(layer, x, buf, opset)
     return collections.Counter(n.op_type for n in onnx.load_from_string(buf.getvalue()).graph.node)
 
 

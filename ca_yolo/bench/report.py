@@ -61,74 +61,105 @@ def _share(row: dict) -> str:
     return f"{100 * share['share']:.1f}% ({share['ca_ms']:.1f} ms, {share['layers']} layers)"
 
 
+def _layer_rows(result: dict) -> list[str]:
+    """The CoordAtt layer alone: ours vs the paper-style reference and the elementwise floor."""
+    rows = []
+    for r in result.get("layer") or []:
+        ms = r["ms"]
+        rows.append(
+            f"| {r['level']} | {'×'.join(map(str, r['shape']))} | {r['mode']} | {ms['ours']['median']:.3f} | "
+            f"{ms['reference']['median']:.3f} | {ms['floor']['median']:.3f} | {r['speedup_vs_reference']:.2f}× | "
+            f"{r['x_floor']:.2f}× |"
+        )
+    return rows
+
+
+def _ops_rows(result: dict) -> list[str]:
+    """Each attention layer's eager ops and ONNX nodes before and after ``fuse()``."""
+    rows = []
+    for r in result.get("ops") or []:
+        e, o, k = r["eager"], r["onnx"], r["onnx_constants"]
+        after_ops = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in r["onnx_ops_after"].items())
+        rows.append(
+            f"| {r['layer']} | {e['before']} → {e['after']} | {o['before']} → {o['after']} "
+            f"(+{k['before']} → +{k['after']}) | {after_ops} |"
+        )
+    return rows
+
+
+def _model_rows(result: dict) -> list[str]:
+    """Whole models vs their baselines, PyTorch and ONNX Runtime side by side per (model, image size)."""
+    models = result.get("models", {})
+    torch_rows = {(r["model"], r.get("imgsz", 640)): r for r in models.get("torch", [])}
+    ort_rows = {(r["model"], r.get("imgsz", 640)): r for r in models.get("onnxruntime", [])}
+    rows = []
+    for key in dict.fromkeys([*torch_rows, *ort_rows]):
+        t, o = torch_rows.get(key), ort_rows.get(key)
+        base = (t or o)["baseline"]
+        tcell = f"{t['ms']:.1f} ({t['baseline_ms']:.1f}) | {_ratio(t)} | {_share(t)}" if t else "– | – | –"
+        ocell = f"{o['ms']:.1f} ({o['baseline_ms']:.1f}) | {_ratio(o)}" if o else "– | –"
+        rows.append(f"| {key[0]} | {key[1]} | {base} | {tcell} | {ocell} |")
+    return rows
+
+
+def _train_rows(result: dict) -> list[str]:
+    """Training throughput of each model vs its baseline."""
+    return [
+        f"| {r['model']} | {r['baseline']} | {r['batch']}×{r['imgsz']} | {r['images_per_s']:.2f} | "
+        f"{r['baseline_images_per_s']:.2f} | {_ratio(r)} |"
+        for r in result.get("train") or []
+    ]
+
+
+def _target_rows(result: dict) -> list[str]:
+    """Each target of the issue: its limit, the measured value and whether it is met."""
+    rows = []
+    for t in result.get("targets") or []:
+        value = "–" if t["value"] is None else f"{t['value']:.3f}"
+        met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        rows.append(f"| {t['what']} | {t['op']} {t['limit']} | {value} | {met} |")
+    return rows
+
+
+# The tables of :func:`markdown`, in order: (header, alignment row, rows of a result); empty ones are left out.
+_TABLES = (
+    (
+        "| CA layer | shape (B×C×H×W) | mode | ours ms | reference ms | floor `x*s` ms | ours vs reference "
+        "| ours / floor |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+        _layer_rows,
+    ),
+    (
+        "| layer (input 1×64×20×20) | eager ops before → after `fuse()` | ONNX nodes before → after (+ Constant) "
+        "| ONNX ops after |",
+        "|---|---:|---:|---|",
+        _ops_rows,
+    ),
+    (
+        "| model (n, batch 1, fused) | px | baseline | PyTorch ms (base) | PyTorch ratio [IQR] | CA layers' share "
+        "of PyTorch forward | ORT ms (base) | ORT ratio [IQR] |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+        _model_rows,
+    ),
+    (
+        "| training | baseline | batch × imgsz | img/s | baseline img/s | ratio |",
+        "|---|---|---|---:|---:|---:|",
+        _train_rows,
+    ),
+    ("| target | limit | measured | met |", "|---|---|---:|---|", _target_rows),
+)
+
+
 def markdown(result: dict) -> str:
-    """The result as markdown tables (layer, whole model, training, targets)."""
-    lines: list[str] = []
+    """The result as markdown tables (layer, ops, whole model, training, targets)."""
     meta = result.get("meta", {})
-    lines.append(
+    lines = [
         f"Device: {meta.get('device_name', '?')}, {meta.get('threads', '?')} threads, torch {meta.get('torch', '?')}, "
         f"onnxruntime {meta.get('onnxruntime', '?')}; load average before/after: "
         f"{meta.get('loadavg_before', '?')} / {meta.get('loadavg_after', '?')}."
-    )
-    if result.get("layer"):
-        lines += [
-            "",
-            "| CA layer | shape (B×C×H×W) | mode | ours ms | reference ms | floor `x*s` ms | ours vs reference "
-            "| ours / floor |",
-            "|---|---|---|---:|---:|---:|---:|---:|",
-        ]
-        for r in result["layer"]:
-            ms = r["ms"]
-            lines.append(
-                f"| {r['level']} | {'×'.join(map(str, r['shape']))} | {r['mode']} | {ms['ours']['median']:.3f} | "
-                f"{ms['reference']['median']:.3f} | {ms['floor']['median']:.3f} | {r['speedup_vs_reference']:.2f}× | "
-                f"{r['x_floor']:.2f}× |"
-            )
-    if result.get("ops"):
-        lines += [
-            "",
-            "| layer (input 1×64×20×20) | eager ops before → after `fuse()` | ONNX nodes before → after (+ Constant) "
-            "| ONNX ops after |",
-            "|---|---:|---:|---|",
-        ]
-        for r in result["ops"]:
-            e, o, k = r["eager"], r["onnx"], r["onnx_constants"]
-            after_ops = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in r["onnx_ops_after"].items())
-            lines.append(
-                f"| {r['layer']} | {e['before']} → {e['after']} | {o['before']} → {o['after']} "
-                f"(+{k['before']} → +{k['after']}) | {after_ops} |"
-            )
-    models = result.get("models", {})
-    if models.get("torch") or models.get("onnxruntime"):
-        torch_rows = {(r["model"], r.get("imgsz", 640)): r for r in models.get("torch", [])}
-        ort_rows = {(r["model"], r.get("imgsz", 640)): r for r in models.get("onnxruntime", [])}
-        lines += [
-            "",
-            "| model (n, batch 1, fused) | px | baseline | PyTorch ms (base) | PyTorch ratio [IQR] | CA layers' share "
-            "of PyTorch forward | ORT ms (base) | ORT ratio [IQR] |",
-            "|---|---:|---|---:|---:|---:|---:|---:|",
-        ]
-        for key in dict.fromkeys([*torch_rows, *ort_rows]):
-            t, o = torch_rows.get(key), ort_rows.get(key)
-            base = (t or o)["baseline"]
-            tcell = f"{t['ms']:.1f} ({t['baseline_ms']:.1f}) | {_ratio(t)} | {_share(t)}" if t else "– | – | –"
-            ocell = f"{o['ms']:.1f} ({o['baseline_ms']:.1f}) | {_ratio(o)}" if o else "– | –"
-            lines.append(f"| {key[0]} | {key[1]} | {base} | {tcell} | {ocell} |")
-    if result.get("train"):
-        lines += [
-            "",
-            "| training | baseline | batch × imgsz | img/s | baseline img/s | ratio |",
-            "|---|---|---|---:|---:|---:|",
-        ]
-        for r in result["train"]:
-            lines.append(
-                f"| {r['model']} | {r['baseline']} | {r['batch']}×{r['imgsz']} | {r['images_per_s']:.2f} | "
-                f"{r['baseline_images_per_s']:.2f} | {_ratio(r)} |"
-            )
-    if result.get("targets"):
-        lines += ["", "| target | limit | measured | met |", "|---|---|---:|---|"]
-        for t in result["targets"]:
-            value = "–" if t["value"] is None else f"{t['value']:.3f}"
-            met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
-            lines.append(f"| {t['what']} | {t['op']} {t['limit']} | {value} | {met} |")
+    ]
+    for header, align, rows_of in _TABLES:
+        rows = rows_of(result)
+        if rows:
+            lines += ["", header, align, *rows]
     return "\n".join(lines)
