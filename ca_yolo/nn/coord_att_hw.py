@@ -29,10 +29,19 @@ from ca_yolo.nn.registry import register_layer
 
 
 class _CoordAttHalf(GateForm, CoordAttBase):
-    """Shared body of the two halves; ``dim`` is the axis that is averaged away (3 = W, 2 = H)."""
+    """Shared body of the two halves; each names the axis it averages away: ``class CoordAttH(_CoordAttHalf, dim=3)``.
 
-    dim: int = 3
+    Args:
+        c1: Input channels C. reduction / min_mip / init: as in :class:`CoordAtt` (32, 8, None).
+    """
+
+    dim: int = 3  # the axis averaged away: 3 = W (CoordAttH), 2 = H (CoordAttW)
     gate_convs = ("conv_gate",)
+
+    def __init_subclass__(cls, dim: int | None = None, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if dim is not None:
+            cls.dim = dim
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """Gate of x (B, C, H, W): (B, C, H, 1) for CoordAttH, (B, C, 1, W) for CoordAttW; in (0, 1)."""
@@ -53,22 +62,10 @@ class _CoordAttHalf(GateForm, CoordAttBase):
 
 
 @register_layer()
-class CoordAttH(_CoordAttHalf):
-    """Coordinate Attention along height only (pools over W); output (B, C, H, W) like the input.
-
-    Args:
-        c1: Input channels C. reduction / min_mip / init: as in :class:`CoordAtt` (32, 8, None).
-    """
-
-    dim = 3
+class CoordAttH(_CoordAttHalf, dim=3):
+    """Coordinate Attention along height only (pools over W); output (B, C, H, W) like the input."""
 
 
 @register_layer()
-class CoordAttW(_CoordAttHalf):
-    """Coordinate Attention along width only (pools over H); output (B, C, H, W) like the input.
-
-    Args:
-        c1: Input channels C. reduction / min_mip / init: as in :class:`CoordAtt` (32, 8, None).
-    """
-
-    dim = 2
+class CoordAttW(_CoordAttHalf, dim=2):
+    """Coordinate Attention along width only (pools over H); output (B, C, H, W) like the input."""
