@@ -21,15 +21,6 @@ import json
 from pathlib import Path
 
 
-def _tensors(out) -> list:
-    import torch
-
-    if isinstance(out, torch.Tensor):
-        return [out]
-    items = out.values() if isinstance(out, dict) else out
-    return [t for o in items for t in _tensors(o)]
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
@@ -49,6 +40,7 @@ def main() -> None:
 
     import ca_yolo
     from ca_yolo.evaluation.dataset import read_split
+    from ca_yolo.transfer.outputs import train_mode_change
 
     base = YOLO(a.checkpoint)
     images = read_split(Path(a.data), "val").images[:16]
@@ -61,17 +53,13 @@ def main() -> None:
         return {"mAP50-95": round(float(m.box.map), 4), "mAP50": round(float(m.box.map50), 4)}
 
     ref_model = copy.deepcopy(base.model).float()
-    with torch.no_grad():
-        ref = _tensors(ref_model.train()(x))
     rows = [{"model": "baseline (as trained)", "train_mode_rel_diff": 0.0, **val(base)}]
     for cfg in a.models.split(","):
         variant = YOLO(cfg)
         variant.model = type(variant.model)(cfg, nc=len(base.model.names), verbose=False)  # the baseline's classes
         ca_yolo.transfer_weights(variant.model, base.model)
         variant.model.names = base.model.names
-        with torch.no_grad():
-            out = _tensors(copy.deepcopy(variant.model).train()(x))
-        diff = max(float((o - r).norm() / r.norm()) for o, r in zip(out, ref))
+        diff = train_mode_change(ref_model, copy.deepcopy(variant.model), x)
         # Ultralytics validates a checkpoint-like model: give it the baseline's args.
         variant.model.args = base.model.args
         rows.append({"model": Path(cfg).stem, "train_mode_rel_diff": round(diff, 4), **val(variant)})

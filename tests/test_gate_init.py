@@ -11,6 +11,7 @@ import torch
 import ca_yolo
 from ca_yolo import CBAM, ECA, SE, CoordAtt, CoordAttH, CoordAttW, attention_init
 from ca_yolo.nn.gate_init import GATE_LOGIT
+from ca_yolo.transfer.outputs import train_mode_change
 
 S = 1 / (1 + math.exp(-GATE_LOGIT))  # sigmoid(4) = 0.982
 
@@ -117,20 +118,9 @@ def test_variant_from_baseline_computes_what_the_baseline_computed():
     ca_yolo.transfer_weights(variant, base)
     ca_yolo.transfer_weights(paper, base)
     x = torch.rand(2, 3, 96, 96)
-
-    def tensors(out):
-        if isinstance(out, torch.Tensor):
-            return [out]
-        items = out.values() if isinstance(out, dict) else out
-        return [t for o in items for t in tensors(o)]
-
-    def error(model):
-        with torch.no_grad():
-            outs = [tensors(m.train()(x)) for m in (base, model)]
-        return max(float((a - b).norm() / a.norm()) for a, b in zip(*outs))
-
-    assert error(variant) < 0.1
-    assert error(paper) > 3 * error(variant)
+    error = train_mode_change(base, variant, x)
+    assert error < 0.1
+    assert train_mode_change(base, paper, x) > 3 * error
 
 
 def _read(path):
