@@ -61,92 +61,89 @@ def _share(row: dict) -> str:
     return f"{100 * share['share']:.1f}% ({share['ca_ms']:.1f} ms, {share['layers']} layers)"
 
 
-def _layer_rows(result: dict) -> list[str]:
-    """The CoordAtt layer alone: ours vs the paper-style reference and the elementwise floor."""
-    rows = []
-    for r in result.get("layer") or []:
-        ms = r["ms"]
-        rows.append(
-            f"| {r['level']} | {'×'.join(map(str, r['shape']))} | {r['mode']} | {ms['ours']['median']:.3f} | "
-            f"{ms['reference']['median']:.3f} | {ms['floor']['median']:.3f} | {r['speedup_vs_reference']:.2f}× | "
-            f"{r['x_floor']:.2f}× |"
-        )
-    return rows
-
-
-def _ops_rows(result: dict) -> list[str]:
-    """Each attention layer's eager ops and ONNX nodes before and after ``fuse()``."""
-    rows = []
-    for r in result.get("ops") or []:
-        e, o, k = r["eager"], r["onnx"], r["onnx_constants"]
-        after_ops = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in r["onnx_ops_after"].items())
-        rows.append(
-            f"| {r['layer']} | {e['before']} → {e['after']} | {o['before']} → {o['after']} "
-            f"(+{k['before']} → +{k['after']}) | {after_ops} |"
-        )
-    return rows
-
-
-def _model_rows(result: dict) -> list[str]:
-    """Whole models vs their baselines, PyTorch and ONNX Runtime side by side per (model, image size)."""
-    models = result.get("models", {})
-    torch_rows = {(r["model"], r.get("imgsz", 640)): r for r in models.get("torch", [])}
-    ort_rows = {(r["model"], r.get("imgsz", 640)): r for r in models.get("onnxruntime", [])}
-    rows = []
-    for key in dict.fromkeys([*torch_rows, *ort_rows]):
-        t, o = torch_rows.get(key), ort_rows.get(key)
-        base = (t or o)["baseline"]
-        tcell = f"{t['ms']:.1f} ({t['baseline_ms']:.1f}) | {_ratio(t)} | {_share(t)}" if t else "– | – | –"
-        ocell = f"{o['ms']:.1f} ({o['baseline_ms']:.1f}) | {_ratio(o)}" if o else "– | –"
-        rows.append(f"| {key[0]} | {key[1]} | {base} | {tcell} | {ocell} |")
-    return rows
-
-
-def _train_rows(result: dict) -> list[str]:
-    """Training throughput of each model vs its baseline."""
+def _layer_cells(r: dict) -> list[str]:
+    """One shape and mode of the CoordAtt layer alone: ours vs the paper-style reference and the floor."""
+    ms = r["ms"]
     return [
-        f"| {r['model']} | {r['baseline']} | {r['batch']}×{r['imgsz']} | {r['images_per_s']:.2f} | "
-        f"{r['baseline_images_per_s']:.2f} | {_ratio(r)} |"
-        for r in result.get("train") or []
+        r["level"],
+        "×".join(map(str, r["shape"])),
+        r["mode"],
+        *(f"{ms[k]['median']:.3f}" for k in ("ours", "reference", "floor")),
+        f"{r['speedup_vs_reference']:.2f}×",
+        f"{r['x_floor']:.2f}×",
     ]
 
 
-def _target_rows(result: dict) -> list[str]:
-    """Each target of the issue: its limit, the measured value and whether it is met."""
-    rows = []
-    for t in result.get("targets") or []:
-        value = "–" if t["value"] is None else f"{t['value']:.3f}"
-        met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
-        rows.append(f"| {t['what']} | {t['op']} {t['limit']} | {value} | {met} |")
-    return rows
+def _ops_cells(r: dict) -> list[str]:
+    """One attention layer's eager ops and ONNX nodes before and after ``fuse()``."""
+    e, o, k = r["eager"], r["onnx"], r["onnx_constants"]
+    return [
+        r["layer"],
+        f"{e['before']} → {e['after']}",
+        f"{o['before']} → {o['after']} (+{k['before']} → +{k['after']})",
+        ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in r["onnx_ops_after"].items()),
+    ]
 
 
-# The tables of :func:`markdown`, in order: (header, alignment row, rows of a result); empty ones are left out.
+def _paired_models(models: dict) -> list[tuple[str, int, dict | None, dict | None]]:
+    """(model, px, PyTorch row, ONNX Runtime row) per model and image size, a missing runtime's row None."""
+    torch_rows = {(r["model"], r.get("imgsz", 640)): r for r in models.get("torch", [])}
+    ort_rows = {(r["model"], r.get("imgsz", 640)): r for r in models.get("onnxruntime", [])}
+    return [(*key, torch_rows.get(key), ort_rows.get(key)) for key in dict.fromkeys([*torch_rows, *ort_rows])]
+
+
+def _model_cells(pair: tuple[str, int, dict | None, dict | None]) -> list[str]:
+    """One model vs its baseline at one image size, PyTorch and ONNX Runtime side by side."""
+    model, px, t, o = pair
+    torch_cells = [f"{t['ms']:.1f} ({t['baseline_ms']:.1f})", _ratio(t), _share(t)] if t else ["–"] * 3
+    ort_cells = [f"{o['ms']:.1f} ({o['baseline_ms']:.1f})", _ratio(o)] if o else ["–"] * 2
+    return [model, str(px), (t or o)["baseline"], *torch_cells, *ort_cells]
+
+
+def _train_cells(r: dict) -> list[str]:
+    """Training throughput of one model vs its baseline."""
+    images_per_s = (f"{r[k]:.2f}" for k in ("images_per_s", "baseline_images_per_s"))
+    return [r["model"], r["baseline"], f"{r['batch']}×{r['imgsz']}", *images_per_s, _ratio(r)]
+
+
+def _target_cells(t: dict) -> list[str]:
+    """One target of the issue: its limit, the measured value and whether it is met."""
+    value = "–" if t["value"] is None else f"{t['value']:.3f}"
+    met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
+    return [t["what"], f"{t['op']} {t['limit']}", value, met]
+
+
+# The tables of :func:`markdown`, in order: (part of the result, header, alignment row, cells of one
+# item of that part). A part the result lacks, or has empty, gets no table.
 _TABLES = (
     (
+        "layer",
         "| CA layer | shape (B×C×H×W) | mode | ours ms | reference ms | floor `x*s` ms | ours vs reference "
         "| ours / floor |",
         "|---|---|---|---:|---:|---:|---:|---:|",
-        _layer_rows,
+        _layer_cells,
     ),
     (
+        "ops",
         "| layer (input 1×64×20×20) | eager ops before → after `fuse()` | ONNX nodes before → after (+ Constant) "
         "| ONNX ops after |",
         "|---|---:|---:|---|",
-        _ops_rows,
+        _ops_cells,
     ),
     (
+        "models",
         "| model (n, batch 1, fused) | px | baseline | PyTorch ms (base) | PyTorch ratio [IQR] | CA layers' share "
         "of PyTorch forward | ORT ms (base) | ORT ratio [IQR] |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
-        _model_rows,
+        _model_cells,
     ),
     (
+        "train",
         "| training | baseline | batch × imgsz | img/s | baseline img/s | ratio |",
         "|---|---|---|---:|---:|---:|",
-        _train_rows,
+        _train_cells,
     ),
-    ("| target | limit | measured | met |", "|---|---|---:|---|", _target_rows),
+    ("targets", "| target | limit | measured | met |", "|---|---|---:|---|", _target_cells),
 )
 
 
@@ -158,8 +155,8 @@ def markdown(result: dict) -> str:
         f"onnxruntime {meta.get('onnxruntime', '?')}; load average before/after: "
         f"{meta.get('loadavg_before', '?')} / {meta.get('loadavg_after', '?')}."
     ]
-    for header, align, rows_of in _TABLES:
-        rows = rows_of(result)
-        if rows:
-            lines += ["", header, align, *rows]
+    parts = {**result, "models": _paired_models(result.get("models", {}))}
+    for part, header, align, cells in _TABLES:
+        if parts.get(part):
+            lines += ["", header, align, *("| " + " | ".join(cells(item)) + " |" for item in parts[part])]
     return "\n".join(lines)
