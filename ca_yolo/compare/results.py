@@ -12,14 +12,18 @@ from ca_yolo.compare.plan import Plan
 from ca_yolo.compare.record import RunRecord
 from ca_yolo.compare.stats import paired_difference, summarize
 
+# The COCO metrics of the report, (pycocotools' name, label); they keep that name as their key.
+_COCO_LABELS = (
+    ("AP", "AP@[.5:.95]"),
+    ("AP50", "AP50"),
+    ("AP75", "AP75"),
+    ("AP_small", "AP_S"),
+    ("AP_medium", "AP_M"),
+    ("AP_large", "AP_L"),
+)
 # Report metrics: (key in results, where it comes from in a run record, field there, label).
 METRICS: list[tuple[str, str, str, str]] = [
-    ("AP", "coco", "AP", "AP@[.5:.95]"),
-    ("AP50", "coco", "AP50", "AP50"),
-    ("AP75", "coco", "AP75", "AP75"),
-    ("AP_small", "coco", "AP_small", "AP_S"),
-    ("AP_medium", "coco", "AP_medium", "AP_M"),
-    ("AP_large", "coco", "AP_large", "AP_L"),
+    *((name, "coco", name, label) for name, label in _COCO_LABELS),
     ("ultralytics_mAP50", "ultralytics", "mAP50", "mAP50 (Ultralytics)"),
     ("ultralytics_mAP50-95", "ultralytics", "mAP50-95", "mAP50-95 (Ultralytics)"),
 ]

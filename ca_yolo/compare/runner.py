@@ -173,9 +173,7 @@ def _train(run: Run, plan: Plan, resume: bool):
         return model
     model.train(
         data=str(plan.data),
-        epochs=cfg.epochs,
-        imgsz=cfg.imgsz,
-        batch=cfg.batch,
+        **cfg.settings(),  # epochs, imgsz, batch and the Ultralytics settings given: what run.json records
         workers=cfg.workers,
         seed=run.seed,
         deterministic=True,
@@ -183,7 +181,6 @@ def _train(run: Run, plan: Plan, resume: bool):
         name=run.dir.name,
         exist_ok=True,
         **where,
-        **cfg.train_args,
     )
     return model
 
