@@ -19,23 +19,14 @@
 #   2 models x 3 seeds = 6 runs is about 3-5 days on one H100; with several GPUs pass
 #   DEVICE=0,1,2,3 (Ultralytics DDP, the batch of 16 is split across them).
 # compare prints an ETA for the whole comparison after the first run: trust that over these lines.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/full_scale.sh"  # strict mode, repo root, CA_YOLO/SEEDS/DEVICE, prepare_data, compare
 
 : "${COCO_ROOT:?set COCO_ROOT to the COCO folder holding annotations/, train2017/, val2017/}"
-CA_YOLO=${CA_YOLO:-ca-yolo}
 DATA=${DATA:-datasets/coco}
 MODELS=${MODELS:-yolov8n.yaml,yolov8n-ca.yaml}
-SEEDS=${SEEDS:-0,1,2}
-DEVICE=${DEVICE:-0}
 
 # 1. Convert once (COCO JSON -> YOLO labels; the official val JSON is kept as the COCO GT).
-if [[ ! -f "$DATA/data.yaml" ]]; then
-  $CA_YOLO data coco --root "$COCO_ROOT" --splits train2017 val2017 --out "$DATA" --images symlink
-fi
-$CA_YOLO data check "$DATA/data.yaml"
+prepare_data coco --root "$COCO_ROOT" --splits train2017 val2017
 
 # 2. Train every model once per seed with identical settings, evaluate, write the report.
-$CA_YOLO compare data="$DATA/data.yaml" models="$MODELS" seeds="$SEEDS" \
-  epochs=100 imgsz=640 batch=16 device="$DEVICE" workers=8 \
-  project=runs/compare name=coco "$@"
+compare coco "$@"

@@ -18,23 +18,14 @@
 #   The CA variants add ~5-10 % per epoch. The default 4 models x 3 seeds = 12 runs is about
 #   1-1.5 days on one H100; MODELS=yolov8n.yaml,yolov8n-ca.yaml halves that.
 # compare prints an ETA for the whole comparison after the first run: trust that over these lines.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/full_scale.sh"  # strict mode, repo root, CA_YOLO/SEEDS/DEVICE, prepare_data, compare
 
 : "${VOC_ROOT:?set VOC_ROOT to the VOCdevkit folder holding VOC2007/ (with test) and VOC2012/}"
-CA_YOLO=${CA_YOLO:-ca-yolo}
 DATA=${DATA:-datasets/VOC}
 MODELS=${MODELS:-yolov8n.yaml,yolov8n-ca.yaml,yolov8n-ca-backbone.yaml,yolov8n-ca-neck.yaml}
-SEEDS=${SEEDS:-0,1,2}
-DEVICE=${DEVICE:-0}
 
 # 1. Convert once (VOC XML -> YOLO labels + COCO GT of VOC2007 test; difficult objects = ignore regions).
-if [[ ! -f "$DATA/data.yaml" ]]; then
-  $CA_YOLO data voc --root "$VOC_ROOT" --years 2007 2012 --out "$DATA" --images symlink
-fi
-$CA_YOLO data check "$DATA/data.yaml"
+prepare_data voc --root "$VOC_ROOT" --years 2007 2012
 
 # 2. Train every model once per seed with identical settings, evaluate, write the report.
-$CA_YOLO compare data="$DATA/data.yaml" models="$MODELS" seeds="$SEEDS" \
-  epochs=100 imgsz=640 batch=16 device="$DEVICE" workers=8 \
-  project=runs/compare name=voc "$@"
+compare voc "$@"
