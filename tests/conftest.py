@@ -21,6 +21,14 @@ os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the network from U
 # busy 2-core machine spinning threads slowed single tests 5-20x. Subprocesses inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
+# The settings of every short CPU training run in the tests (64 px images of the tiny dataset). amp=False
+# only says what CPU training does anyway (Ultralytics' AMP check is for CUDA).
+TINY_TRAIN = dict(imgsz=64, batch=4, workers=0, device="cpu", plots=False, amp=False)
+
+
+def cli_args(**settings) -> list[str]:
+    """``key=value`` words of a ``ca-yolo`` command line, in the order given."""
+    return [f"{k}={v}" for k, v in settings.items()]
 
 
 def make_tiny_dataset(root: Path, n_train: int = 8, n_val: int = 4, size: int = 64, seed: int = 0) -> Path:
@@ -73,18 +81,7 @@ def ca_run(tmp_path_factory, tiny_data) -> Path:
     model.add_callback("on_fit_epoch_end", stop)
     with pytest.raises(_StopAfterFirstEpoch):
         model.train(
-            data=str(tiny_data),
-            epochs=2,
-            imgsz=64,
-            batch=4,
-            workers=0,
-            device="cpu",
-            project=str(project),
-            name="ca",
-            plots=False,
-            val=True,
-            amp=False,
-            verbose=False,
+            data=str(tiny_data), epochs=2, project=str(project), name="ca", val=True, verbose=False, **TINY_TRAIN
         )
     run = project / "ca"
     assert (run / "weights" / "last.pt").is_file()
@@ -102,6 +99,12 @@ def run_python(code: str, env: dict | None = None, cwd: Path | None = None, time
 def run_cli(args: list[str], env: dict | None = None, cwd: Path | None = None, timeout: int = 300):
     """Run ``ca-yolo ARGS`` in a fresh process (the installed console script's entry point)."""
     return run_python(f"import sys; from ca_yolo.cli import main; sys.exit(main({args!r}))", env, cwd, timeout)
+
+
+def train_cli(model, data, project, name: str, cwd: Path | None = None, **extra):
+    """``ca-yolo train`` of ``model`` on ``data`` for one epoch at the tiny settings, in a fresh process."""
+    settings = {"model": model, "data": data, "epochs": 1, "project": project, "name": name, **TINY_TRAIN, **extra}
+    return run_cli(["train", *cli_args(**settings)], cwd=cwd)
 
 
 def pytest_collection_modifyitems(config, items):

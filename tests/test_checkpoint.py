@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import torch
-from conftest import run_cli, run_python
+from conftest import TINY_TRAIN, cli_args, run_cli, run_python
 
 
 def test_checkpoint_reloads_with_plugin_for_predict_and_export(ca_run, tiny_data, tmp_path):
@@ -30,20 +30,8 @@ print("TS_OUT", tuple((out[0] if isinstance(out, (list, tuple)) else out).shape)
 
 
 def test_val_through_the_cli_in_a_fresh_process(ca_run, tiny_data, tmp_path):
-    p = run_cli(
-        [
-            "val",
-            f"model={ca_run / 'weights' / 'best.pt'}",
-            f"data={tiny_data}",
-            "imgsz=64",
-            "batch=4",
-            "device=cpu",
-            "plots=False",
-            f"project={tmp_path}",
-            "name=val",
-        ],
-        cwd=tmp_path,
-    )
+    args = cli_args(model=ca_run / "weights" / "best.pt", data=tiny_data, project=tmp_path, name="val", **TINY_TRAIN)
+    p = run_cli(["val", *args], cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     log = p.stdout + p.stderr
     assert "all" in log and "mAP50-95" in log

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_cli, run_python
+from conftest import REPO, run_cli, run_python, train_cli
 
 OUR_COMMANDS = ["data", "compare", "eval", "yaml", "attn", "bench", "models"]
 
@@ -29,22 +29,7 @@ def test_models_lists_the_shipped_yamls():
 
 @pytest.mark.slow
 def test_train_mode_delegates_to_ultralytics_with_the_plugin(tiny_data, tmp_path):
-    p = run_cli(
-        [
-            "train",
-            "model=yolov8n-ca.yaml",
-            f"data={tiny_data}",
-            "epochs=1",
-            "imgsz=64",
-            "batch=4",
-            "workers=0",
-            "device=cpu",
-            "plots=False",
-            f"project={tmp_path}",
-            "name=cli",
-        ],
-        cwd=tmp_path,
-    )
+    p = train_cli("yolov8n-ca.yaml", tiny_data, tmp_path, "cli", cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     assert (tmp_path / "cli" / "weights" / "best.pt").is_file()
     assert "CoordAtt" in p.stdout + p.stderr  # Ultralytics' layer table shows our rows

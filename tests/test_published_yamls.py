@@ -14,7 +14,7 @@ import logging
 import pytest
 import torch
 import yaml
-from conftest import run_cli
+from conftest import train_cli
 from ultralytics.nn.tasks import ClassificationModel, DetectionModel, SegmentationModel
 from ultralytics.utils import LOGGER
 
@@ -736,22 +736,7 @@ def test_ca_yolo_train_one_epoch_warns_once(tmp_path, tiny_data):
     # Every layer under a published name; row 23's count ignores its Concat. Ultralytics builds the model
     # several times in a run (model, trainer, EMA, validator): the warning is one line all the same.
     path = write(tmp_path, "mixed-one-mismatch", name="yolov8n-mixed.yaml")
-    r = run_cli(
-        [
-            "train",
-            f"model={path}",
-            f"data={tiny_data}",
-            "epochs=1",
-            "imgsz=64",
-            "batch=4",
-            "workers=0",
-            "device=cpu",
-            f"project={tmp_path / 'runs'}",
-            "name=t",
-            "plots=False",
-            "amp=False",
-        ]
-    )
+    r = train_cli(path, tiny_data, tmp_path / "runs", "t")
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / "runs" / "t" / "weights" / "last.pt").is_file()
     out = r.stdout + r.stderr

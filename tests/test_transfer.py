@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn as nn
 import yaml
+from conftest import TINY_TRAIN, cli_args, train_cli
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -51,19 +52,7 @@ def _make_dataset(root: Path, n: int = 2) -> Path:
     return data
 
 
-TRAIN = dict(
-    epochs=1,
-    imgsz=64,
-    batch=2,
-    workers=0,
-    device="cpu",
-    plots=False,
-    amp=False,
-    verbose=False,
-    exist_ok=True,
-    mosaic=0.0,
-    warmup_epochs=0,
-)
+TRAIN = {**TINY_TRAIN, "epochs": 1, "batch": 2, "verbose": False, "exist_ok": True, "mosaic": 0.0, "warmup_epochs": 0}
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +181,7 @@ def test_train_with_pretrained_baseline_cli(trained, tmp_path):
                     f"data={data}",
                     f"project={tmp_path}",
                     "name=se",
-                    *(f"{k}={v}" for k, v in TRAIN.items()),
+                    *cli_args(**TRAIN),
                 ]
             )
     finally:
@@ -212,21 +201,16 @@ def test_refuses_a_checkpoint_that_is_not_the_base(trained):
     model = DetectionModel("yolov8n-ca.yaml", nc=1, verbose=False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     other = nn.Module()
-    other.yaml = {**_stock("yolo11.yaml"), "scale": "n"}
-    with pytest.raises(
-        TransferError,
-        match=r"^checkpoint model is not the base of this model: variant row 2 "
-        r"\[-1, 3, C2f, \[128, True\]\] differs from base row 2 "
-        r"\[-1, 2, C3k2, \[256, False, 0.25\]\]$",
-    ):
-        transfer_weights(model, other)
-    other.yaml = {**_stock("yolov8.yaml"), "scale": "s"}
-    with pytest.raises(
-        TransferError,
-        match=r"it is scale 's' \[0.33, 0.5, 1024\], the model is scale 'n' "
+    refusals = {  # (stock YAML, scale) of the checkpoint's model -> the message
+        ("yolo11.yaml", "n"): r"^checkpoint model is not the base of this model: variant row 2 "
+        r"\[-1, 3, C2f, \[128, True\]\] differs from base row 2 \[-1, 2, C3k2, \[256, False, 0.25\]\]$",
+        ("yolov8.yaml", "s"): r"it is scale 's' \[0.33, 0.5, 1024\], the model is scale 'n' "
         r"\[0.33, 0.25, 1024\]; use the baseline checkpoint of the same scale",
-    ):
-        transfer_weights(model, other)
+    }
+    for (stock, scale), message in refusals.items():
+        other.yaml = {**_stock(stock), "scale": scale}
+        with pytest.raises(TransferError, match=message):
+            transfer_weights(model, other)
     with pytest.raises(TransferError, match="has no model YAML"):
         transfer_weights(model, nn.Module())
     with pytest.raises(FileNotFoundError, match="checkpoint 'missing.pt' not found"):
@@ -317,17 +301,12 @@ def test_transfer_other_families_in_memory(base, variant, counts):
 
 def test_wrong_scale_pretrained_leaves_no_run_folder(tiny_data, tmp_path):
     """``ca-yolo train model=yolov8n-ca.yaml pretrained=<yolov8s>``: one line, and no run folder left."""
-    from conftest import run_cli
     from ultralytics import YOLO
 
     ckpt = tmp_path / "yolov8s.pt"
     YOLO("yolov8s.yaml").save(ckpt)
     project = tmp_path / "runs"
-    p = run_cli(
-        ["train", "model=yolov8n-ca.yaml", f"data={tiny_data}", f"pretrained={ckpt}", "epochs=1", "imgsz=64",
-         "device=cpu", "workers=0", f"project={project}", "name=wrong"],
-        cwd=tmp_path,
-    )  # fmt: skip
+    p = train_cli("yolov8n-ca.yaml", tiny_data, project, "wrong", cwd=tmp_path, pretrained=ckpt)
     assert p.returncode == 1, p.stderr[-2000:]
     errors = [line for line in p.stderr.splitlines() if line.startswith("ca-yolo train: error:")]
     assert len(errors) == 1 and "is not the base of this model" in errors[0] and "scale 's'" in errors[0], p.stderr[
