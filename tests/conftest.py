@@ -5,9 +5,12 @@ Everything is built locally (no download): models from YAML, images drawn with n
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +89,23 @@ def ca_run(tmp_path_factory, tiny_data) -> Path:
     run = project / "ca"
     assert (run / "weights" / "last.pt").is_file()
     return run
+
+
+@contextmanager
+def ultralytics_log(caplog) -> Iterator[list[str]]:
+    """Capture what Ultralytics' logger writes (INFO and up) in the block: the list yielded gets the
+    messages on exit. Ultralytics' logger does not propagate to the root logger, so caplog alone sees none."""
+    from ultralytics.utils import LOGGER
+
+    messages: list[str] = []
+    LOGGER.addHandler(caplog.handler)
+    caplog.clear()
+    try:
+        with caplog.at_level(logging.INFO, logger=LOGGER.name):
+            yield messages
+    finally:
+        LOGGER.removeHandler(caplog.handler)
+        messages += [r.getMessage() for r in caplog.records]
 
 
 def run_python(code: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 300):

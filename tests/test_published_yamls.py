@@ -1,6 +1,6 @@
 """Model YAMLs written the way published CA/SE/CBAM/ECA YAMLs are (issue 12).
 
-The YAMLs here are our own, one per form seen in public repositories: other layer names (CA,
+The YAMLs (``model_yamls.py``) are our own, one per form seen in public repositories: other layer names (CA,
 CoordAttention, SEAttention, ...), the paper's (inp, oup[, r]) args, nominal or real channel counts,
 a count that does not match a Concat, settings only. Each builds at real scales; the rule in
 ``ca_yolo.nn.yaml_args`` decides every number, a channel mismatch warns once per row, and errors
@@ -9,63 +9,33 @@ that are the YAML's own are one line naming the row.
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 import torch
 import yaml
-from conftest import train_cli
+from conftest import train_cli, ultralytics_log
+from model_yamls import (
+    CLS_ECA,
+    CONCAT_NOMINAL,
+    CONCAT_REAL_S,
+    SCALES,
+    SEG_SE,
+    TEMPLATE,
+    V5_MULTIPLES,
+    YOLO11_P5_AND_NECK,
+    YOLO12_P2,
+)
 from ultralytics.nn.tasks import ClassificationModel, DetectionModel, SegmentationModel
-from ultralytics.utils import LOGGER
 
 import ca_yolo  # noqa: F401  (registers the plugin)
 from ca_yolo.nn.registry import get_layer, layer_aliases
 from ca_yolo.nn.yaml_args import ModelYamlError, split_args
 
-# YOLOv8 with an attention row after SPPF (10), on the P3/P4/P5 Concat (23, read by nothing) and
-# on each head input (24-26). Channels per scale: SPPF / P5 1024, P4 512, P3 256, Concat 15 768
-# (nominal); real at n: 256, 128, 64, 192.
-TEMPLATE = """
-nc: 2
-scales:
-  n: [0.33, 0.25, 1024]
-  s: [0.33, 0.50, 1024]
-  l: [1.00, 1.00, 512]
-backbone:
-  - [-1, 1, Conv, [64, 3, 2]]
-  - [-1, 1, Conv, [128, 3, 2]]
-  - [-1, 3, C2f, [128, True]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [-1, 6, C2f, [256, True]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [-1, 6, C2f, [512, True]]
-  - [-1, 1, Conv, [1024, 3, 2]]
-  - [-1, 3, C2f, [1024, True]]
-  - [-1, 1, SPPF, [1024, 5]]
-  - [-1, 1, {r10}]
-head:
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 6], 1, Concat, [1]]
-  - [-1, 3, C2f, [512]]
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 4], 1, Concat, [1]]
-  - [-1, 3, C2f, [256]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [[-1, 13], 1, Concat, [1]]
-  - [-1, 3, C2f, [512]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [[-1, 10], 1, Concat, [1]]
-  - [-1, 3, C2f, [1024]]
-  - [15, 1, {r23}]
-  - [16, 1, {r24}]
-  - [19, 1, {r25}]
-  - [22, 1, {r26}]
-  - [[24, 25, 26], 1, Detect, [nc]]
-"""
+# TEMPLATE's attention rows and their real input channels per scale (max_channels 512 caps P5 at l).
 ROWS = (10, 23, 24, 25, 26)
 REAL_N = {10: 256, 23: 192, 24: 64, 25: 128, 26: 256}  # real input channels at scale n
 REAL_S = {i: 2 * c for i, c in REAL_N.items()}
 REAL_L = {10: 512, 23: 768, 24: 256, 25: 512, 26: 512}  # max_channels 512 caps P5
+REAL = {"n": REAL_N, "s": REAL_S, "l": REAL_L}
 
 # name -> the five attention rows (module, args) in ROWS order, as published YAMLs write them.
 FORMS = {
@@ -120,14 +90,9 @@ def write(tmp_path, form: str, name: str | None = None):
 def build(path, scale: str, caplog, verbose: bool = False) -> tuple[DetectionModel, list[str]]:
     """The model at ``scale`` and the log lines its build wrote."""
     d = yaml.safe_load(path.read_text())
-    LOGGER.addHandler(caplog.handler)
-    caplog.clear()
-    try:
-        with caplog.at_level(logging.INFO, logger=LOGGER.name):
-            model = DetectionModel({**d, "scale": scale}, verbose=verbose)
-    finally:
-        LOGGER.removeHandler(caplog.handler)
-    return model, [r.getMessage() for r in caplog.records]
+    with ultralytics_log(caplog) as lines:
+        model = DetectionModel({**d, "scale": scale}, verbose=verbose)
+    return model, lines
 
 
 def attention(model) -> dict[int, tuple]:
@@ -178,36 +143,31 @@ def test_row_rule(args, settings, channels, given):
 # --- published forms build at their scales ---------------------------------------------------------
 
 
+def all_coordatt(scale: str) -> dict[int, tuple]:
+    """:func:`attention` of TEMPLATE at ``scale`` when every row builds as CoordAtt with reduction 32."""
+    return {i: ("CoordAtt", REAL[scale][i], 32, None) for i in ROWS}
+
+
 def test_paper_inp_oup_form_keeps_reduction_32_at_every_scale(tmp_path, caplog):
     path = write(tmp_path, "paper-inp-oup")
-    for scale, real in (("n", REAL_N), ("s", REAL_S), ("l", REAL_L)):
+    for scale in "nsl":
         model, lines = build(path, scale, caplog)
-        assert attention(model) == {i: ("CoordAtt", real[i], 32, None) for i in ROWS}, scale
-        assert all(model.model[i].mip == max(8, real[i] // 32) for i in ROWS)
+        assert attention(model) == all_coordatt(scale), scale
+        assert all(model.model[i].mip == max(8, REAL[scale][i] // 32) for i in ROWS)
         assert warnings_of(lines) == []
 
 
-def test_nominal_fork_form_warns_once_for_the_concat_row(tmp_path, caplog):
-    path = write(tmp_path, "nominal-fork")
-    model, lines = build(path, "n", caplog)
-    assert attention(model) == {i: ("CoordAtt", REAL_N[i], 32, None) for i in ROWS}
-    assert warnings_of(lines) == [
+# (form, scale) -> the warnings of its first build: a count that fits the row's input at no scale warns,
+# one line per row. In this order: a YAML built again at the same scale does not warn again.
+CHANNEL_WARNINGS = {
+    # The Concat row's nominal-fork count ignores the Concat: the one line.
+    ("nominal-fork", "n"): [
         "model YAML row 23 (CA): written channels 256 (64 at scale 'n'), real input 192 (nominal 768); "
         "built with 192 (an attention layer keeps its input's channels)"
-    ]
-    model, lines = build(path, "n", caplog)  # Ultralytics rebuilds a model several times per run
-    assert warnings_of(lines) == []
-    model.eval()(torch.zeros(1, 3, 64, 64))
-
-
-def test_real_channels_written_for_n_build_at_n_silently_and_at_s_with_one_line_per_row(tmp_path, caplog):
-    path = write(tmp_path, "real-channels-n")
-    model, lines = build(path, "n", caplog)
-    assert attention(model) == {i: ("CoordAtt", REAL_N[i], 32, None) for i in ROWS}
-    assert warnings_of(lines) == []
-    model, lines = build(path, "s", caplog)
-    assert attention(model) == {i: ("CoordAtt", REAL_S[i], 32, None) for i in ROWS}
-    assert warnings_of(lines) == [
+    ],
+    # Real channels written for n: silent at n, one line per row at s.
+    ("real-channels-n", "n"): [],
+    ("real-channels-n", "s"): [
         "model YAML row 10 (CoordinateAttention): written channels 256 (128 at scale 's'), real input 512 "
         "(nominal 1024); built with 512 (an attention layer keeps its input's channels)",
         "model YAML row 23 (CoordinateAttention): written channels 192, 192 (96, 96 at scale 's'), real input 384 "
@@ -218,32 +178,50 @@ def test_real_channels_written_for_n_build_at_n_silently_and_at_s_with_one_line_
         "(nominal 512); built with 256 (an attention layer keeps its input's channels)",
         "model YAML row 26 (CoordinateAttention): written channels 256 (128 at scale 's'), real input 512 "
         "(nominal 1024); built with 512 (an attention layer keeps its input's channels)",
-    ]
+    ],
+}
 
 
-def test_siblings_under_published_names_get_their_settings(tmp_path, caplog):
-    model, lines = build(write(tmp_path, "siblings"), "n", caplog)
-    assert attention(model) == {
+@pytest.mark.parametrize("form, scale", list(CHANNEL_WARNINGS))
+def test_written_channel_counts_build_real_channels_and_warn_per_row_that_fits_none(form, scale, tmp_path, caplog):
+    model, lines = build(write(tmp_path, form), scale, caplog)
+    assert attention(model) == all_coordatt(scale)
+    assert warnings_of(lines) == CHANNEL_WARNINGS[form, scale]
+
+
+def test_nominal_fork_form_warns_once(tmp_path, caplog):
+    path = write(tmp_path, "nominal-fork")
+    build(path, "n", caplog)
+    model, lines = build(path, "n", caplog)  # Ultralytics rebuilds a model several times per run
+    assert warnings_of(lines) == []
+    model.eval()(torch.zeros(1, 3, 64, 64))
+
+
+# form -> :func:`attention` of its build at n, where rows give settings (published names or not).
+SETTINGS = {
+    "siblings": {  # the siblings under their published names
         10: ("SE", 256, 16, None),
         23: ("SE", 192, 4, None),
         24: ("CBAM", 64, 16, 7),
         25: ("CBAM", 128, 16, 7),  # [512, 7]: the kernel size, Ultralytics' CBAM(c1, kernel_size) order
         26: ("ECA", 256, None, 5),  # adaptive kernel psi(256)
-    }
-    assert warnings_of(lines) == []
-    model.eval()(torch.zeros(1, 3, 64, 64))
-
-
-def test_settings_only(tmp_path, caplog):
-    model, lines = build(write(tmp_path, "settings-only"), "n", caplog)
-    assert attention(model) == {
+    },
+    "settings-only": {
         10: ("CoordAtt", 256, 32, None),
         23: ("SE", 192, 16, None),
         24: ("ECA", 64, None, 3),
         25: ("CBAM", 128, 8, 3),
         26: ("CoordAtt", 256, 16, None),
-    }
+    },
+}
+
+
+@pytest.mark.parametrize("form", list(SETTINGS))
+def test_rows_get_their_settings_silently(form, tmp_path, caplog):
+    model, lines = build(write(tmp_path, form), "n", caplog)
+    assert attention(model) == SETTINGS[form]
     assert warnings_of(lines) == []
+    model.eval()(torch.zeros(1, 3, 64, 64))
 
 
 def test_reduction_above_32_only_from_a_third_number(tmp_path, caplog):
@@ -293,211 +271,22 @@ def test_aliases_resolve_and_shadow_no_ultralytics_name():
 
 # --- other published layouts: v5-style multiples, YOLO11/12 heads, P2, cls/seg, Concat counts ------
 
-# Our own YAMLs, one per layout seen in public repositories; {s} is a place for the scales block.
-V8_BACKBONE = """
-  - [-1, 1, Conv, [64, 3, 2]]
-  - [-1, 1, Conv, [128, 3, 2]]
-  - [-1, 3, C2f, [128, True]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [-1, 6, C2f, [256, True]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [-1, 6, C2f, [512, True]]
-  - [-1, 1, Conv, [1024, 3, 2]]
-  - [-1, 3, C2f, [1024, True]]
-  - [-1, 1, SPPF, [1024, 5]]"""
-ALL_SCALES = """scales:
-  n: [0.33, 0.25, 1024]
-  s: [0.33, 0.50, 1024]
-  m: [0.67, 0.75, 768]
-  l: [1.00, 1.00, 512]
-  x: [1.00, 1.25, 512]"""
-V8_HEAD_CONCAT_ATT = """
-head:
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 6], 1, Concat, [1]]
-  - [-1, 1, {a12}]
-  - [-1, 3, C2f, [512]]
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 4], 1, Concat, [1]]
-  - [-1, 1, {a16}]
-  - [-1, 3, C2f, [256]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [[-1, 13], 1, Concat, [1]]
-  - [-1, 3, C2f, [512]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [[-1, 9], 1, Concat, [1]]
-  - [-1, 3, C2f, [1024]]
-  - [[17, 20, 23], 1, Detect, [nc]]
-"""
+# name -> (model class, YAML text (model_yamls), expected attention rows {scale: {row: (class, c1, r or k)}}).
 LAYOUTS = {
-    # YOLOv5-style depth_multiple/width_multiple (no scales): SE as (channels, reduction) in the backbone,
-    # CBAMBlock with settings only after SPPF (External-Attention-pytorch's reduction 16, kernel 49).
-    "v5-multiples": (
-        DetectionModel,
-        "nc: 2\ndepth_multiple: 0.33\nwidth_multiple: 0.50\nbackbone:"
-        + V8_BACKBONE.replace("[512, True]]\n", "[512, True]]\n  - [-1, 1, SE, [512, 2]]\n")
-        + """
-  - [-1, 1, CBAMBlock, [16, 49]]
-head:
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 7], 1, Concat, [1]]
-  - [-1, 3, C2f, [512]]
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 4], 1, Concat, [1]]
-  - [-1, 3, C2f, [256]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [[-1, 14], 1, Concat, [1]]
-  - [-1, 3, C2f, [512]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [[-1, 11], 1, Concat, [1]]
-  - [-1, 3, C2f, [1024]]
-  - [[17, 20, 23], 1, Detect, [nc]]
-""",
-        {"": {7: ("SE", 256, 2), 11: ("CBAM", 512, 16)}},
-    ),
-    # YOLO11: CA, [1024] at P5 before SPPF; the paper's (inp, oup) after the last neck block, into Detect.
+    "v5-multiples": (DetectionModel, V5_MULTIPLES, {"": {7: ("SE", 256, 2), 11: ("CBAM", 512, 16)}}),
     "yolo11-p5-and-neck": (
         DetectionModel,
-        """nc: 4
-scales:
-  n: [0.50, 0.25, 1024]
-  s: [0.50, 0.50, 1024]
-  m: [0.50, 1.00, 512]
-  l: [1.00, 1.00, 512]
-  x: [1.00, 1.50, 512]
-backbone:
-  - [-1, 1, Conv, [64, 3, 2]]
-  - [-1, 1, Conv, [128, 3, 2]]
-  - [-1, 2, C3k2, [256, False, 0.25]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [-1, 2, C3k2, [512, False, 0.25]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [-1, 2, C3k2, [512, True]]
-  - [-1, 1, Conv, [1024, 3, 2]]
-  - [-1, 2, C3k2, [1024, True]]
-  - [-1, 1, CA, [1024]]
-  - [-1, 1, SPPF, [1024, 5]]
-  - [-1, 2, C2PSA, [1024]]
-head:
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 6], 1, Concat, [1]]
-  - [-1, 2, C3k2, [512, False]]
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 4], 1, Concat, [1]]
-  - [-1, 2, C3k2, [256, False]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [[-1, 14], 1, Concat, [1]]
-  - [-1, 2, C3k2, [512, False]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [[-1, 11], 1, Concat, [1]]
-  - [-1, 2, C3k2, [1024, True]]
-  - [-1, 1, CoordAtt, [1024, 1024]]
-  - [[17, 20, 24], 1, Detect, [nc]]
-""",
+        YOLO11_P5_AND_NECK,
         {
             "n": {9: ("CoordAtt", 256, 32), 24: ("CoordAtt", 256, 32)},
             "x": {9: ("CoordAtt", 768, 32), 24: ("CoordAtt", 768, 32)},
         },
     ),
-    # YOLO12-style A2C2f with a P2 output: CoordinateAttention rows reading explicit layers, a 4-input Detect.
-    "yolo12-p2": (
-        DetectionModel,
-        """nc: 2
-scales:
-  n: [0.50, 0.25, 1024]
-  s: [0.50, 0.50, 1024]
-  l: [1.00, 1.00, 512]
-backbone:
-  - [-1, 1, Conv, [64, 3, 2]]
-  - [-1, 1, Conv, [128, 3, 2]]
-  - [-1, 2, C3k2, [256, False, 0.25]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [-1, 2, C3k2, [512, False, 0.25]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [-1, 4, A2C2f, [512, True, 4]]
-  - [-1, 1, Conv, [1024, 3, 2]]
-  - [-1, 4, A2C2f, [1024, True, 1]]
-head:
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 6], 1, Concat, [1]]
-  - [-1, 2, A2C2f, [512, False, -1]]
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 4], 1, Concat, [1]]
-  - [-1, 2, A2C2f, [256, False, -1]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [[-1, 11], 1, Concat, [1]]
-  - [-1, 2, A2C2f, [512, False, -1]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [[-1, 8], 1, Concat, [1]]
-  - [-1, 2, C3k2, [1024, True]]
-  - [14, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 2], 1, Concat, [1]]
-  - [-1, 2, A2C2f, [256, False, -1]]
-  - [23, 1, CoordinateAttention, [256]]
-  - [14, 1, CoordinateAttention, [256]]
-  - [17, 1, CoordinateAttention, [512]]
-  - [20, 1, CoordinateAttention, [1024]]
-  - [[24, 25, 26, 27], 1, Detect, [nc]]
-""",
-        {"l": {24: ("CoordAtt", 256, 32), 27: ("CoordAtt", 512, 32)}},
-    ),
-    # Classification: channel attention before Classify.
-    "cls-eca": (
-        ClassificationModel,
-        "nc: 10\n"
-        + "\n".join(ALL_SCALES.splitlines()[:3])
-        + "\nbackbone:"
-        + V8_BACKBONE.replace("  - [-1, 1, SPPF, [1024, 5]]", "")
-        + "head:\n  - [-1, 1, ECAAttention, [1024]]\n  - [-1, 1, Classify, [nc]]\n",
-        {"n": {9: ("ECA", 256, 5)}},
-    ),
-    # Segmentation: SE reading the P3 block by index, feeding Segment (settings only).
-    "seg-se": (
-        SegmentationModel,
-        "nc: 3\n"
-        + "\n".join(ALL_SCALES.splitlines()[:3])
-        + "\nbackbone:"
-        + V8_BACKBONE
-        + """
-head:
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 6], 1, Concat, [1]]
-  - [-1, 3, C2f, [512]]
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 4], 1, Concat, [1]]
-  - [-1, 3, C2f, [256]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [[-1, 12], 1, Concat, [1]]
-  - [-1, 3, C2f, [512]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [[-1, 9], 1, Concat, [1]]
-  - [-1, 3, C2f, [1024]]
-  - [15, 1, SE, [16]]
-  - [[22, 18, 21], 1, Segment, [nc, 32, 256]]
-""",
-        {"n": {22: ("SE", 64, 16)}},
-    ),
-    # Counts after a Concat as real channels of scale s (the file was written for s): silent at s only.
-    "concat-real-s": (
-        DetectionModel,
-        "nc: 2\n"
-        + ALL_SCALES
-        + "\nbackbone:"
-        + V8_BACKBONE
-        + V8_HEAD_CONCAT_ATT.format(a12="ECA, [768]", a16="ECA, [384]"),
-        {"s": {12: ("ECA", 768, 5), 16: ("ECA", 384, 5)}},
-    ),
-    # Counts after a Concat as nominal sums (1024 + 512, 512 + 256): silent at every scale, also where
-    # max_channels caps one input and not the other (l, x).
-    "concat-nominal": (
-        DetectionModel,
-        "nc: 2\n"
-        + ALL_SCALES
-        + "\nbackbone:"
-        + V8_BACKBONE
-        + V8_HEAD_CONCAT_ATT.format(a12="CA, [1536]", a16="SEAttention, [768, 16]"),
-        {"x": {12: ("CoordAtt", 1280, 32), 16: ("SE", 960, 16)}},
-    ),
+    "yolo12-p2": (DetectionModel, YOLO12_P2, {"l": {24: ("CoordAtt", 256, 32), 27: ("CoordAtt", 512, 32)}}),
+    "cls-eca": (ClassificationModel, CLS_ECA, {"n": {9: ("ECA", 256, 5)}}),
+    "seg-se": (SegmentationModel, SEG_SE, {"n": {22: ("SE", 64, 16)}}),
+    "concat-real-s": (DetectionModel, CONCAT_REAL_S, {"s": {12: ("ECA", 768, 5), 16: ("ECA", 384, 5)}}),
+    "concat-nominal": (DetectionModel, CONCAT_NOMINAL, {"x": {12: ("CoordAtt", 1280, 32), 16: ("SE", 960, 16)}}),
 }
 # Rows that warn, by layout and scale (every other build is silent).
 LAYOUT_WARNINGS = {("concat-real-s", scale): [12, 16] for scale in "nmlx"}
@@ -536,12 +325,8 @@ def test_published_layouts_build_and_run_at_every_declared_scale(layout, caplog)
     cls, text, expected = LAYOUTS[layout]
     d = yaml.safe_load(text)
     for scale in _layout_scales(text):
-        LOGGER.addHandler(caplog.handler)
-        caplog.clear()
-        try:
+        with ultralytics_log(caplog) as lines:
             model = cls({**d, "scale": scale} if scale else d, verbose=False)
-        finally:
-            LOGGER.removeHandler(caplog.handler)
         rows = _attention_rows(model)
         assert rows, layout
         for i, want in expected.get(scale, {}).items():
@@ -550,21 +335,16 @@ def test_published_layouts_build_and_run_at_every_declared_scale(layout, caplog)
             assert name == "ECA" or r <= 32, (layout, scale, rows)
         seen = _input_channels(model, rows)
         assert seen == {i: m.c1 for i, m in enumerate(model.model) if i in rows}, (layout, scale)
-        warned = sorted(int(w.split()[3]) for w in warnings_of([r.getMessage() for r in caplog.records]))
+        warned = sorted(int(w.split()[3]) for w in warnings_of(lines))
         assert warned == LAYOUT_WARNINGS.get((layout, scale), []), (layout, scale)
 
 
 def test_concat_counts_written_for_another_scale_name_the_nominal_count(caplog):
-    _, text, _ = LAYOUTS["concat-real-s"]
-    d = yaml.safe_load(text.replace("ECA, [", "eca_layer, ["))  # the ECA authors' class name
+    d = yaml.safe_load(CONCAT_REAL_S.replace("ECA, [", "eca_layer, ["))  # the ECA authors' class name
     for scale, expected in (("n", 2), ("n", 0), ("s", 0)):  # once per row and model: not on a rebuild
-        LOGGER.addHandler(caplog.handler)
-        caplog.clear()
-        try:
+        with ultralytics_log(caplog) as logged:
             DetectionModel({**d, "scale": scale}, verbose=False)
-        finally:
-            LOGGER.removeHandler(caplog.handler)
-        lines = warnings_of([r.getMessage() for r in caplog.records])
+        lines = warnings_of(logged)
         assert len(lines) == expected, (scale, lines)
         if scale == "n" and expected:
             assert lines == [
@@ -637,8 +417,7 @@ def test_activation_names_of_the_paper_code_point_to_torch(tmp_path):
 def test_a_scale_the_yaml_does_not_declare_is_one_line(tmp_path, monkeypatch):
     from ultralytics import YOLO
 
-    _, text, _ = LAYOUTS["concat-nominal"]
-    (tmp_path / "yolov8-mscale.yaml").write_text(text.replace(ALL_SCALES, "scales:\n  m: [0.67, 0.75, 768]"))
+    (tmp_path / "yolov8-mscale.yaml").write_text(CONCAT_NOMINAL.replace(SCALES, "scales:\n  m: [0.67, 0.75, 768]"))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ModelYamlError) as e:
         YOLO("yolov8n-mscale.yaml")  # the scale letter n, but the file declares only m
@@ -700,14 +479,9 @@ def test_bad_attention_args_are_one_line(tmp_path, row, message):
 def _load(name: str, caplog):
     from ultralytics import YOLO
 
-    LOGGER.addHandler(caplog.handler)
-    caplog.clear()
-    try:
-        with caplog.at_level(logging.INFO, logger=LOGGER.name):
-            model = YOLO(name).model
-    finally:
-        LOGGER.removeHandler(caplog.handler)
-    return model, [r.getMessage() for r in caplog.records if r.getMessage().startswith("model YAML ")]
+    with ultralytics_log(caplog) as lines:
+        model = YOLO(name).model
+    return model, [s for s in lines if s.startswith("model YAML ")]
 
 
 def test_local_yaml_wins_over_the_shipped_one_and_the_file_used_is_logged(tmp_path, monkeypatch, caplog):

@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 import torch
 import yaml
+from conftest import ultralytics_log
+from model_yamls import SMALL_CA
 from ultralytics import YOLO
 from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
 
 import ca_yolo
 from ca_yolo import CoordAtt
 
-BASE = """
-nc: 3
-scales:
-  n: [0.33, 0.25, 1024]
-  s: [0.33, 0.50, 1024]
-  m: [0.67, 0.75, 768]
-  l: [1.00, 1.00, 512]
-  x: [1.00, 1.25, 512]
-backbone:
-  - [-1, 1, Conv, [64, 3, 2]]
-  - [-1, 1, Conv, [128, 3, 2]]
-  - [-1, 1, C2f, [128, True]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [-1, 1, C2f, [256, True]]
-  - [-1, 1, CoordAtt, {ca_args}]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [-1, 1, SPPF, [512, 5]]
-head:
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 5], 1, Concat, [1]]
-  - [-1, 1, C2f, [256]]
-  - [4, 1, CoordAtt, []]
-  - [[10, 7], 1, {head}, {head_args}]
-"""
-
 
 def write_yaml(tmp_path, name="net-n.yaml", ca_args="[]", head="Detect", head_args="[nc]", **extra) -> str:
     path = tmp_path / name
-    text = BASE.format(ca_args=ca_args, head=head, head_args=head_args)
+    text = SMALL_CA.format(ca_args=ca_args, head=head, head_args=head_args)
     for k, v in extra.items():
         text = f"{k}: {v}\n" + text
     path.write_text(text)
@@ -68,16 +43,11 @@ def test_row_forms_get_real_input_channels(tmp_path, ca_args, reduction):
 
 
 def test_nominal_channel_mismatch_builds_and_warns_naming_row_and_channels(tmp_path, caplog):
-    from ultralytics.utils import LOGGER
-
     path = write_yaml(tmp_path, ca_args="[512]")
-    LOGGER.addHandler(caplog.handler)
-    try:
+    with ultralytics_log(caplog) as lines:
         model = DetectionModel(path, verbose=False)
-    finally:
-        LOGGER.removeHandler(caplog.handler)
     assert model.model[5].c1 == 64  # the layer keeps its input's channels
-    warnings = [r.getMessage() for r in caplog.records if "model YAML row" in r.getMessage()]
+    warnings = [s for s in lines if "model YAML row" in s]
     assert warnings == [  # Ultralytics' logger adds the "WARNING ⚠️" prefix
         "WARNING ⚠️ model YAML row 5 (CoordAtt): written channels 512 (128 at scale 'n'), real input 64 "
         "(nominal 256); built with 64 (an attention layer keeps its input's channels)"
@@ -138,18 +108,12 @@ def test_shipped_yamls_build_at_scale_n_and_s_with_the_right_layers(name):
 
 
 def test_layer_table_and_info_show_true_parameter_counts(tmp_path, caplog):
-    from ultralytics.utils import LOGGER
-
-    LOGGER.addHandler(caplog.handler)
-    try:
-        with caplog.at_level(logging.INFO, logger=LOGGER.name):
-            model = DetectionModel(write_yaml(tmp_path, ca_args="[256, 8]"), verbose=True)
-    finally:
-        LOGGER.removeHandler(caplog.handler)
+    with ultralytics_log(caplog) as lines:
+        model = DetectionModel(write_yaml(tmp_path, ca_args="[256, 8]"), verbose=True)
     ca = model.model[5]
     n = sum(p.numel() for p in ca.parameters())
     assert ca.np == n == (64 * 8 + 8) + 16 + 2 * (8 * 64 + 64)
-    rows = [r.getMessage() for r in caplog.records if "CoordAtt" in r.getMessage()]
+    rows = [s for s in lines if "CoordAtt" in s]
     assert rows[0].split()[:4] == ["5", "-1", "1", str(n)] and rows[0].rstrip().endswith("[64, 8]")
     from ultralytics.utils.torch_utils import model_info
 
