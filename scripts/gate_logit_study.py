@@ -23,14 +23,6 @@ import math
 from pathlib import Path
 
 
-def _curve(run: Path) -> list[float]:
-    with open(run / "results.csv", newline="") as f:
-        return [
-            float(r["metrics/mAP50-95(B)"])
-            for r in ({k.strip(): v for k, v in row.items()} for row in csv.DictReader(f))
-        ]
-
-
 def _gates(run: Path) -> dict:
     """Final-epoch gate std (spread over images, channels, positions) and mean per CA layer."""
     rows = list(csv.DictReader(open(run / "attention_stats.csv", newline="")))
@@ -53,6 +45,7 @@ def main() -> None:
 
     import ca_yolo.nn.gate_init as gate_init
     from ca_yolo.compare.cli import main as compare
+    from ca_yolo.compare.runner import read_curve
 
     results = []
     for logit in [float(x) for x in a.logits.split(",")]:
@@ -65,7 +58,7 @@ def main() -> None:
         for seed in a.seeds.split(","):
             scratch = Path(a.project) / f"{tag}-scratch" / f"yolov8n-ca-seed{seed}"
             tune = Path(a.project) / f"{tag}-finetune" / f"yolov8n-ca-seed{seed}"
-            c, t = _curve(scratch), _curve(tune)
+            c, t = (read_curve(run / "results.csv")["mAP50-95"] for run in (scratch, tune))
             results.append(
                 {
                     "logit": logit,
