@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from ca_yolo.errors import DEBUG_ENV, CaYoloError, debug_enabled, one_line
 
@@ -94,6 +95,11 @@ def _main(argv: list[str]) -> int:
             traceback.print_exc()
         print(f"ca-yolo {cmd}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except FileNotFoundError as e:  # a file named on the command line (Ultralytics' checks raise these too)
+        if debug_enabled():
+            traceback.print_exc()
+        print(f"ca-yolo {cmd}: error: {_not_found(e)}", file=sys.stderr)
+        return 1
     except Exception as e:  # unexpected: one line, the traceback on request
         if debug_enabled():
             traceback.print_exc()
@@ -135,11 +141,13 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     except ValueError as e:
         print(f"ca-yolo {argv[0]}: error: {e}", file=sys.stderr)
         return 2
-    _check_model_file(argv)
+    _check_files(argv)
     saved = list(sys.argv)
     sys.argv[:] = ["yolo", *argv]
+    made = _RunFolders()
     try:
-        entrypoint()
+        with made:
+            entrypoint()
     except SystemExit as e:  # Ultralytics exits on some bad arguments; keep its code
         return e.code if isinstance(e.code, int) else 1
     except SyntaxError as e:  # Ultralytics' way to reject an unknown argument: a message, not a traceback
@@ -154,26 +162,133 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     return 0
 
 
-def _check_model_file(argv: list[str]) -> None:
-    """Refuse a ``model=`` checkpoint that is missing, cut short or not a checkpoint, before Ultralytics.
+def _not_found(e: FileNotFoundError) -> str:
+    """``'<file>' not found`` for an OS error, else the message as raised (Ultralytics writes its own)."""
+    if e.filename:
+        return f"'{e.filename}' not found"
+    return " ".join(str(e).split()) or "file not found"
 
-    A bare name (``yolov8n.pt``) that is not on disk is left to Ultralytics, which may download it.
-    For ``val``, a checkpoint whose class count differs from the data YAML's is refused too:
-    Ultralytics would report metrics under the wrong class names.
+
+def _check_files(argv: list[str]) -> None:
+    """Refuse, before Ultralytics starts, files named on the command line that it would fail on later.
+
+    - ``model=`` / ``pretrained=`` ``.pt`` files that are missing, folders, cut short or not a
+      checkpoint. A bare name (``yolov8n.pt``) that is not on disk is left to Ultralytics when it is one
+      of the assets Ultralytics downloads, or lies in its weights folder.
+    - ``data=`` of ``train``/``val``: a data YAML that is missing, or (when it has no ``download:``
+      script that could still make the images) one that Ultralytics' own dataset check rejects.
+      Otherwise ``train`` fails only after it has made its run folder.
+    - For ``val``, a checkpoint whose class count differs from the data YAML's: Ultralytics would
+      report metrics under the wrong class names.
     """
-    from pathlib import Path
-
-    from ca_yolo.evaluation.checkpoint import require_checkpoint
-
     kv = dict(a.split("=", 1) for a in argv[1:] if "=" in a)
-    model = kv.get("model", "")
-    if not model.endswith(".pt") or (Path(model).parent == Path(".") and not Path(model).exists()):
-        return
-    require_checkpoint(model)
-    if argv[0] == "val" and kv.get("data"):
+    mode, model = argv[0], kv.get("model", "")
+    _check_pt(model, "checkpoint")
+    if mode == "train" and kv.get("pretrained", "").endswith(".pt"):
+        _check_pt(kv["pretrained"], "pretrained checkpoint")
+    if mode in ("train", "val") and kv.get("data"):
+        _check_data(kv["data"])
+    if mode == "val" and kv.get("data") and model.endswith(".pt") and Path(model).is_file():
         from ca_yolo.evaluation.checkpoint import check_class_count
 
         check_class_count(model, kv["data"])
+
+
+def _check_pt(value: str, what: str) -> None:
+    """Raise a :class:`CaYoloError` naming ``value`` when it is a ``.pt`` path Ultralytics cannot load."""
+    if not value.endswith(".pt") or "://" in value:
+        return
+    path = Path(value)
+    if path.is_dir():
+        raise CaYoloError(f"{what} '{value}' is a folder, not a .pt file")
+    if not path.exists():
+        from ultralytics.utils import SETTINGS
+        from ultralytics.utils.checks import check_yolov5u_filename
+        from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+        name = check_yolov5u_filename(value)
+        if (Path(SETTINGS["weights_dir"]) / name).exists():
+            return
+        if path.parent == Path(".") and name in GITHUB_ASSETS_NAMES:
+            return  # Ultralytics downloads it
+        hint = "" if path.parent != Path(".") else " (nor one of the checkpoints Ultralytics downloads)"
+        raise CaYoloError(f"{what} '{value}' not found{hint}")
+    from ca_yolo.evaluation.checkpoint import checkpoint_problem
+
+    problem = checkpoint_problem(path)
+    if problem:
+        raise CaYoloError(f"{what} '{value}' is {problem}")
+
+
+def _check_data(value: str) -> None:
+    """Raise a :class:`CaYoloError` when data YAML ``value`` is missing or Ultralytics would reject it.
+
+    A bare name (``coco8.yaml``) that is not on disk is left to Ultralytics, which ships some.
+    """
+    path = Path(value)
+    if not value.endswith((".yaml", ".yml")) or (path.parent == Path(".") and not path.exists()):
+        return
+    from ca_yolo.data.yamlio import load_checked
+
+    if path.is_file():
+        import yaml
+
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            raw = None  # load_checked reports it
+        if isinstance(raw, dict) and raw.get("download"):
+            return  # Ultralytics may still make the dataset
+    load_checked(value, split="val")
+
+
+class _RunFolders:
+    """Context: remove the run folders Ultralytics made in it if the command then fails before any weights.
+
+    A trainer makes ``<project>/<name>`` (``args.yaml``, empty ``weights/``) before it checks its
+    dataset and loads weights; a failure there would leave that folder behind and make the next
+    run's folder ``<name>2``. Only folders holding nothing else are removed, and a project folder
+    this command created is removed when it is left empty.
+    """
+
+    def __enter__(self):
+        from ultralytics.utils.callbacks.base import default_callbacks
+
+        dirs: list[Path] = []
+
+        def record(trainer) -> None:  # a plain function: Ultralytics deep-copies the callbacks dict
+            if getattr(trainer, "save_dir", None) is not None:
+                dirs.append(Path(trainer.save_dir))
+
+        self.dirs, self.record = dirs, record
+        self.callbacks = default_callbacks["on_pretrain_routine_start"]
+        self.callbacks.insert(0, record)  # first: a later callback may refuse the run
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        self.callbacks.remove(self.record)
+        if kind is None or (isinstance(value, SystemExit) and value.code in (0, None)):
+            return
+        for d in self.dirs:
+            _remove_fresh_run_folder(d)
+
+
+def _remove_fresh_run_folder(save_dir: Path) -> None:
+    """Delete ``save_dir`` if it holds only ``args.yaml`` and an empty ``weights/`` (or is gone already), then its
+    parent if that is empty."""
+    import shutil
+
+    if save_dir.is_dir():
+        weights = save_dir / "weights"
+        if not {p.name for p in save_dir.iterdir()} <= {"args.yaml", "weights"} or (
+            weights.is_dir() and any(weights.iterdir())
+        ):
+            return  # holds results: keep it
+        shutil.rmtree(save_dir)
+    try:
+        save_dir.parent.rmdir()  # only succeeds when empty: the project folder this run made
+    except OSError:
+        pass
 
 
 def _take_attn_stats(argv: list[str]) -> list[str]:
