@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .problems import DataError
+from ca_yolo.errors import ArgumentParser, check_output, report
 
 _EPILOG = """examples:
   ca-yolo data voc --root ~/data/VOCdevkit --out datasets/VOC
@@ -30,7 +30,7 @@ def _add_convert_args(p: argparse.ArgumentParser, default_out: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ca-yolo data`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="ca-yolo data",
         description="Datasets for ca-yolo: convert PASCAL VOC / COCO to the YOLO layout, validate, make the sample.",
         epilog=_EPILOG,
@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command in ("voc", "coco", "sample"):  # before the work: a long conversion must not end in a write error
+        check_output(args.out, "--out", folder=True)
+    elif args.command == "gt" and args.out:
+        check_output(args.out, "--out")
     if args.command == "voc":
         from .voc import convert_voc
 
@@ -126,9 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _run(args)
-    except DataError as e:
-        print(f"ca-yolo data {args.command}: error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"ca-yolo data {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Exception as e:  # one line: the message of a DataError, type and message of anything else
+        return report(f"data {args.command}", e)

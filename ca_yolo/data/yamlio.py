@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from ca_yolo.atomic_io import write_text_atomic
+from ca_yolo.errors import yaml_problem
 
 from .layout import find_images, label_path
 from .problems import DataError
@@ -60,7 +61,7 @@ def load_data_yaml(file: str | Path) -> dict:
     except OSError as e:
         raise DataError(f"{file}: cannot read data YAML ({e.strerror or e})") from None
     except yaml.YAMLError as e:
-        raise DataError(f"{file}: malformed YAML: {e}") from None
+        raise DataError(f"{file}: malformed YAML{yaml_problem(e)}") from None
     if not isinstance(data, dict):
         raise DataError(f"{file}: a data YAML must be a mapping with train/val/names keys")
     for k in ("train", "val"):
@@ -116,6 +117,10 @@ def load_checked(file: str | Path, split: str = "val") -> dict:
         DataError: the YAML is missing or malformed, or the split's images are not on disk.
     """
     path = Path(file)
+    if path.is_dir():
+        inside = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+        hint = f": give the data YAML in it, e.g. {inside[0]}" if inside else " with no data YAML in it"
+        raise DataError(f"dataset YAML '{file}' is a folder{hint}")
     if not path.is_file():
         raise DataError(f"dataset YAML '{file}' not found")
     from ultralytics.data.utils import check_det_dataset
@@ -123,7 +128,21 @@ def load_checked(file: str | Path, split: str = "val") -> dict:
     try:
         return check_det_dataset(str(path), autodownload=False, split=split)
     except (FileNotFoundError, SyntaxError, TypeError, KeyError, ValueError) as e:
-        raise DataError(f"dataset '{file}': {str(e).strip()}") from None
+        raise DataError(f"dataset '{file}': {_ultralytics_message(e)}") from None
+
+
+def _ultralytics_message(e: Exception) -> str:
+    """Ultralytics' dataset error as one line: its lines joined, without the download-folder and
+    YAML-formatter notes, the ❌ marks and PyYAML's position pointer."""
+    lines = []
+    for line in str(e).splitlines():
+        line = line.replace("❌", "").strip()
+        if not line or line.startswith(("Note dataset download directory", "Verify YAML with", "^")):
+            continue
+        if line.startswith('in "<unicode string>", line'):
+            line = "(" + line.split(", ", 1)[1] + ")"
+        lines.append(line)
+    return " ".join(lines).replace(" .", ".") or type(e).__name__
 
 
 def resolve_coco_gt(value: str | Path, root: Path, yaml_dir: Path) -> Path:
