@@ -254,25 +254,28 @@ def test_cli_explicit_rows_args_and_stdout(capsys):
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "code", "message"),
     [
         (
             ["nope.yaml"],
+            1,  # a file named on the command line is missing: a data problem, not a usage one
             "ca-yolo yaml: error: model YAML 'nope.yaml' is neither a file nor a stock Ultralytics model name",
         ),
         (
             ["yolov8.yaml", "--after", "22"],
+            2,
             "ca-yolo yaml: error: --after 22 is out of range: yolov8.yaml has rows "
             "0..22 (row 22 is the head), so layers go after rows 0..21",
         ),
         (
             ["yolov8.yaml", "--at", "body"],
+            2,
             "ca-yolo yaml: error: --at takes backbone, neck or backbone,neck; got 'body'",
         ),
     ],
 )
-def test_cli_bad_input(argv, message, capsys):
-    assert main(argv) == 2
+def test_cli_bad_input(argv, code, message, capsys):
+    assert main(argv) == code
     assert capsys.readouterr().err.startswith(message)
 
 

@@ -11,6 +11,8 @@ import re
 import sys
 from pathlib import Path
 
+from ca_yolo.errors import ArgumentParser, report
+
 _VERSION_STEM = re.compile(r"^(yolo(?:e-)?v?\d+)([nslmx])?(.*)$")
 
 
@@ -42,15 +44,19 @@ def _check_after(after: list[int], base: Path) -> None:
     """Every ``--after`` row must exist in the base and not be its head; a negative one counts from the end once.
 
     Raises:
-        ValueError: naming the first row out of range and the valid range.
+        UsageError: naming the first row out of range and the valid range.
     """
     import yaml
 
+    from ca_yolo.errors import UsageError
+
     d = yaml.safe_load(base.read_text(encoding="utf-8"))
     n = len(d.get("backbone") or []) + len(d.get("head") or []) if isinstance(d, dict) else 0
+    if n == 0:
+        return  # not a model YAML: derive() says so
     for a in after:
         if not (0 <= a <= n - 2 or -n <= a <= -2):
-            raise ValueError(
+            raise UsageError(
                 f"--after {a} is out of range: {base.name} has rows 0..{n - 1} (row {n - 1} is the head), "
                 f"so layers go after rows 0..{n - 2}, or -{n}..-2 counted from the end"
             )
@@ -60,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``ca-yolo yaml``."""
     from ca_yolo.nn import layer_names
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="ca-yolo yaml",
         description="Write a copy of a model YAML with attention layers inserted; every 'from' index is "
         "rewritten so the variant computes the base graph plus the attention layers.",
@@ -96,48 +102,73 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    """Run ``ca-yolo yaml``; returns 0 on success, 1 if the output exists, 2 on bad input."""
+    """Run ``ca-yolo yaml``; returns 0 on success, 2 on a wrong command line, 1 on an unusable base or output.
+
+    Every failure is one line ``ca-yolo yaml: error: ...`` (see :mod:`ca_yolo.errors`); nothing is
+    written unless the variant builds.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except Exception as e:  # noqa: BLE001  (reported as one line; the traceback with --debug)
+        return report("yaml", _classify(e, args.base))
+
+
+def _classify(e: Exception, base: str) -> Exception:
+    """The :class:`CaYoloError` to report for ``e``: a base that cannot be read is a data problem (1),
+    any other refusal of the derivation (bad places, args the layer rejects) a usage problem (2)."""
     import yaml
 
+    from ca_yolo.errors import CaYoloError, UsageError, yaml_problem
+
+    if isinstance(e, CaYoloError):
+        return e
+    if isinstance(e, yaml.YAMLError):
+        return CaYoloError(f"model YAML '{base}' is not valid YAML{yaml_problem(e)}")
+    if isinstance(e, FileNotFoundError):
+        return CaYoloError(str(e) if not e.filename else f"'{e.filename}' not found")
+    if isinstance(e, UnicodeDecodeError):
+        return CaYoloError(f"model YAML '{base}' is not a text file ({e.reason})")
+    if isinstance(e, OSError):
+        return CaYoloError(f"cannot read or write '{e.filename}': {e.strerror or e}")
+    if isinstance(e, ValueError):
+        return UsageError(str(e))
+    return e
+
+
+def _run(args: argparse.Namespace) -> int:
     from ca_yolo.atomic_io import write_text_atomic
+    from ca_yolo.errors import CaYoloError, UsageError, check_output
     from ca_yolo.yamlgen.derive import derive, resolve_base
 
-    args = build_parser().parse_args(argv)
     out = Path(args.out) if args.out else None
-    try:
-        base_path, _ = resolve_base(args.base)
-        if out is not None and out.resolve() == base_path.resolve():  # --force must never destroy the input
-            print(f"ca-yolo yaml: error: -o {out} is the base YAML itself; write the variant to another file",
-                  file=sys.stderr)  # fmt: skip
-            return 2
-        if out is not None and out.exists() and not args.force:
-            print(f"ca-yolo yaml: error: {out} exists; pass --force to overwrite it", file=sys.stderr)
-            return 1
-        if args.after:
-            _check_after(args.after, base_path)
-        variant = derive(
-            args.base, args.attn, at=args.at or "backbone,neck", after=args.after, args=args.args, init=args.init
-        )
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        print(f"ca-yolo yaml: error: model YAML '{args.base}' is not valid YAML{line}: {problem}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, ValueError) as e:
-        print(f"ca-yolo yaml: error: {e}", file=sys.stderr)
-        return 2
-    report = sys.stdout if out is not None else sys.stderr  # stdout carries the YAML when there is no -o
+    base_path, _ = resolve_base(args.base)
+    if out is not None:
+        if out.resolve() == base_path.resolve():  # --force must never destroy the input
+            raise UsageError(f"-o {out} is the base YAML itself; write the variant to another file")
+        check_output(out, "-o")
+        if out.exists() and not args.force:
+            raise CaYoloError(f"{out} exists; pass --force to overwrite it")
+    if args.after:
+        _check_after(args.after, base_path)
+    variant = derive(
+        args.base, args.attn, at=args.at or "backbone,neck", after=args.after, args=args.args, init=args.init
+    )
+    report_to = sys.stdout if out is not None else sys.stderr  # stdout carries the YAML when there is no -o
     if out is None:
         sys.stdout.write(variant.text)
     else:
         write_text_atomic(out, variant.text)
-    print(f"{variant.base_name} + {len(variant.insertions)} x {args.attn}" + (f" -> {out}" if out else ""), file=report)
+    print(
+        f"{variant.base_name} + {len(variant.insertions)} x {args.attn}" + (f" -> {out}" if out else ""), file=report_to
+    )
     for r in variant.insertions:
-        print(f"  after base row {r.after} -> new row {r.index}" + (f"  ({r.reason})" if r.reason else ""), file=report)
+        print(
+            f"  after base row {r.after} -> new row {r.index}" + (f"  ({r.reason})" if r.reason else ""), file=report_to
+        )
     hint = scale_hint(out, variant.model) if out is not None else None
     if hint:
-        print(f"note: {hint}", file=report)
+        print(f"note: {hint}", file=report_to)
     return 0
 
 

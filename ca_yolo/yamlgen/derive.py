@@ -10,7 +10,7 @@ from ca_yolo.plugin.cfg_models import _SCALE_LETTER
 from ca_yolo.yamlgen.emit import base_row_comments, render
 from ca_yolo.yamlgen.insert import Insertion, insert_after
 from ca_yolo.yamlgen.places import default_places
-from ca_yolo.yamlgen.validate import check_builds
+from ca_yolo.yamlgen.validate import check_base, check_builds
 
 WHY = {
     "CoordAtt": (
@@ -69,6 +69,12 @@ def resolve_base(base: str | Path) -> tuple[Path, str]:
     path = Path(base)
     if path.is_file():
         return path, path.name
+    if path.is_dir():
+        from ca_yolo.nn.yaml_args import ModelYamlError
+
+        raise ModelYamlError(f"model YAML '{base}' is a folder, not a YAML file")
+    if path.suffix not in (".yaml", ".yml"):  # Ultralytics' lookup asserts on other suffixes
+        raise FileNotFoundError(f"model YAML '{base}' not found")
     unscaled = _SCALE_LETTER.sub(r"\1\3", path.stem) + path.suffix
     found = check_yaml(str(path), hard=False) or check_yaml(unscaled, hard=False)
     if not found:
@@ -102,6 +108,7 @@ def derive(
 
     Raises:
         FileNotFoundError: ``base`` is neither a file nor a stock name.
+        ModelYamlError: (with ``check``) the base itself is not a model YAML that builds.
         ValueError: Unknown layer name, bad places, or a variant that does not build.
     """
     import yaml
@@ -113,6 +120,8 @@ def derive(
     path, name = resolve_base(base)
     text = path.read_text(encoding="utf-8")
     d = yaml.safe_load(text)
+    if check:
+        check_base(d, str(base))
     rows = len(d.get("backbone", [])) + len(d.get("head", []))
     if after:
         places = {a + rows if a < 0 else a: "" for a in after}  # negative: counted from the end, as in Python
