@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from ca_yolo.errors import CaYoloError
+from ca_yolo.errors import CaYoloError, check_output, report
 from ca_yolo.evaluation.kvargs import ArgError, parse_command, usage_exit_code
 
 USAGE = """\
@@ -62,43 +61,90 @@ def _readable_images(source: str) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    """Run ``ca-yolo attn``; return 0 on success, 2 on bad arguments, 1 on an unusable model or image."""
+    """Run ``ca-yolo attn``; return 0 on success, 2 on bad arguments, 1 on an unusable model, image or output.
+
+    Every failure is one line ``ca-yolo attn: error: ...``, and leaves no figure behind: images are
+    decoded and the output folder checked before the model runs, and figures of a run that fails
+    midway are removed.
+    """
     if (rc := usage_exit_code(argv, USAGE)) is not None:
         return rc
-    from ca_yolo.viz.capture import NoAttentionLayersError
-
     try:
-        args = parse_command(argv, _KEYS, required=("model", "source"))
-        channels = str(args.get("channels") or "mean").lower()
-        if channels not in {"mean", "topk"}:
-            raise ArgError(f"channels={args['channels']} must be mean or topk")
-        k = args.get("k", 4)
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ArgError(f"k={k} must be a positive integer")
-        imgsz = args.get("imgsz", 640)
-        if not isinstance(imgsz, int) or isinstance(imgsz, bool) or imgsz < 32:
-            raise ArgError(f"imgsz={imgsz} must be an integer >= 32")
-        layers = args.get("layers")
-        layers = None if layers is None else str(layers)
-
-        from ca_yolo.viz.save import save_attention_figures
-
+        args = _checked_args(argv)
         images = _readable_images(str(args["source"]))
         model = str(args["model"])
-        if model.endswith(".pt"):
-            from ca_yolo.evaluation.checkpoint import require_checkpoint
-
-            require_checkpoint(model)
+        _check_model(model)
         out = output_dir(args)
-        written = save_attention_figures(
-            model, images, out, layers=layers, channels=channels, k=k, imgsz=imgsz,
-            conf=float(args.get("conf", 0.25)), device=None if args.get("device") is None else str(args["device"]),
-        )  # fmt: skip
-    except ArgError as e:
-        print(f"ca-yolo attn: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except (CaYoloError, NoAttentionLayersError, FileNotFoundError, ValueError) as e:  # a file named is unusable
-        print(f"ca-yolo attn: error: {e}", file=sys.stderr)
-        return 1
+        check_output(out, "out=" if args.get("out") else "project/name=", folder=True)
+        written = _save(model, images, out, args)
+    except Exception as e:  # noqa: BLE001  (one line; the traceback with --debug)
+        from ca_yolo.viz.capture import NoAttentionLayersError
+
+        if isinstance(e, (NoAttentionLayersError, FileNotFoundError, ValueError)) and not isinstance(e, CaYoloError):
+            e = CaYoloError(str(e))  # a file named is unusable
+        return report("attn", e)
     print(f"Saved {len(written)} attention figure(s) to {out}")
     return 0
+
+
+def _checked_args(argv: list[str]) -> dict:
+    """The parsed ``key=value`` arguments, each checked; an :class:`ArgError` (exit 2) names a bad one."""
+    args = parse_command(argv, _KEYS, required=("model", "source"))
+    channels = str(args.get("channels") or "mean").lower()
+    if channels not in {"mean", "topk"}:
+        raise ArgError(f"channels={args['channels']} must be mean or topk")
+    args["channels"] = channels
+    k = args.get("k", 4)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ArgError(f"k={k} must be a positive integer")
+    imgsz = args.get("imgsz", 640)
+    if not isinstance(imgsz, int) or isinstance(imgsz, bool) or imgsz < 32:
+        raise ArgError(f"imgsz={imgsz} must be an integer >= 32")
+    conf = args.get("conf", 0.25)
+    if not isinstance(conf, (int, float)) or isinstance(conf, bool) or not 0 <= conf <= 1:
+        raise ArgError(f"conf={conf} must be a number in [0, 1]")
+    if args.get("device") is not None:
+        from ultralytics.utils.torch_utils import select_device
+
+        try:
+            select_device(str(args["device"]), verbose=False)
+        except Exception as e:  # noqa: BLE001  (Ultralytics' message, first line)
+            raise ArgError(f"device={args['device']}: {str(e).strip().splitlines()[0]}") from None
+    return args
+
+
+def _check_model(model: str) -> None:
+    """Refuse a model path that is a folder, missing, or a broken checkpoint, before anything runs."""
+    path = Path(model)
+    if path.is_dir():
+        raise CaYoloError(f"model '{model}' is a folder; give a checkpoint (.pt) or a model YAML")
+    if model.endswith(".pt"):
+        from ca_yolo.evaluation.checkpoint import require_checkpoint
+
+        require_checkpoint(model)
+
+
+def _save(model: str, images: list[Path], out: Path, args: dict) -> list[Path]:
+    """Write the figures; if that fails midway, remove the ones this run wrote (and the folders it made)."""
+    import shutil
+
+    from ca_yolo.viz.save import figure_names, save_attention_figures
+
+    made_out = not out.exists()
+    top = out  # the outermost folder this run would create
+    while made_out and not top.parent.exists():
+        top = top.parent
+    new = [out / n for n in figure_names(images) if not (out / n).exists()]
+    try:
+        return save_attention_figures(
+            model, images, out, layers=None if args.get("layers") is None else str(args["layers"]),
+            channels=args["channels"], k=args.get("k", 4), imgsz=args.get("imgsz", 640),
+            conf=float(args.get("conf", 0.25)), device=None if args.get("device") is None else str(args["device"]),
+        )  # fmt: skip
+    except BaseException:
+        if made_out:
+            shutil.rmtree(top, ignore_errors=True)
+        else:
+            for p in new:
+                p.unlink(missing_ok=True)
+        raise
