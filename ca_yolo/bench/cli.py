@@ -13,15 +13,18 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 
-from ca_yolo.atomic_io import write_json_atomic
+from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
+from ca_yolo.errors import ArgumentParser, CaYoloError
+from ca_yolo.errors import report as report_error
 
 PARTS = ("layer", "ops", "torch", "onnx", "train")
 
 
-def _csv(kind, minimum=None):
+def _csv(kind, minimum=None, multiple=None):
     def parse(text: str) -> list:
         try:
             values = [kind(v) for v in text.split(",") if v.strip()]
@@ -29,40 +32,60 @@ def _csv(kind, minimum=None):
             raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
         if minimum is not None and (not values or min(values) < minimum):
             raise argparse.ArgumentTypeError(f"expected comma-separated values >= {minimum}, got {text!r}")
+        if multiple is not None and any(v % multiple for v in values):
+            raise argparse.ArgumentTypeError(
+                f"expected multiples of {multiple} (the models' largest stride), got {text!r}"
+            )
         return values
+
+    return parse
+
+
+def _int(minimum: int, multiple: int | None = None):
+    """argparse type: an integer >= ``minimum`` (and a multiple of ``multiple``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum or (multiple and value % multiple):
+            also = f" and a multiple of {multiple}" if multiple else ""
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}{also}, got {text!r}")
+        return value
 
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ca-yolo bench`` argument parser."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="ca-yolo bench",
         description="Time the CoordAtt layer (vs a paper-style reference and an elementwise floor), whole CA "
         "models vs their baselines (PyTorch and ONNX Runtime) and training throughput; interleaved runs, medians.",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime CPU threads (default: torch's)")
+    p.add_argument("--threads", type=_int(1), default=None, help="torch / ONNX Runtime CPU threads (default: torch's)")
     p.add_argument("--out", type=Path, default=None, help="JSON output (default runs/bench/bench-<device>.json)")
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables as markdown here")
     p.add_argument("--parts", type=_csv(str), default=list(PARTS), help=f"subset of {','.join(PARTS)} (default all)")
-    p.add_argument("--imgsz", type=int, default=640, help="image size for the layer shapes (640)")
+    p.add_argument("--imgsz", type=_int(32, 32), default=640, help="image size for the layer shapes (640)")
     p.add_argument(
         "--sizes",
-        type=_csv(int),
+        type=_csv(int, 32, 32),
         default=[160, 320, 640],
         help="image sizes for whole-model latency at batch 1 (default 160,320,640)",
     )
     p.add_argument("--batches", type=_csv(int, 1), default=[1, 8], help="layer batch sizes (default 1,8)")
-    p.add_argument("--layer-repeats", type=int, default=60, help="timed rounds per layer shape (default 60)")
+    p.add_argument("--layer-repeats", type=_int(1), default=60, help="timed rounds per layer shape (default 60)")
     p.add_argument(
         "--layer-burst",
-        type=int,
+        type=_int(1),
         default=4,
         help="layer calls per candidate per round, the first untimed (default 4: steady state; 1: every call "
         "follows another candidate, allocator effects included)",
     )
-    p.add_argument("--model-repeats", type=int, default=30, help="timed rounds per model family (default 30)")
+    p.add_argument("--model-repeats", type=_int(1), default=30, help="timed rounds per model family (default 30)")
     p.add_argument(
         "--models",
         type=_csv(str),
@@ -70,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="scale-less CA YAMLs for the latency part, e.g. yolov8-ca.yaml,yolo11-ca.yaml (default: all shipped)",
     )
     p.add_argument("--train-models", type=_csv(str), default=["yolov8-ca.yaml"], help="CA YAMLs for throughput")
-    p.add_argument("--train-batch", type=int, default=8, help="training batch size (default 8)")
-    p.add_argument("--train-imgsz", type=int, default=320, help="training image size (default 320)")
-    p.add_argument("--train-repeats", type=int, default=8, help="timed training steps per model (default 8)")
+    p.add_argument("--train-batch", type=_int(1), default=8, help="training batch size (default 8)")
+    p.add_argument("--train-imgsz", type=_int(32, 32), default=320, help="training image size (default 320)")
+    p.add_argument("--train-repeats", type=_int(1), default=8, help="timed training steps per model (default 8)")
     p.add_argument("--half", action="store_true", help="GPU only: layer and PyTorch model timings in float16")
     return p
 
@@ -217,22 +240,62 @@ def _run(args: argparse.Namespace, log) -> dict:
     return result
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse settings the benchmark would fail on, before it runs (minutes) or writes anything.
+
+    Raises:
+        UsageError: unknown ``--parts``, an unavailable ``--device``, ``--half`` without CUDA, or a
+            ``--models``/``--train-models`` name that is not a shipped CA YAML name.
+        CaYoloError: ``--out`` or ``--markdown`` cannot be written.
+    """
+    from ca_yolo.bench.models import ca_model_pairs
+    from ca_yolo.errors import UsageError, check_output
+
+    unknown = sorted(set(args.parts) - set(PARTS))
+    if unknown:
+        raise UsageError(f"unknown --parts {','.join(unknown)}; choose from {','.join(PARTS)}")
+    if args.device != "cpu":
+        import torch
+
+        m = re.fullmatch(r"cuda(?::(\d+))?", args.device)
+        if not m:
+            raise UsageError(f"--device {args.device}: expected cpu, cuda or cuda:N")
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {args.device}: no CUDA device is available")
+        if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
+            raise UsageError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if args.half and args.device == "cpu":
+        raise UsageError("--half needs a CUDA device (half precision on CPU is not a deployment target)")
+    try:
+        ca_model_pairs(args.models)
+        ca_model_pairs(args.train_models)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    check_output(output_path(args), "--out")
+    if args.markdown:
+        check_output(args.markdown, "--markdown")
+
+
+def output_path(args: argparse.Namespace) -> Path:
+    """``--out``, or ``runs/bench/bench-<device>.json``."""
+    return args.out or Path("runs") / "bench" / f"bench-{args.device.replace(':', '')}.json"
+
+
 def main(argv: list[str]) -> int:
-    """``ca-yolo bench ...``; returns the exit code (0, or 2 on bad arguments)."""
+    """``ca-yolo bench ...``; returns the exit code (0; 2 on bad arguments, 1 on an output it cannot write)."""
     args = build_parser().parse_args(argv)
     from ca_yolo.bench import report
 
     try:
-        result = run(args)
-    except ValueError as e:
-        print(f"ca-yolo bench: {e}", file=sys.stderr)
-        return 2
-    out = args.out or Path("runs") / "bench" / f"bench-{args.device.replace(':', '')}.json"
+        check_args(args)
+    except CaYoloError as e:
+        return report_error("bench", e)
+    result = run(args)
+    out = output_path(args)
     write_json_atomic(out, result, indent=1)
     table = report.markdown(result)
     print(table)
     if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table + "\n")
+        write_text_atomic(args.markdown, table + "\n")
     print(f"\nsaved {out}")
     return 0
