@@ -187,7 +187,7 @@ def _check_files(argv: list[str]) -> None:
     if mode == "train" and kv.get("pretrained", "").endswith(".pt"):
         _check_pt(kv["pretrained"], "pretrained checkpoint")
     if mode in ("train", "val") and kv.get("data"):
-        _check_data(kv["data"])
+        _check_data(kv["data"], kv.get("split", "val") if mode == "val" else None)
     if mode == "val" and kv.get("data") and model.endswith(".pt") and Path(model).is_file():
         from ca_yolo.evaluation.checkpoint import check_class_count
 
@@ -220,15 +220,18 @@ def _check_pt(value: str, what: str) -> None:
         raise CaYoloError(f"{what} '{value}' is {problem}")
 
 
-def _check_data(value: str) -> None:
+def _check_data(value: str, split: str | None = None) -> None:
     """Raise a :class:`CaYoloError` when data YAML ``value`` is missing or Ultralytics would reject it.
 
-    A bare name (``coco8.yaml``) that is not on disk is left to Ultralytics, which ships some.
+    A bare name (``coco8.yaml``) that is not on disk is left to Ultralytics, which ships some. With
+    ``split`` (``val``), every image of that split is decoded too: Ultralytics' validator would skip
+    an unreadable one with a warning (for a non-image file, about a missing HEIF module) and report
+    metrics on the rest with exit code 0.
     """
     path = Path(value)
     if not value.endswith((".yaml", ".yml")) or (path.parent == Path(".") and not path.exists()):
         return
-    from ca_yolo.data.yamlio import load_checked
+    from ca_yolo.data.yamlio import list_split_images, load_checked
 
     if path.is_file():
         import yaml
@@ -239,7 +242,18 @@ def _check_data(value: str) -> None:
             raw = None  # load_checked reports it
         if isinstance(raw, dict) and raw.get("download"):
             return  # Ultralytics may still make the dataset
-    load_checked(value, split="val")
+    data = load_checked(value, split=split or "val")
+    if split and data.get(split):
+        from ca_yolo.data.imageio import verify_images
+
+        images = list_split_images(data, split)
+        bad = [r for r in verify_images(images).values() if isinstance(r, Exception)]
+        if bad:
+            names = "; ".join(map(str, bad[:3])) + ("; ..." if len(bad) > 3 else "")
+            raise CaYoloError(
+                f"{len(bad)} of {len(images)} images of the '{split}' split of '{value}' cannot be read ({names}); "
+                "fix or remove them ('ca-yolo data check' lists them all)"
+            )
 
 
 class _RunFolders:

@@ -157,10 +157,12 @@ def resolve_coco_gt(value: str | Path, root: Path, yaml_dir: Path) -> Path:
 def list_split_images(data: dict, split: str) -> list[Path]:
     """Image files of one split of a loaded data YAML (see :func:`ca_yolo.data.layout.find_images`).
 
-    Raises DataError when a listed folder or list file does not exist.
+    ``data`` is :func:`load_data_yaml`'s dict (splits as lists) or :func:`load_checked`'s (Ultralytics
+    gives a one-folder split as a string). Raises DataError when a listed folder or list file does not exist.
     """
+    spec = data[split]
     try:
-        return find_images(data[split])
+        return find_images(spec if isinstance(spec, (list, tuple)) else [spec])
     except DataError as e:
         raise DataError(f"{data['yaml_file']}: {split} {e}") from None
 
