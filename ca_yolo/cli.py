@@ -20,6 +20,9 @@ from ca_yolo.errors import DEBUG_ENV, CaYoloError, debug_enabled, one_line
 RESUME_HINTS: dict[str, str] = {
     "compare": "finished runs are kept; re-run the same command to resume",
     "data": "nothing was written",
+    "yaml": "nothing was written",
+    "attn": "no figure of this run was kept",
+    "bench": "nothing was written",
     "train": "resume with 'ca-yolo train resume=True model=<run folder>/weights/last.pt'",
 }
 
@@ -86,8 +89,8 @@ def _main(argv: list[str]) -> int:
         if cmd in COMMANDS:
             return _run_own_command(cmd, argv[1:])
         return _delegate_to_ultralytics(argv)
-    except KeyboardInterrupt:
-        hint = RESUME_HINTS.get(cmd, "stopped")
+    except KeyboardInterrupt as e:
+        hint = getattr(e, "ca_yolo_hint", None) or RESUME_HINTS.get(cmd, "stopped")
         print(f"\nca-yolo {cmd}: interrupted; {hint}", file=sys.stderr)
         return 130
     except CaYoloError as e:
@@ -148,6 +151,9 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     try:
         with made:
             entrypoint()
+    except KeyboardInterrupt as e:
+        e.ca_yolo_hint = made.resume_hint(argv[0])
+        raise
     except SystemExit as e:  # Ultralytics exits on some bad arguments; keep its code
         return e.code if isinstance(e.code, int) else 1
     except SyntaxError as e:  # Ultralytics' way to reject an unknown argument: a message, not a traceback
@@ -285,6 +291,17 @@ class _RunFolders:
             return
         for d in self.dirs:
             _remove_fresh_run_folder(d)
+
+    def resume_hint(self, mode: str) -> str | None:
+        """After an interrupted train: how to resume its run, or that nothing was kept; None for other modes."""
+        if mode != "train":
+            return None
+        if not self.dirs:
+            return "training had not started; nothing was written"
+        last = [d / "weights" / "last.pt" for d in self.dirs if (d / "weights" / "last.pt").is_file()]
+        if last:
+            return f"resume with 'ca-yolo train resume=True model={last[-1]}'"
+        return "no epoch had finished, so no run folder was kept"
 
 
 def _remove_fresh_run_folder(save_dir: Path) -> None:
