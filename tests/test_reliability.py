@@ -109,6 +109,13 @@ def test_eval_names_an_unreadable_image_instead_of_a_missing_module(ca_run, tmp_
         f"ca-yolo eval: error: 1 of 2 images of the 'val' split of '{y}' cannot be read ({bad}: not a decodable "
         "image (corrupt or unsupported format)); fix or remove them ('ca-yolo data check' lists them all)"
     )
+    # Ultralytics' validator would skip it with a warning about a HEIF module and exit 0
+    assert cli_main(["val", f"model={ca_run / 'weights' / 'best.pt'}", f"data={y}", f"project={tmp_path}"]) == 1
+    assert capsys.readouterr().err == (
+        f"ca-yolo val: error: 1 of 2 images of the 'val' split of '{y}' cannot be read ({bad}: not a decodable "
+        "image (corrupt or unsupported format)); fix or remove them ('ca-yolo data check' lists them all)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
 
 
 # ------------------------------------------------------------------------------------- checkpoints
@@ -126,7 +133,9 @@ def test_checkpoint_problems():
     assert checkpoint_problem("/nonexistent/x.pt") == "missing"
 
 
-def test_truncated_or_foreign_pt_is_one_line_for_eval_val_predict_attn(truncated_pt, tiny_data, tmp_path, capsys):
+def test_truncated_or_foreign_pt_is_one_line_for_eval_val_predict_attn(
+    ca_run, truncated_pt, tiny_data, tmp_path, capsys
+):
     text = tmp_path / "notes.pt"
     text.write_text("not a checkpoint")
     cut = "is truncated or corrupt (its zip archive is incomplete)"
@@ -141,6 +150,9 @@ def test_truncated_or_foreign_pt_is_one_line_for_eval_val_predict_attn(truncated
          f"ca-yolo val: error: checkpoint '{tmp_path / 'none.pt'}' not found"),
         (["attn", f"model={truncated_pt}", f"source={tiny_data.parent / 'images' / 'val'}", f"out={tmp_path / 'o'}"],
          f"ca-yolo attn: error: checkpoint '{truncated_pt}' {cut}"),
+        (["predict", f"model={ca_run / 'weights' / 'best.pt'}", f"source={tmp_path / 'none.jpg'}",
+          f"project={tmp_path / 'o'}"],
+         f"ca-yolo predict: error: {tmp_path / 'none.jpg'} does not exist"),  # Ultralytics' message
     ]  # fmt: skip
     for argv, message in cases:
         assert cli_main(argv) == 1, argv
@@ -174,6 +186,61 @@ def test_attn_with_one_unreadable_image_writes_nothing(ca_run, tmp_path, capsys)
         f"ca-yolo attn: error: {src / 'b.jpg'}: image file is empty; nothing was written"
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_attn_bad_arguments_and_outputs_are_one_line(ca_run, tmp_path, capsys):
+    best = ca_run / "weights" / "best.pt"
+    src = tmp_path / "imgs"
+    src.mkdir()
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    base = ["attn", f"model={best}", f"source={src}"]
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(src / "a.jpg"), np.full((64, 64, 3), 100, np.uint8))
+    cases = [
+        ([*base, "conf=abc", f"out={tmp_path / 'o'}"], 2, "conf=abc must be a number in [0, 1]"),
+        ([*base, f"out={file}/o"], 1, f"cannot write out={file}/o: '{file}' is a file, not a folder"),
+        (["attn", f"model={tmp_path}", f"source={src}", f"out={tmp_path / 'o'}"], 1,
+         f"model '{tmp_path}' is a folder; give a checkpoint (.pt) or a model YAML"),
+    ]  # fmt: skip
+    if torch.cuda.device_count() < 8:
+        cases.append(([*base, "device=cuda:7", f"out={tmp_path / 'o'}"], 2, "device=cuda:7: Invalid CUDA 'device=7' "
+                      "requested. Use 'device=cpu' or pass valid CUDA device(s) if available, i.e. 'device=0' or "
+                      "'device=0,1,2,3' for Multi-GPU."))  # fmt: skip
+    for argv, code, message in cases:
+        assert cli_main(argv) == code, argv
+        assert capsys.readouterr().err == f"ca-yolo attn: error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "notes.txt"]
+
+
+def test_attn_failing_midway_removes_the_figures_it_wrote(ca_run, tmp_path, monkeypatch, capsys):
+    import cv2
+    import numpy as np
+
+    import ca_yolo.viz.save as save
+
+    src = tmp_path / "imgs"
+    src.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(src / name), np.full((64, 64, 3), 100, np.uint8))
+    draw, calls = save.draw_attention_figure, []
+
+    def second_fails(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("out of memory")
+        return draw(*a, **k)
+
+    monkeypatch.setattr(save, "draw_attention_figure", second_fails)
+    monkeypatch.delenv("CA_YOLO_DEBUG", raising=False)
+    out = tmp_path / "o" / "deep"
+    assert cli_main(["attn", f"model={ca_run / 'weights' / 'best.pt'}", f"source={src}", f"out={out}"]) == 1
+    assert (
+        capsys.readouterr().err == "ca-yolo attn: error: MemoryError: out of memory (add --debug for the traceback)\n"
+    )
+    assert len(calls) == 2 and not (tmp_path / "o").exists()
 
 
 # ------------------------------------------------------------------------------------ command line
@@ -253,6 +320,51 @@ def test_ctrl_c_in_compare_is_one_line_with_how_to_resume(tiny_data, tmp_path, m
     assert not (tmp_path / "runs" / "c" / "plan.json").exists()
 
 
+@pytest.mark.parametrize(
+    "cmd, module, hint",
+    [
+        ("yaml", "ca_yolo.yamlgen.cli", "nothing was written"),
+        ("attn", "ca_yolo.viz.cli", "no figure of this run was kept"),
+        ("bench", "ca_yolo.bench.cli", "nothing was written"),
+        ("eval", "ca_yolo.evaluation.cli", "stopped"),
+    ],
+)
+def test_ctrl_c_in_other_commands_is_one_line(monkeypatch, capsys, cmd, module, hint):
+    import importlib
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(module), "main", interrupted)
+    assert cli_main([cmd, "x"]) == 130
+    assert capsys.readouterr().err == f"\nca-yolo {cmd}: interrupted; {hint}\n"
+
+
+@pytest.mark.parametrize("event", ["before", "on_pretrain_routine_end", "on_fit_epoch_end"])
+def test_ctrl_c_in_train_is_one_line_saying_what_was_kept(tiny_data, tmp_path, monkeypatch, capsys, event):
+    import ultralytics.cfg
+    from ultralytics.utils.callbacks.base import default_callbacks
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    if event == "before":
+        monkeypatch.setattr(ultralytics.cfg, "entrypoint", interrupt)
+    else:
+        monkeypatch.setitem(default_callbacks, event, [*default_callbacks[event], interrupt])
+    project = tmp_path / "runs"
+    argv = ["train", "model=yolov8n.yaml", f"data={tiny_data}", "epochs=2", "imgsz=64", "batch=4", "device=cpu",
+            "workers=0", "plots=False", f"project={project}", "name=x"]  # fmt: skip
+    assert cli_main(argv) == 130
+    hint = {
+        "before": "training had not started; nothing was written",
+        "on_pretrain_routine_end": "no epoch had finished, so no run folder was kept",
+        "on_fit_epoch_end": f"resume with 'ca-yolo train resume=True model={project / 'x' / 'weights' / 'last.pt'}'",
+    }[event]
+    assert capsys.readouterr().err == f"\nca-yolo train: interrupted; {hint}\n"
+    assert project.exists() == (event == "on_fit_epoch_end")
+
+
 def test_plan_json_is_removed_when_the_first_training_fails_before_a_checkpoint(tiny_data, tmp_path, monkeypatch):
     def fails(*a, **k):
         raise RuntimeError("Ultralytics refused a setting")
@@ -292,11 +404,172 @@ def test_yaml_after_out_of_range_and_output_equal_to_input(tmp_path, capsys):
     )
 
 
-def test_bench_batches_zero_is_a_usage_error(capsys):
-    assert cli_main(["bench", "--batches", "0"]) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "ca-yolo bench: error: argument --batches: expected comma-separated values >= 1, got '0'"
+@pytest.mark.parametrize(
+    "argv, code, message",
+    [
+        (["--batches", "0"], 2, "argument --batches: expected comma-separated values >= 1, got '0' "
+                                "(see 'ca-yolo bench --help')"),
+        (["--sizes", "0"], 2, "argument --sizes: expected comma-separated values >= 32, got '0' "
+                              "(see 'ca-yolo bench --help')"),
+        (["--sizes", "100"], 2, "argument --sizes: expected multiples of 32 (the models' largest stride), got '100' "
+                                "(see 'ca-yolo bench --help')"),
+        (["--threads=-2"], 2, "argument --threads: expected an integer >= 1, got '-2' (see 'ca-yolo bench --help')"),
+        (["--device", "gpu"], 2, "--device gpu: expected cpu, cuda or cuda:N"),
+        (["--out", "{file}/x.json"], 1, "cannot write --out {file}/x.json: '{file}' is a file, not a folder"),
+    ],
+)  # fmt: skip
+def test_bench_bad_arguments_are_one_line_before_anything_runs(tmp_path, capsys, argv, code, message):
+    file = tmp_path / "notes.txt"
+    file.write_text("a file, not a folder")
+    argv = [a.format(file=file) for a in argv]
+    assert cli_main(["bench", "--parts", "ops", *argv]) == code
+    assert capsys.readouterr().err == f"ca-yolo bench: error: {message.format(file=file)}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_argparse_usage_errors_are_one_line(capsys):
+    from ca_yolo.yamlgen.cli import main as yaml_main
+
+    assert cli_main(["data", "voc"]) == 2
+    assert capsys.readouterr().err == (
+        "ca-yolo data voc: error: the following arguments are required: --root (see 'ca-yolo data voc --help')\n"
     )
+    with pytest.raises(SystemExit) as e:
+        yaml_main(["yolov8.yaml", "--after", "abc"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        "ca-yolo yaml: error: argument --after: expected comma-separated integers, got 'abc' "
+        "(see 'ca-yolo yaml --help')\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [[-1, 0], 1, Conv, [32, 3, 2]]\n"
+         "head:\n  - [-1, 1, Detect, [nc]]\n",
+         "model YAML '{f}' row 1 (Conv): 'from' is a list [-1, 0], but Conv reads one input (rows such as Concat "
+         "and Detect read several)"),
+        ("nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [-1, 1, SPPF_EMA, [16]]\n"
+         "  - [-1, 1, Detect, [nc]]\n",
+         "model YAML '{f}' row 1: unknown module 'SPPF_EMA' (not in Ultralytics or ca-yolo; did you mean SPPF?)"),
+        ("path: ../datasets/x\ntrain: images/train\nval: images/val\nnames:\n  0: a\n",
+         "model YAML '{f}' has no 'backbone:' and 'head:' lists of rows; it looks like a dataset YAML"),
+        ("", "model YAML '{f}' has no 'backbone:' and 'head:' lists of rows"),
+        ("nc: 2\nbackbone:\n\t- [-1, 1, Conv, [16, 3, 2]]\n",
+         "model YAML '{f}' is not valid YAML at line 3: found character '\\t' that cannot start any token"),
+    ],
+)  # fmt: skip
+def test_yaml_unusable_base_is_one_line_exit_1_and_writes_nothing(tmp_path, capsys, text, message):
+    from ca_yolo.yamlgen.cli import main as yaml_main
+
+    base = tmp_path / "base.yaml"
+    base.write_text(text)
+    for extra in ([], ["--after", "0"]):
+        assert yaml_main([str(base), "-o", str(tmp_path / "out.yaml"), *extra]) == 1
+        assert capsys.readouterr().err == f"ca-yolo yaml: error: {message.format(f=base)}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["base.yaml"]
+
+
+def test_yaml_bad_paths_are_named(tmp_path, capsys):
+    from ca_yolo.yamlgen.cli import main as yaml_main
+
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    cases = [
+        ([str(tmp_path)], 1, f"model YAML '{tmp_path}' is a folder, not a YAML file"),
+        (["yolov8.yaml", "-o", str(tmp_path)], 2, f"-o {tmp_path} is a folder; give a file name"),
+        (["yolov8.yaml", "-o", f"{file}/v.yaml"], 1,
+         f"cannot write -o {file}/v.yaml: '{file}' is a file, not a folder"),
+        ([str(file.with_name("nope.txt"))], 1, f"model YAML '{file.with_name('nope.txt')}' not found"),
+    ]  # fmt: skip
+    for argv, code, message in cases:
+        assert yaml_main(argv) == code, argv
+        assert capsys.readouterr().err == f"ca-yolo yaml: error: {message}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+# ------------------------------------------------------------------- files named on the command line
+
+
+def test_ultralytics_modes_check_the_files_they_are_given(tiny_data, tmp_path, capsys):
+    cut = tmp_path / "cut.pt"
+    _ckpt(cut, 0, True)
+    cut.write_bytes(cut.read_bytes()[:-40])
+    (tmp_path / "d.pt").mkdir()
+    train = ["train", "model=yolov8n-ca.yaml", "epochs=1", "imgsz=64", "device=cpu", f"project={tmp_path / 'runs'}"]
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(f"path: {tiny_data.parent}\ntrain: images/train\nval: images/nowhere\nnames:\n  0: a\n  1: b\n")
+    cases = [
+        ([*train, f"data={tiny_data}", "pretrained=/nonexistent/base.pt"],
+         "ca-yolo train: error: pretrained checkpoint '/nonexistent/base.pt' not found"),
+        ([*train, f"data={tiny_data}", f"pretrained={cut}"],
+         f"ca-yolo train: error: pretrained checkpoint '{cut}' is truncated or corrupt (its zip archive is "
+         "incomplete)"),
+        ([*train, f"data={tmp_path / 'none.yaml'}"],
+         f"ca-yolo train: error: dataset YAML '{tmp_path / 'none.yaml'}' not found"),
+        ([*train, f"data={wrong}"],
+         f"ca-yolo train: error: dataset '{wrong}': Dataset '{wrong}' images not found, missing path "
+         f"'{tiny_data.parent / 'images' / 'nowhere'}'"),
+        (["val", "model=no_such_model.pt", f"data={tiny_data}"],
+         "ca-yolo val: error: checkpoint 'no_such_model.pt' not found (nor one of the checkpoints Ultralytics "
+         "downloads)"),
+        (["predict", f"model={tmp_path / 'd.pt'}", "source=x.jpg"],
+         f"ca-yolo predict: error: checkpoint '{tmp_path / 'd.pt'}' is a folder, not a .pt file"),
+        (["predict", f"model={cut.with_name('none.pt')}", f"source={tmp_path / 'none.jpg'}"],
+         f"ca-yolo predict: error: checkpoint '{cut.with_name('none.pt')}' not found"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        assert cli_main(argv) == 1, argv
+        assert capsys.readouterr().err == message + "\n"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_train_that_fails_after_ultralytics_made_its_run_folder_removes_it(tiny_data, tmp_path, capsys):
+    data = tmp_path / "dl.yaml"  # a download script: the pre-check leaves it to Ultralytics, which fails in it
+    data.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames:\n  0: a\n"
+                    "download: |\n  raise RuntimeError('no network here')\n")  # fmt: skip
+    argv = ["train", "model=yolov8n.yaml", f"data={data}", "epochs=1", "imgsz=64", "device=cpu",
+            f"project={tmp_path / 'runs'}", "name=x"]  # fmt: skip
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ca-yolo train: error: RuntimeError: Dataset") and "no network here" in err
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
+def test_dataset_yaml_problems_are_one_line(tmp_path, capsys):
+    from conftest import make_tiny_dataset
+
+    from ca_yolo.data.yamlio import load_checked
+
+    y = make_tiny_dataset(tmp_path / "ds", n_train=1, n_val=1)
+    with pytest.raises(DataError) as e:
+        load_checked(y.parent)
+    assert str(e.value) == f"dataset YAML '{y.parent}' is a folder: give the data YAML in it, e.g. {y}"
+    y.write_text(y.read_text().replace("val: images/val", "val: images/valX"))
+    with pytest.raises(DataError) as e:
+        load_checked(y)
+    assert str(e.value) == (
+        f"dataset '{y}': Dataset '{y}' images not found, missing path '{y.parent / 'images' / 'valX'}'"
+    )  # Ultralytics' 'Note dataset download directory ...' line is dropped
+    y.write_text("train: [\n")
+    assert data_main(["check", str(y)]) == 1
+    assert f"  {y.name}  malformed YAML at line 2: expected the node content, but found '<stream end>'\n" in (
+        capsys.readouterr().out.replace(str(y), y.name)
+    )
+
+
+def test_data_output_that_cannot_be_written_fails_before_converting(tmp_path, capsys):
+    root = standard_voc(tmp_path)
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    assert data_main(["voc", "--root", str(root), "--out", f"{file}/voc"]) == 1
+    assert capsys.readouterr().err == (
+        f"ca-yolo data voc: error: cannot write --out {file}/voc: '{file}' is a file, not a folder\n"
+    )
+    assert data_main(["voc", "--root", str(root), "--out", str(file)]) == 1
+    assert capsys.readouterr().err == f"ca-yolo data voc: error: --out {file} is a file, not a folder\n"
+    assert no_leftovers(tmp_path) == []
 
 
 # ------------------------------------------------------------------------------ compare recovery
