@@ -265,6 +265,10 @@ def test_eval_bad_numbers_name_the_key(tiny_data, argv, message, capsys):
         ("seeds=-1", "seeds=-1: seeds must be >= 0 (Ultralytics rejects negative seeds)"),
         ("optimizer=Adamm", "optimizer=Adamm: Optimizer 'Adamm' not found in list of available optimizers"),
         ("grid_images=-2", "grid_images=-2 must be an integer >= 0"),
+        ("epochs=0", "epochs=0 must be a positive integer"),
+        ("seeds=0,0", "seeds=0,0 repeats a seed"),
+        ("momentum=5", "bad Ultralytics setting: 'momentum=5' is an invalid value. Valid 'momentum' values are "
+                       "between 0.0 and 1.0."),
         ("lr0=abc", "bad Ultralytics setting: 'lr0=abc' is of invalid type str. Valid 'lr0' types are int (i.e. "
                     "'lr0=0') or float (i.e. 'lr0=0.5')"),
     ],
@@ -476,17 +480,24 @@ def test_yaml_bad_paths_are_named(tmp_path, capsys):
 
     file = tmp_path / "notes.txt"
     file.write_text("x")
+    base = tmp_path / "sub" / "mine.yaml"
+    base.parent.mkdir()
+    base.write_text("nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\nhead:\n  - [-1, 1, Detect, [nc]]\n")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(base)
     cases = [
-        ([str(tmp_path)], 1, f"model YAML '{tmp_path}' is a folder, not a YAML file"),
+        ([str(tmp_path / "sub")], 1, f"model YAML '{tmp_path / 'sub'}' is a folder, not a YAML file"),
         (["yolov8.yaml", "-o", str(tmp_path)], 2, f"-o {tmp_path} is a folder; give a file name"),
         (["yolov8.yaml", "-o", f"{file}/v.yaml"], 1,
          f"cannot write -o {file}/v.yaml: '{file}' is a file, not a folder"),
         ([str(file.with_name("nope.txt"))], 1, f"model YAML '{file.with_name('nope.txt')}' not found"),
+        ([str(base), "-o", str(link)], 2, f"-o {link} is the base YAML itself; write the variant to another file"),
     ]  # fmt: skip
     for argv, code, message in cases:
         assert yaml_main(argv) == code, argv
         assert capsys.readouterr().err == f"ca-yolo yaml: error: {message}\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.yaml", "notes.txt", "sub"]
+    assert [p.name for p in base.parent.iterdir()] == ["mine.yaml"]
 
 
 # ------------------------------------------------------------------- files named on the command line
@@ -569,6 +580,8 @@ def test_data_output_that_cannot_be_written_fails_before_converting(tmp_path, ca
     )
     assert data_main(["voc", "--root", str(root), "--out", str(file)]) == 1
     assert capsys.readouterr().err == f"ca-yolo data voc: error: --out {file} is a file, not a folder\n"
+    assert data_main(["gt", str(tmp_path / "data.yaml"), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"ca-yolo data gt: error: --out {tmp_path} is a folder; give a file name\n"
     assert no_leftovers(tmp_path) == []
 
 
