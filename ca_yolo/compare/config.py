@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ca_yolo.evaluation.kvargs import ArgError, parse_kv, split_list
+from ca_yolo.evaluation.kvargs import ArgError, check_device, check_ultralytics_settings, parse_kv, split_list
 
 # The embedded default job (``ca-yolo compare`` with no data=): the generated sample dataset, small
 # enough to train 2 models x 2 seeds on 2 CPU cores in minutes. Any of these can be overridden.
@@ -141,7 +141,7 @@ def parse_compare_args(argv: list[str]) -> CompareConfig:
     if min(seeds) < 0:
         raise ArgError(f"seeds={merged['seeds']}: seeds must be >= 0 (Ultralytics rejects negative seeds)")
     device = None if merged.get("device") in (None, "") else str(merged["device"])
-    _check_device(device)
+    check_device(device)  # Ultralytics' own device selection, now rather than when run 1 starts
     _check_optimizer(train_args.get("optimizer"))
     data = None if sample else str(merged["data"])
     name = merged.get("name") or _default_name(data, merged)
@@ -219,19 +219,6 @@ def _quiet_ultralytics():
         LOGGER.setLevel(level)
 
 
-def _check_device(device: str | None) -> None:
-    """Ultralytics' own device selection, now rather than when run 1 starts (e.g. device=cuda:7 without that GPU)."""
-    if device is None:
-        return
-    from ultralytics.utils.torch_utils import select_device
-
-    try:
-        with _quiet_ultralytics():
-            select_device(device, verbose=False)
-    except Exception as e:  # noqa: BLE001  (Ultralytics raises ValueError; its first line says why)
-        raise ArgError(f"device={device}: {str(e).strip().splitlines()[0]}") from None
-
-
 def _check_optimizer(name: object) -> None:
     """Ultralytics' own optimizer lookup (its trainer's ``build_optimizer``) on a one-layer model."""
     if name is None or str(name).lower() == "auto":
@@ -264,9 +251,4 @@ def _check_ultralytics_keys(train_args: dict) -> None:
             f"unknown key(s) {unknown}: not compare's own ({', '.join(sorted(OWN_KEYS))}) "
             "nor an Ultralytics train setting"
         )
-    from ultralytics.cfg import get_cfg
-
-    try:  # Ultralytics' own type and range checks (e.g. lr0=abc, fraction=2)
-        get_cfg(overrides=dict(train_args))
-    except (TypeError, ValueError, SyntaxError) as e:
-        raise ArgError(f"bad Ultralytics setting: {e}") from None
+    check_ultralytics_settings(train_args)  # Ultralytics' own type and range checks (e.g. lr0=abc, momentum=5)

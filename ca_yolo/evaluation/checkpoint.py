@@ -21,10 +21,14 @@ class CheckpointError(CaYoloError):
 def checkpoint_problem(path: str | Path) -> str | None:
     """Why ``path`` cannot be a whole PyTorch checkpoint, or None when it looks whole.
 
-    Returns a short reason: ``missing``, ``empty``, ``not a PyTorch checkpoint (...)`` or
-    ``truncated or corrupt (...)``.
+    Returns a short reason: ``missing``, ``a folder, not a .pt file``, ``a model YAML, not a trained
+    checkpoint (...)``, ``empty``, ``not a PyTorch checkpoint (...)`` or ``truncated or corrupt (...)``.
     """
     path = Path(path)
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        return "a model YAML, not a trained checkpoint (a .pt file is needed)"
+    if path.is_dir():
+        return "a folder, not a .pt file"
     if not path.is_file():
         return "missing"
     if path.stat().st_size == 0:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-from ca_yolo.atomic_io import write_json_atomic
-from ca_yolo.errors import CaYoloError
+from ca_yolo.errors import CaYoloError, check_output
 from ca_yolo.evaluation.cocoeval import format_coco_table
-from ca_yolo.evaluation.kvargs import ArgError, parse_command, typed, usage_exit_code
+from ca_yolo.evaluation.kvargs import (
+    ArgError,
+    check_device,
+    check_ultralytics_settings,
+    parse_command,
+    typed,
+    usage_exit_code,
+)
 from ca_yolo.evaluation.vocmetric import format_voc_line
 
 USAGE = """\
@@ -41,26 +48,22 @@ _ULTRA = {"validator": True, "shared": True, "none": False}
 
 
 def main(argv: list[str]) -> int:
-    """Run ``ca-yolo eval``; return 0 on success, 2 on bad arguments, 1 on a bad checkpoint or dataset."""
+    """Run ``ca-yolo eval``; return 0 on success, 2 on bad arguments, 1 on a bad checkpoint, dataset or output.
+
+    Arguments, the device, the checkpoint and ``save_dir=`` are checked before the model loads;
+    ``metrics.json`` and ``detections.json`` are written together or not at all.
+    """
     if (rc := usage_exit_code(argv, USAGE)) is not None:
         return rc
     try:
-        args = parse_command(argv, _KEYS, required=("model", "data"))
-        settings = {
-            "imgsz": typed(args, "imgsz", int),
-            "batch": typed(args, "batch", int, 16),
-            "conf": typed(args, "conf", float, 0.001),
-            "iou": typed(args, "iou", float, 0.7),
-            "max_det": typed(args, "max_det", int, 300),
-        }
-        raw = args.get("ultralytics", "validator")
-        ultra = "none" if raw is None else str(raw).lower()  # 'none' parses to None
-        if ultra not in _ULTRA:
-            raise ArgError(f"ultralytics={args['ultralytics']} must be validator or none")
+        args, settings, ultra = _checked_args(argv)
         from ca_yolo.evaluation.checkpoint import require_checkpoint
         from ca_yolo.evaluation.evaluate import evaluate_checkpoint
 
         require_checkpoint(str(args["model"]))
+        out = None if not args.get("save_dir") else Path(str(args["save_dir"]))
+        if out is not None:
+            check_output(out, "save_dir=", folder=True)
         result = evaluate_checkpoint(
             str(args["model"]),
             str(args["data"]),
@@ -70,6 +73,10 @@ def main(argv: list[str]) -> int:
             ultralytics_val=_ULTRA[ultra],
             **settings,
         )
+        if out is not None:
+            _write_together(
+                out, {"metrics.json": (result.summary(), 2), "detections.json": (result.detections_list, None)}
+            )
     except CaYoloError as e:
         print(f"ca-yolo eval: error: {e}", file=sys.stderr)
         return e.exit_code
@@ -82,9 +89,72 @@ def main(argv: list[str]) -> int:
     u = result.ultralytics
     if u:
         print(f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  (same pass)")
-    if args.get("save_dir"):
-        out = Path(str(args["save_dir"]))
-        write_json_atomic(out / "metrics.json", result.summary(), indent=2)
-        write_json_atomic(out / "detections.json", result.detections_list)
+    if out is not None:
         print(f"wrote {out / 'metrics.json'} and {out / 'detections.json'}")
     return 0
+
+
+def _checked_args(argv: list[str]) -> tuple[dict, dict, str]:
+    """The parsed arguments, the validator settings and the ``ultralytics=`` choice, each checked.
+
+    Raises:
+        ArgError: a malformed or unknown key, a value of the wrong type, or one Ultralytics rejects
+            (its own ``get_cfg`` range checks, e.g. ``iou=2``; its ``select_device``, e.g. ``device=cuda:7``).
+    """
+    args = parse_command(argv, _KEYS, required=("model", "data"))
+    settings = {
+        "imgsz": typed(args, "imgsz", int),
+        "batch": typed(args, "batch", int, 16),
+        "conf": typed(args, "conf", float, 0.001),
+        "iou": typed(args, "iou", float, 0.7),
+        "max_det": typed(args, "max_det", int, 300),
+    }
+    raw = args.get("ultralytics", "validator")
+    ultra = "none" if raw is None else str(raw).lower()  # 'none' parses to None
+    if ultra not in _ULTRA:
+        raise ArgError(f"ultralytics={args['ultralytics']} must be validator or none")
+    check_ultralytics_settings({k: args[k] for k in settings if args.get(k) is not None})  # as given: 'iou=2'
+    check_device(None if args.get("device") is None else str(args["device"]))
+    return args, settings, ultra
+
+
+def _dump_json(obj: object, f, **kwargs) -> None:
+    """``json.dump`` (a seam: tests make it fail midway)."""
+    json.dump(obj, f, **kwargs)
+
+
+def _write_together(out: Path, files: dict[str, tuple[object, int | None]]) -> None:
+    """Write each ``name: (object, indent)`` as JSON into folder ``out``: all of them or none.
+
+    Every file goes to a temporary name first; only when all are written are they renamed into
+    place. On a failure the temporary files are removed, and the folders this call made.
+    """
+    import os
+    import tempfile
+
+    from ca_yolo.atomic_io import new_file_mode
+
+    made = [p for p in (out, *out.parents) if not p.exists()]
+    tmps: dict[str, str] = {}
+    placed: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, (obj, indent) in files.items():
+            fd, tmps[name] = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                _dump_json(obj, f, indent=indent)
+            os.chmod(tmps[name], new_file_mode())
+        for name, tmp in tmps.items():
+            os.replace(tmp, out / name)
+            placed.append(out / name)
+    except BaseException as e:
+        for path in (*map(Path, tmps.values()), *placed):
+            path.unlink(missing_ok=True)
+        for folder in made:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if isinstance(e, OSError):
+            raise CaYoloError(f"cannot write save_dir={out}: {e.strerror or e}; nothing was written") from None
+        raise

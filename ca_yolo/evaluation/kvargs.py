@@ -100,3 +100,41 @@ def typed(args: dict[str, object], key: str, kind: type, default: object = None)
         what = "an integer" if kind is int else "a number"
         raise ArgError(f"{key}={value} must be {what}")
     return kind(value)
+
+
+def check_ultralytics_settings(settings: dict[str, object]) -> None:
+    """Ultralytics' own type and range checks (``get_cfg``) of ``settings``, now rather than after the model loads.
+
+    Raises:
+        ArgError: ``bad Ultralytics setting: <Ultralytics' message>`` (e.g. ``'iou=2' is an invalid value. ...``).
+    """
+    from ultralytics.cfg import get_cfg
+
+    try:
+        get_cfg(overrides=dict(settings))
+    except (TypeError, ValueError, SyntaxError) as e:
+        raise ArgError(f"bad Ultralytics setting: {e}") from None
+
+
+def check_device(device: str | None) -> None:
+    """Ultralytics' own device selection (``select_device``) of ``device``, before any work (e.g. device=cuda:7
+    without that GPU).
+
+    Raises:
+        ArgError: ``device=<value>: <the first line of Ultralytics' message>``.
+    """
+    if device is None:
+        return
+    import logging
+
+    from ultralytics.utils import LOGGER
+    from ultralytics.utils.torch_utils import select_device
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # only the verdict matters here, not Ultralytics' info line
+    try:
+        select_device(device, verbose=False)
+    except Exception as e:  # noqa: BLE001  (Ultralytics raises ValueError; its first line says why)
+        raise ArgError(f"device={device}: {str(e).strip().splitlines()[0]}") from None
+    finally:
+        LOGGER.setLevel(level)

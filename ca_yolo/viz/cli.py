@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ca_yolo.errors import CaYoloError, check_output, report
-from ca_yolo.evaluation.kvargs import ArgError, parse_command, usage_exit_code
+from ca_yolo.evaluation.kvargs import ArgError, check_device, parse_command, usage_exit_code
 
 USAGE = """\
 usage: ca-yolo attn model=best.pt source=IMG|DIR [key=value ...]
@@ -103,13 +103,7 @@ def _checked_args(argv: list[str]) -> dict:
     conf = args.get("conf", 0.25)
     if not isinstance(conf, (int, float)) or isinstance(conf, bool) or not 0 <= conf <= 1:
         raise ArgError(f"conf={conf} must be a number in [0, 1]")
-    if args.get("device") is not None:
-        from ultralytics.utils.torch_utils import select_device
-
-        try:
-            select_device(str(args["device"]), verbose=False)
-        except Exception as e:  # noqa: BLE001  (Ultralytics' message, first line)
-            raise ArgError(f"device={args['device']}: {str(e).strip().splitlines()[0]}") from None
+    check_device(None if args.get("device") is None else str(args["device"]))
     return args
 
 
