@@ -8,7 +8,7 @@ import time
 from ca_yolo.compare.config import CompareConfig, parse_compare_args
 from ca_yolo.compare.plan import PLAN_FILE, Plan, data_for, make_plan, run_settings
 from ca_yolo.compare.progress import fmt_duration
-from ca_yolo.errors import CaYoloError
+from ca_yolo.errors import CaYoloError, check_output
 from ca_yolo.evaluation.kvargs import HELP_WORDS
 
 RESUME_HINT = "finished runs are kept; re-run the same command to resume"
@@ -52,6 +52,7 @@ def main(argv: list[str]) -> int:
     t0 = time.time()
     try:
         config = parse_compare_args(argv)
+        check_output(config.out_dir, "project/name=", folder=True)  # before the sample dataset or plan.json
         data = data_for(config)
         plan = make_plan(config, data)
         report = run_comparison(plan)

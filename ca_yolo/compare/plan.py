@@ -160,9 +160,7 @@ def data_for(config: CompareConfig) -> Path:
     """The data YAML of a comparison: ``data=`` as given, or the sample dataset (generated if missing)."""
     if config.data is not None:
         p = Path(config.data)
-        if not p.is_file():
-            raise PlanError(f"dataset: dataset YAML '{config.data}' not found")
-        try:
+        try:  # a missing file or a folder: the loader names it (and the data YAML in a folder)
             load_data_yaml(p, "val")
         except DatasetError as e:
             raise PlanError(f"dataset: {e}") from None
