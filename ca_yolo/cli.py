@@ -8,10 +8,12 @@ module and is imported only when used, so ``ca-yolo train`` pays nothing for the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from ca_yolo.errors import DEBUG_ENV, CaYoloError, debug_enabled, one_line
@@ -68,15 +70,24 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     # --debug is accepted anywhere; an env var so subprocesses (DDP workers) see it too. Restored
     # afterwards, so an in-process caller (tests, notebooks) does not keep debug mode.
-    saved = os.environ.get(DEBUG_ENV)
-    os.environ[DEBUG_ENV] = "1"
-    try:
+    with env_var(DEBUG_ENV, "1"):
         return _main([a for a in argv if a != "--debug"])
+
+
+@contextlib.contextmanager
+def env_var(name: str, value: str | None = None) -> Iterator[None]:
+    """Set environment variable ``name`` to ``value`` (None: leave it, the block may set it) for the block, then put
+    back what it was (or remove it): an in-process caller (tests, notebooks) keeps its own setting."""
+    saved = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
     finally:
         if saved is None:
-            os.environ.pop(DEBUG_ENV, None)
+            os.environ.pop(name, None)
         else:
-            os.environ[DEBUG_ENV] = saved
+            os.environ[name] = saved
 
 
 def _main(argv: list[str]) -> int:
@@ -111,6 +122,21 @@ def _main(argv: list[str]) -> int:
         return 1
 
 
+def interrupted_while_starting(argv: list[str] | None = None) -> None:
+    """Ctrl-C while ``import ca_yolo`` loads torch and Ultralytics, before :func:`main` runs: for the console
+    script, print one line and exit with 130 (a traceback under ``--debug``); elsewhere, return (the caller re-raises).
+    """
+    argv = sys.argv if argv is None else argv
+    if not argv or Path(argv[0]).name != "ca-yolo":
+        return
+    rest = [a for a in argv[1:] if a != "--debug"]
+    if debug_enabled() or len(rest) < len(argv) - 1:
+        traceback.print_exc()
+    cmd = f"ca-yolo {rest[0]}" if rest else "ca-yolo"
+    print(f"\n{cmd}: interrupted while starting; nothing was written", file=sys.stderr)
+    sys.exit(130)
+
+
 def _run_own_command(cmd: str, argv: list[str]) -> int:
     """Import the command's module (only now, so other commands pay nothing for it) and run it."""
     module_name, _ = COMMANDS[cmd]
@@ -138,33 +164,29 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
     # edited in place rather than rebound.
     from ca_yolo.diagnose.stats import ENV_FLAG
 
-    saved_flag = os.environ.get(ENV_FLAG)  # restored below: in-process callers keep their setting
-    try:
-        argv = _take_attn_stats(argv)
-    except ValueError as e:
-        print(f"ca-yolo {argv[0]}: error: {e}", file=sys.stderr)
-        return 2
-    _check_files(argv)
-    saved = list(sys.argv)
-    sys.argv[:] = ["yolo", *argv]
-    made = _RunFolders()
-    try:
-        with made:
-            entrypoint()
-    except KeyboardInterrupt as e:
-        e.ca_yolo_hint = made.resume_hint(argv[0])
-        raise
-    except SystemExit as e:  # Ultralytics exits on some bad arguments; keep its code
-        return e.code if isinstance(e.code, int) else 1
-    except SyntaxError as e:  # Ultralytics' way to reject an unknown argument: a message, not a traceback
-        print(f"ca-yolo {argv[0]}: error: {e.msg if hasattr(e, 'msg') else e}", file=sys.stderr)
-        return 2
-    finally:
-        sys.argv[:] = saved
-        if saved_flag is None:
-            os.environ.pop(ENV_FLAG, None)
-        else:
-            os.environ[ENV_FLAG] = saved_flag
+    with env_var(ENV_FLAG):  # attn_stats= sets it for this command only
+        try:
+            argv = _take_attn_stats(argv)
+        except ValueError as e:
+            print(f"ca-yolo {argv[0]}: error: {e}", file=sys.stderr)
+            return 2
+        _check_files(argv)
+        saved = list(sys.argv)
+        sys.argv[:] = ["yolo", *argv]
+        made = _RunFolders()
+        try:
+            with made:
+                entrypoint()
+        except KeyboardInterrupt as e:
+            e.ca_yolo_hint = made.resume_hint(argv[0])
+            raise
+        except SystemExit as e:  # Ultralytics exits on some bad arguments; keep its code
+            return e.code if isinstance(e.code, int) else 1
+        except SyntaxError as e:  # Ultralytics' way to reject an unknown argument: a message, not a traceback
+            print(f"ca-yolo {argv[0]}: error: {e.msg if hasattr(e, 'msg') else e}", file=sys.stderr)
+            return 2
+        finally:
+            sys.argv[:] = saved
     return 0
 
 
