@@ -87,6 +87,11 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def command_parser(name: str, description: str, **kwargs) -> ArgumentParser:
+    """The :class:`ArgumentParser` of command ``ca-yolo <name>`` (``kwargs``: epilog, formatter_class, ...)."""
+    return ArgumentParser(prog=f"ca-yolo {name}", description=description, **kwargs)
+
+
 def check_output(path, what: str, folder: bool = False) -> None:
     """Raise :class:`CaYoloError` unless ``path`` (a file or folder still to be written) can be created.
 

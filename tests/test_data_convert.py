@@ -52,12 +52,17 @@ def make_voc_year(root: Path, year: str, images: dict[str, tuple], splits: dict[
     return d
 
 
+def voc_root(tmp_path: Path, images: dict[str, tuple], splits: dict[str, list[str]], year: str = "2007") -> Path:
+    """``tmp_path/VOCdevkit`` holding VOC<year> with ``images`` and ``splits`` (see :func:`make_voc_year`)."""
+    root = tmp_path / "VOCdevkit"
+    make_voc_year(root, year, images, splits)
+    return root
+
+
 def standard_voc(tmp_path: Path) -> Path:
     """VOC2007 trainval (2 images) + test (1 image) and VOC2012 trainval (1 image)."""
-    root = tmp_path / "VOCdevkit"
-    make_voc_year(
-        root,
-        "2007",
+    root = voc_root(
+        tmp_path,
         {
             "000001": (100, 50, [("dog", 11, 6, 60, 45, 0), ("person", 1, 1, 100, 50, 1)]),
             "000002": (200, 100, [("tvmonitor", 1, 1, 101, 51, 0)]),
@@ -125,10 +130,8 @@ def test_voc_standard_protocol_exact_labels_and_gt(tmp_path):
 
 
 def test_voc_without_test_uses_val_split_and_says_so(tmp_path):
-    root = tmp_path / "VOCdevkit"
-    make_voc_year(
-        root,
-        "2007",
+    root = voc_root(
+        tmp_path,
         {"000001": (10, 10, [("cow", 1, 1, 10, 10, 0)]), "000002": (10, 10, [("cow", 1, 1, 5, 5, 0)])},
         {"train": ["000001"], "val": ["000002"]},
     )
@@ -184,10 +187,9 @@ def test_voc_missing_image_and_cli_exit_code(tmp_path, capsys):
 
 
 def test_voc_one_pixel_overshoot_is_clipped(tmp_path):
-    root = tmp_path / "VOCdevkit"
     # xmin=0 is one pixel left of the image in VOC's 1-based pixels: clipped, not an error.
-    make_voc_year(
-        root, "2007", {"1": (10, 10, [("cat", 0, 1, 11, 10, 0)]), "2": (10, 10, [])}, {"train": ["1"], "val": ["2"]}
+    root = voc_root(
+        tmp_path, {"1": (10, 10, [("cat", 0, 1, 11, 10, 0)]), "2": (10, 10, [])}, {"train": ["1"], "val": ["2"]}
     )
     convert_voc(root, tmp_path / "out")
     assert read_labels(tmp_path / "out", "train") == {"1": ["7 0.500000 0.450000 1.000000 0.900000"]}

@@ -109,13 +109,20 @@ def test_finds_every_coordatt_layer_with_its_yaml_index(ca_net):
     assert [layer.name for layer in layers] == [f"model.{i}" for i in CA_LAYERS]
 
 
+def _plain_and_captured(net, x):
+    """``net``'s output on ``x`` without and with :func:`capture_attention` (no grad), and the capture."""
+    with torch.no_grad():
+        plain = net(x)
+        with capture_attention(net) as cap:
+            captured = net(x)
+    return plain, captured, cap
+
+
 def test_outputs_bit_identical_with_capture_and_hooks_removed(ca_net):
     x = torch.rand(2, 3, 64, 96)
     before = _hook_count(ca_net)
+    plain, captured, cap = _plain_and_captured(ca_net, x)
     with torch.no_grad():
-        plain = ca_net(x)
-        with capture_attention(ca_net) as cap:
-            captured = ca_net(x)
         after = ca_net(x)
     _assert_same(plain, captured)
     _assert_same(plain, after)
@@ -270,10 +277,7 @@ def test_coordatt_halves_from_their_yamls(cfg, kind, missing):
     handle = net.model[5].register_forward_hook(lambda m, a, out: seen.update(x=a[0].clone(), out=out.clone()))
     x = torch.rand(1, 3, 64, 96)
     try:
-        with torch.no_grad():
-            plain = net(x)
-            with capture_attention(net) as cap:
-                captured = net(x)
+        plain, captured, cap = _plain_and_captured(net, x)
     finally:
         handle.remove()
     _assert_same(plain, captured)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
-from ca_yolo.errors import ArgumentParser, CaYoloError
+from ca_yolo.errors import CaYoloError, command_parser
 from ca_yolo.errors import report as report_error
 
 PARTS = ("layer", "ops", "torch", "onnx", "train")
@@ -57,13 +57,15 @@ def _int(minimum: int, multiple: int | None = None):
     return parse
 
 
+DESCRIPTION = (
+    "Time the CoordAtt layer (vs a paper-style reference and an elementwise floor), whole CA models vs their "
+    "baselines (PyTorch and ONNX Runtime) and training throughput; interleaved runs, medians."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ca-yolo bench`` argument parser."""
-    p = ArgumentParser(
-        prog="ca-yolo bench",
-        description="Time the CoordAtt layer (vs a paper-style reference and an elementwise floor), whole CA "
-        "models vs their baselines (PyTorch and ONNX Runtime) and training throughput; interleaved runs, medians.",
-    )
+    p = command_parser("bench", DESCRIPTION)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--threads", type=_int(1), default=None, help="torch / ONNX Runtime CPU threads (default: torch's)")
     p.add_argument("--out", type=Path, default=None, help="JSON output (default runs/bench/bench-<device>.json)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ca_yolo.errors import ArgumentParser, check_output, report
+from ca_yolo.errors import check_output, command_parser, report
 
 _EPILOG = """examples:
   ca-yolo data voc --root ~/data/VOCdevkit --out datasets/VOC
@@ -30,9 +30,9 @@ def _add_convert_args(p: argparse.ArgumentParser, default_out: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ca-yolo data`` argument parser."""
-    parser = ArgumentParser(
-        prog="ca-yolo data",
-        description="Datasets for ca-yolo: convert PASCAL VOC / COCO to the YOLO layout, validate, make the sample.",
+    parser = command_parser(
+        "data",
+        "Datasets for ca-yolo: convert PASCAL VOC / COCO to the YOLO layout, validate, make the sample.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -190,11 +190,7 @@ def convert_coco(
     for split, (ann, img_dir) in sources.items():
         counts[split] = {}
         items[split] = _split_items(ann, img_dir, problems, counts[split])
-    problems.raise_if_any(f"COCO conversion of {root}")
-    problems.warn(f"COCO conversion of {root}")
-    for split, its in items.items():
-        if not its:
-            raise DataError(f"{sources[split][0]}: the {split} split has no usable images")
+    problems.settle(f"COCO conversion of {root}", items, where=lambda split: sources[split][0])
     val_json = sources[val_split][0]
     if counts[val_split]["ids_not_from_stem"]:
         log(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,15 @@ class Problems:
         if self.items and not self.skip_bad:
             head = f"{what}: {len(self.items)} problem(s); nothing was written (--skip-bad skips them)"
             raise DataError("\n".join([head, *self.lines()]))
+
+    def settle(self, what: str, items: dict[str, list], where: Callable[[str], object]) -> None:
+        """End a converter's checks: fail listing every problem (:meth:`raise_if_any`), or with ``skip_bad`` warn
+        about the skipped ones; then refuse a split left without images, named by ``where(split)``."""
+        self.raise_if_any(what)
+        self.warn(what)
+        for split, kept in items.items():
+            if not kept:
+                raise DataError(f"{where(split)}: the {split} split has no usable images")
 
     def warn(self, what: str, file=None) -> None:
         """Print the skipped problems as warnings (``skip_bad`` mode)."""

@@ -266,11 +266,7 @@ def convert_voc(
             stems[key] = f"VOC{year} {split}"
             items[split].append(item)
     _verify_item_images(items, problems)
-    problems.raise_if_any(f"VOC conversion of {root}")
-    problems.warn(f"VOC conversion of {root}")
-    for split, its in items.items():
-        if not its:
-            raise DataError(f"{root}: the {split} split has no usable images")
+    problems.settle(f"VOC conversion of {root}", items, where=lambda split: root)
 
     counts = {}
     with atomic_output_dir(out, force=force, sources=(root,)) as tmp:

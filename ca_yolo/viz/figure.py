@@ -50,6 +50,21 @@ def _profile_label(name: str, values: np.ndarray) -> str:
     return f"{name} {values.min():.2f}–{values.max():.2f}"
 
 
+def _profile_axis(divider, ax, att: ImageAttention, name: str, gate: np.ndarray, color: str) -> None:
+    """Draw gate ``name`` beside ``ax``: g_h (one value per image row) outwards from the left edge, g_w (one per
+    image column) downwards from the bottom edge, its value axis reversed over :func:`_color_range`."""
+    rows = name == "g_h"
+    side, value, along = ("left", "x", "y") if rows else ("bottom", "y", "x")
+    prof = divider.append_axes(side, size="14%", pad=0.04, **{f"share{along}": ax})
+    values = att.letterbox.profile_to_image(gate, axis=0 if rows else 1)
+    positions = np.arange(att.image.shape[0 if rows else 1]) + 0.5
+    prof.plot(*((values, positions) if rows else (positions, values)), color=color, lw=1)
+    getattr(prof, f"set_{value}lim")(*reversed(_color_range(gate)))
+    getattr(prof, f"set_{along}label")(_profile_label(name, gate), fontsize=7)
+    getattr(prof, f"set_{value}ticks")([])
+    prof.tick_params(**{side: False, f"label{side}": False})
+
+
 def _draw_attention(fig: Figure, ax, att: ImageAttention, m: AttentionMap, grid: np.ndarray, channel: int | None):
     """Heat map of ``grid`` over the image on ``ax``, g_h / g_w profiles on its left / bottom edges."""
     h0, w0 = att.image.shape[:2]
@@ -67,20 +82,10 @@ def _draw_attention(fig: Figure, ax, att: ImageAttention, m: AttentionMap, grid:
     bar.formatter = FormatStrFormatter("%.3g")  # plain values, never an offset like "1e-6+0.52"
     bar.update_ticks()
     g_h, g_w = m.profiles(channel)
-    if g_h is not None:  # one gate value per image row, drawn outwards from the left edge
-        left = divider.append_axes("left", size="14%", pad=0.04, sharey=ax)
-        left.plot(att.letterbox.profile_to_image(g_h, axis=0), np.arange(h0) + 0.5, color="tab:red", lw=1)
-        left.set_xlim(*reversed(_color_range(g_h)))
-        left.set_ylabel(_profile_label("g_h", g_h), fontsize=7)
-        left.set_xticks([])
-        left.tick_params(left=False, labelleft=False)
-    if g_w is not None:  # one gate value per image column, drawn downwards from the bottom edge
-        bottom = divider.append_axes("bottom", size="14%", pad=0.04, sharex=ax)
-        bottom.plot(np.arange(w0) + 0.5, att.letterbox.profile_to_image(g_w, axis=1), color="tab:blue", lw=1)
-        bottom.set_ylim(*reversed(_color_range(g_w)))
-        bottom.set_xlabel(_profile_label("g_w", g_w), fontsize=7)
-        bottom.set_yticks([])
-        bottom.tick_params(bottom=False, labelbottom=False)
+    if g_h is not None:
+        _profile_axis(divider, ax, att, "g_h", g_h, "tab:red")
+    if g_w is not None:
+        _profile_axis(divider, ax, att, "g_w", g_w, "tab:blue")
     ax.set_xlim(0, w0)
     ax.set_ylim(h0, 0)
 

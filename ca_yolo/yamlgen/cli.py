@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from ca_yolo.errors import ArgumentParser, report
+from ca_yolo.errors import command_parser, report
 
 _VERSION_STEM = re.compile(r"^(yolo(?:e-)?v?\d+)([nslmx])?(.*)$")
 
@@ -62,18 +62,22 @@ def _check_after(after: list[int], base: Path) -> None:
             )
 
 
+DESCRIPTION = (
+    "Write a copy of a model YAML with attention layers inserted; every 'from' index is rewritten so the variant "
+    "computes the base graph plus the attention layers."
+)
+EPILOG = (
+    "Default places (--at): backbone = after the last learned row of each stage the head uses (P3/P4/P5, before "
+    "SPPF/C2PSA); neck = after each row the head reads. Example: "
+    "ca-yolo yaml yolov8.yaml --attn CBAM --at backbone,neck -o yolov8-cbam.yaml"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``ca-yolo yaml``."""
     from ca_yolo.nn import layer_names
 
-    p = ArgumentParser(
-        prog="ca-yolo yaml",
-        description="Write a copy of a model YAML with attention layers inserted; every 'from' index is "
-        "rewritten so the variant computes the base graph plus the attention layers.",
-        epilog="Default places (--at): backbone = after the last learned row of each stage the head uses "
-        "(P3/P4/P5, before SPPF/C2PSA); neck = after each row the head reads. Example: "
-        "ca-yolo yaml yolov8.yaml --attn CBAM --at backbone,neck -o yolov8-cbam.yaml",
-    )
+    p = command_parser("yaml", DESCRIPTION, epilog=EPILOG)
     p.add_argument("base", help="model YAML: a path, or a stock Ultralytics name (yolov8.yaml, yolo11n-seg.yaml, ...)")
     p.add_argument("--attn", default="CoordAtt", choices=layer_names(), help="layer to insert (default CoordAtt)")
     where = p.add_mutually_exclusive_group()
