@@ -150,11 +150,12 @@ def test_truncated_or_foreign_pt_is_one_line_for_eval_val_predict_attn(
          f"ca-yolo val: error: checkpoint '{tmp_path / 'none.pt'}' not found"),
         (["attn", f"model={truncated_pt}", f"source={tiny_data.parent / 'images' / 'val'}", f"out={tmp_path / 'o'}"],
          f"ca-yolo attn: error: checkpoint '{truncated_pt}' {cut}"),
-        (["predict", f"model={ca_run / 'weights' / 'best.pt'}", f"source={tmp_path / 'none.jpg'}",
-          f"project={tmp_path / 'o'}"],
+        (["predict", f"model={ca_run / 'weights' / 'best.pt'}", f"source={tmp_path / 'none.jpg'}"],
          f"ca-yolo predict: error: {tmp_path / 'none.jpg'} does not exist"),  # Ultralytics' message
     ]  # fmt: skip
     for argv, message in cases:
+        if argv[0] in ("val", "predict"):  # Ultralytics' modes: a regression writes here, not into the repo's runs/
+            argv = [*argv, f"project={tmp_path / 'o'}"]
         assert cli_main(argv) == 1, argv
         assert capsys.readouterr().err.strip() == message
     assert not (tmp_path / "o").exists()
@@ -166,11 +167,12 @@ def test_val_refuses_a_checkpoint_with_another_class_count(ca_run, tmp_path, cap
     y = make_tiny_dataset(tmp_path / "ds", n_train=1, n_val=1)
     y.write_text(y.read_text() + "  2: green\n")
     best = ca_run / "weights" / "best.pt"
-    assert cli_main(["val", f"model={best}", f"data={y}"]) == 1
+    assert cli_main(["val", f"model={best}", f"data={y}", f"project={tmp_path / 'runs'}"]) == 1
     assert capsys.readouterr().err.strip() == (
         f"ca-yolo val: error: checkpoint '{best}' has 2 classes but dataset '{y}' has 3: "
         "evaluate on the dataset it was trained for"
     )
+    assert not (tmp_path / "runs").exists()
 
 
 def test_attn_with_one_unreadable_image_writes_nothing(ca_run, tmp_path, capsys):
@@ -261,6 +263,85 @@ def test_eval_bad_numbers_name_the_key(tiny_data, argv, message, capsys):
 @pytest.mark.parametrize(
     "arg, message",
     [
+        ("iou=2", "bad Ultralytics setting: 'iou=2' is an invalid value. Valid 'iou' values are between 0.0 and 1.0."),
+        ("conf=2", "bad Ultralytics setting: 'conf=2' is an invalid value. Valid 'conf' values are between 0.0 and "
+                   "1.0."),
+        ("max_det=0", "bad Ultralytics setting: 'max_det=0' is an invalid value. 'max_det' must be >= 1."),
+    ],
+)  # fmt: skip
+def test_eval_settings_ultralytics_rejects_fail_before_the_model_loads(tiny_data, tmp_path, capsys, arg, message):
+    argv = ["eval", f"model={tmp_path / 'none.pt'}", f"data={tiny_data}", arg]  # no checkpoint needed: checked first
+    assert cli_main(argv) == 2
+    assert capsys.readouterr().err == f"ca-yolo eval: error: {message}\n"
+
+
+@pytest.mark.skipif(torch.cuda.device_count() > 7, reason="needs a machine without an 8th GPU")
+def test_eval_missing_gpu_fails_before_the_model_loads(tiny_data, tmp_path, capsys):
+    assert cli_main(["eval", f"model={tmp_path / 'none.pt'}", f"data={tiny_data}", "device=cuda:7"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ca-yolo eval: error: device=cuda:7: Invalid CUDA 'device=7' requested.")
+    assert err.count("\n") == 1
+
+
+def test_eval_model_that_is_a_folder_or_a_yaml_is_named_for_what_it_is(tiny_data, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    cases = [
+        (tmp_path / "run", f"checkpoint '{tmp_path / 'run'}' is a folder, not a .pt file"),
+        ("yolov8n.yaml", "checkpoint 'yolov8n.yaml' is a model YAML, not a trained checkpoint (a .pt file is needed)"),
+    ]
+    for model, message in cases:
+        assert cli_main(["eval", f"model={model}", f"data={tiny_data}"]) == 1
+        assert capsys.readouterr().err == f"ca-yolo eval: error: {message}\n"
+
+
+def test_eval_save_dir_is_checked_before_evaluating_and_written_whole(tiny_data, tmp_path, monkeypatch, capsys):
+    import ca_yolo.evaluation.evaluate as evaluate
+
+    pt = tmp_path / "m.pt"
+    torch.save({"epoch": 0}, pt)  # a whole torch.save archive: the checkpoint check passes
+    calls = []
+    monkeypatch.setattr(evaluate, "evaluate_checkpoint", lambda *a, **k: calls.append(a))
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    assert cli_main(["eval", f"model={pt}", f"data={tiny_data}", f"save_dir={file / 'out'}"]) == 1
+    assert capsys.readouterr().err == (
+        f"ca-yolo eval: error: cannot write save_dir={file / 'out'}: '{file}' is a file, not a folder\n"
+    )
+    assert cli_main(["eval", f"model={pt}", f"data={tiny_data}", f"save_dir={file}"]) == 1
+    assert capsys.readouterr().err == f"ca-yolo eval: error: save_dir={file} is a file, not a folder\n"
+    assert calls == []  # refused before the evaluation
+
+    # a write failing after metrics.json (a full disk at detections.json) leaves neither file, nor the folder
+    from ca_yolo.evaluation import cli as eval_cli
+
+    out = tmp_path / "new" / "out"
+    dumped = []
+
+    def dump(obj, f, **kwargs):
+        if dumped:
+            raise OSError(28, "No space left on device")
+        dumped.append(obj)
+        json.dump(obj, f, **kwargs)
+
+    class Result:
+        images, gt_objects, detections, gt_source, coco, voc, ultralytics = 1, 1, 0, "labels", {}, {}, None
+        detections_list = []
+
+        def summary(self):
+            return {"coco": {}}
+
+    monkeypatch.setattr(evaluate, "evaluate_checkpoint", lambda *a, **k: Result())
+    monkeypatch.setattr(eval_cli, "_dump_json", dump)
+    assert cli_main(["eval", f"model={pt}", f"data={tiny_data}", f"save_dir={out}"]) == 1
+    assert capsys.readouterr().err == (
+        f"ca-yolo eval: error: cannot write save_dir={out}: No space left on device; nothing was written\n"
+    )
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "arg, message",
+    [
         ("workers=abc", "workers=abc must be an integer >= 0"),
         ("seeds=-1", "seeds=-1: seeds must be >= 0 (Ultralytics rejects negative seeds)"),
         ("optimizer=Adamm", "optimizer=Adamm: Optimizer 'Adamm' not found in list of available optimizers"),
@@ -288,6 +369,54 @@ def test_compare_missing_gpu_fails_before_anything_is_written(tiny_data, tmp_pat
     err = capsys.readouterr().err.strip()
     assert err.startswith("ca-yolo compare: error: device=cuda:7: Invalid CUDA 'device=7' requested.")
     assert "\n" not in err and not (tmp_path / "runs").exists()
+
+
+def test_compare_output_and_data_folder_are_checked_before_anything_is_written(tiny_data, tmp_path, capsys):
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    cases = [
+        ([f"data={tiny_data}", f"project={file / 'runs'}", "name=x"],
+         f"cannot write project/name={file / 'runs' / 'x'}: '{file}' is a file, not a folder"),
+        ([f"data={tiny_data}", "project=/proc/runs", "name=x"],
+         "cannot write project/name=/proc/runs/x: No such file or directory in '/proc'"),
+        ([f"data={tiny_data}", f"project={tmp_path}", f"name={file.name}"],
+         f"project/name={file} is a file, not a folder"),
+        ([f"data={tiny_data.parent}", f"project={tmp_path / 'runs'}", "name=x"],
+         f"dataset: dataset YAML '{tiny_data.parent}' is a folder: give the data YAML in it, e.g. {tiny_data}"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        assert compare_main([*argv, "device=cpu"]) == 1, argv
+        assert capsys.readouterr().err == f"ca-yolo compare: error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_ctrl_c_while_torch_and_ultralytics_import_is_one_line():
+    """The console script imports the package (torch, Ultralytics: seconds) before main() can catch anything."""
+    from conftest import run_python
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['/venv/bin/ca-yolo', *sys.argv[1:]]\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'ultralytics':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from ca_yolo.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    p = run_python(code.replace("sys.argv[1:]", "['train', 'model=yolov8n.yaml']"))
+    assert (p.returncode, p.stdout, p.stderr) == (
+        130,
+        "",
+        "\nca-yolo train: interrupted while starting; nothing was written\n",
+    )
+    p = run_python(code.replace("sys.argv[1:]", "['--debug', 'val']"))
+    assert p.returncode == 130 and p.stderr.startswith("Traceback (most recent call last):")
+    assert p.stderr.endswith("KeyboardInterrupt\n\nca-yolo val: interrupted while starting; nothing was written\n")
+    # anywhere but the console script, the interrupt is Python's own
+    p = run_python(code.replace("'/venv/bin/ca-yolo', *sys.argv[1:]", "'python'"))
+    assert p.returncode != 130 and p.stderr.rstrip().endswith("KeyboardInterrupt")
 
 
 def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
@@ -522,7 +651,7 @@ def test_ultralytics_modes_check_the_files_they_are_given(tiny_data, tmp_path, c
         ([*train, f"data={wrong}"],
          f"ca-yolo train: error: dataset '{wrong}': Dataset '{wrong}' images not found, missing path "
          f"'{tiny_data.parent / 'images' / 'nowhere'}'"),
-        (["val", "model=no_such_model.pt", f"data={tiny_data}"],
+        (["val", "model=no_such_model.pt", f"data={tiny_data}", f"project={tmp_path / 'runs'}"],
          "ca-yolo val: error: checkpoint 'no_such_model.pt' not found (nor one of the checkpoints Ultralytics "
          "downloads)"),
         (["predict", f"model={tmp_path / 'd.pt'}", "source=x.jpg"],
