@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from ca_yolo.errors import DEBUG_ENV, CaYoloError, debug_enabled, one_line
+from ca_yolo.errors import DEBUG_ENV, CaYoloError, debug_enabled, report
 
 # What to tell a user who pressed Ctrl-C in a command that keeps finished work.
 RESUME_HINTS: dict[str, str] = {
@@ -105,21 +105,14 @@ def _main(argv: list[str]) -> int:
         print(f"\nca-yolo {cmd}: interrupted; {hint}", file=sys.stderr)
         return 130
     except CaYoloError as e:
-        if debug_enabled():
-            traceback.print_exc()
-        print(f"ca-yolo {cmd}: error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(cmd, e)
     except FileNotFoundError as e:  # a file named on the command line (Ultralytics' checks raise these too)
         if debug_enabled():
             traceback.print_exc()
         print(f"ca-yolo {cmd}: error: {_not_found(e)}", file=sys.stderr)
         return 1
     except Exception as e:  # unexpected: one line, the traceback on request
-        if debug_enabled():
-            traceback.print_exc()
-        tail = "" if debug_enabled() else " (add --debug for the traceback)"
-        print(f"ca-yolo {cmd}: error: {one_line(e)}{tail}", file=sys.stderr)
-        return 1
+        return report(cmd, e)
 
 
 def interrupted_while_starting(argv: list[str] | None = None) -> None:
@@ -227,8 +220,6 @@ def _check_pt(value: str, what: str) -> None:
     if not value.endswith(".pt") or "://" in value:
         return
     path = Path(value)
-    if path.is_dir():
-        raise CaYoloError(f"{what} '{value}' is a folder, not a .pt file")
     if not path.exists():
         from ultralytics.utils import SETTINGS
         from ultralytics.utils.checks import check_yolov5u_filename

@@ -8,7 +8,7 @@ import time
 from ca_yolo.compare.config import CompareConfig, parse_compare_args
 from ca_yolo.compare.plan import PLAN_FILE, Plan, data_for, make_plan, run_settings
 from ca_yolo.compare.progress import fmt_duration
-from ca_yolo.errors import CaYoloError, check_output
+from ca_yolo.errors import CaYoloError, check_output, report
 from ca_yolo.evaluation.kvargs import HELP_WORDS
 
 RESUME_HINT = "finished runs are kept; re-run the same command to resume"
@@ -55,14 +55,13 @@ def main(argv: list[str]) -> int:
         check_output(config.out_dir, "project/name=", folder=True)  # before the sample dataset or plan.json
         data = data_for(config)
         plan = make_plan(config, data)
-        report = run_comparison(plan)
+        report_md = run_comparison(plan)
     except CaYoloError as e:
-        print(f"ca-yolo compare: error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report("compare", e)
     except KeyboardInterrupt:
         print(f"\nca-yolo compare: interrupted; {RESUME_HINT}", file=sys.stderr)
         return 130
-    print(f"\nca-yolo compare: finished in {fmt_duration(time.time() - t0)}; report: {report}")
+    print(f"\nca-yolo compare: finished in {fmt_duration(time.time() - t0)}; report: {report_md}")
     return 0
 
 

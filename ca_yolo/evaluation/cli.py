@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from ca_yolo.errors import CaYoloError, check_output
+from ca_yolo.errors import CaYoloError, check_output, report
 from ca_yolo.evaluation.cocoeval import format_coco_table
 from ca_yolo.evaluation.kvargs import (
     ArgError,
@@ -78,8 +77,7 @@ def main(argv: list[str]) -> int:
                 out, {"metrics.json": (result.summary(), 2), "detections.json": (result.detections_list, None)}
             )
     except CaYoloError as e:
-        print(f"ca-yolo eval: error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report("eval", e)
     print(f"\nCOCO-standard metrics (pycocotools) of {args['model']} on {args['data']} [{args.get('split') or 'val'}]")
     print(
         f"{result.images} images, {result.gt_objects} objects, {result.detections} detections; GT: {result.gt_source}"
