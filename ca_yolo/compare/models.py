@@ -26,13 +26,17 @@ class LoadedModel:
     yolo: Any
     params: int
 
+    @classmethod
+    def of(cls, weights: Path, yolo: Any) -> LoadedModel:
+        """``yolo`` holding ``weights``, its parameters counted now (before anything fuses it)."""
+        return cls(Path(weights), yolo, sum(p.numel() for p in yolo.model.parameters()))
+
 
 def load_checkpoint_model(weights: Path) -> LoadedModel:
     """Load ``weights`` and count its parameters before anything fuses it."""
     from ultralytics import YOLO
 
-    yolo = YOLO(str(weights))
-    return LoadedModel(Path(weights), yolo, sum(p.numel() for p in yolo.model.parameters()))
+    return LoadedModel.of(weights, YOLO(str(weights)))
 
 
 class ModelCache:
@@ -57,7 +61,7 @@ class ModelCache:
         if not holds.endswith(".pt") or Path(holds).resolve() != key or not key.is_file():
             return False
         yolo.trainer = None
-        self.loaded[key] = LoadedModel(key, yolo, sum(p.numel() for p in yolo.model.parameters()))
+        self.loaded[key] = LoadedModel.of(key, yolo)
         return True
 
     def get(self, weights: Path) -> LoadedModel:

@@ -49,7 +49,7 @@ def run_state(run: Run, settings: dict, epochs: int, log: Callable[[str], None] 
             raise PlanError(f"{run.dir / RUN_FILE} was made with other settings; pass a new name= or delete it")
         problem = checkpoint_problem(best)
         if problem is None:
-            if read_run(run) is not None:
+            if _record(raw) is not None:
                 return "done", 0
             log(f"ca-yolo compare: {run.label}: its {RUN_FILE} is not a whole run record; evaluating its best.pt again")
             return "evaluate", 0
@@ -110,7 +110,11 @@ def _read_json(path: Path) -> dict | None:
 def read_run(run: Run) -> RunRecord | None:
     """The run's finished record, or None if it has none or one that is not a whole record (a run with
     such a ``run.json`` and a good ``best.pt`` is evaluated again, see :func:`run_state`)."""
-    raw = _read_json(run.dir / RUN_FILE)
+    return _record(_read_json(run.dir / RUN_FILE))
+
+
+def _record(raw: dict | None) -> RunRecord | None:
+    """``run.json`` contents as a :class:`RunRecord`, or None when absent or not a whole record."""
     try:
         return None if raw is None else RunRecord.from_json(raw)
     except ValueError:
