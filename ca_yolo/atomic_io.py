@@ -28,18 +28,31 @@ def new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write`` on a temporary binary file beside ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_temp(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write`` on a new temporary binary file beside ``path`` (normal file mode); return its path.
+
+    The temporary file is deleted if ``write`` fails.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def _write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write`` on a temporary binary file beside ``path``, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(path, write)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -57,6 +70,37 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def write_json_atomic(path: str | Path, obj: object, indent: int | None = None) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically; return ``path``."""
     return write_text_atomic(path, json.dumps(obj, indent=indent))
+
+
+def write_json_files_atomic(folder: str | Path, files: dict[str, tuple[object, int | None]]) -> list[Path]:
+    """Write each ``name: (object, indent)`` as JSON into ``folder``: all of them or none.
+
+    Every file goes to a temporary name first; only when all are written are they renamed into
+    place. On any failure the temporary files and the files already renamed are removed, and so are
+    the folders this call made; the error is raised again.
+    """
+    folder = Path(folder)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    staged: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, (obj, indent) in files.items():
+            text = json.dumps(obj, indent=indent).encode("utf-8")
+            staged.append((_write_temp(folder / name, lambda f, text=text: f.write(text)), folder / name))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+            placed.append(path)
+    except BaseException:
+        for path in (*(tmp for tmp, _ in staged), *placed):
+            path.unlink(missing_ok=True)
+        for made_folder in made:
+            try:
+                made_folder.rmdir()
+            except OSError:
+                break
+        raise
+    return placed
 
 
 def save_figure_atomic(fig, path: str | Path, **savefig_kwargs) -> Path:

@@ -312,16 +312,17 @@ def test_eval_save_dir_is_checked_before_evaluating_and_written_whole(tiny_data,
     assert calls == []  # refused before the evaluation
 
     # a write failing after metrics.json (a full disk at detections.json) leaves neither file, nor the folder
-    from ca_yolo.evaluation import cli as eval_cli
+    from ca_yolo import atomic_io
 
     out = tmp_path / "new" / "out"
-    dumped = []
+    written = []
+    write_temp = atomic_io._write_temp
 
-    def dump(obj, f, **kwargs):
-        if dumped:
+    def write_until_full(path, write):
+        if written:
             raise OSError(28, "No space left on device")
-        dumped.append(obj)
-        json.dump(obj, f, **kwargs)
+        written.append(write_temp(path, write))
+        return written[-1]
 
     class Result:
         images, gt_objects, detections, gt_source, coco, voc, ultralytics = 1, 1, 0, "labels", {}, {}, None
@@ -331,12 +332,12 @@ def test_eval_save_dir_is_checked_before_evaluating_and_written_whole(tiny_data,
             return {"coco": {}}
 
     monkeypatch.setattr(evaluate, "evaluate_checkpoint", lambda *a, **k: Result())
-    monkeypatch.setattr(eval_cli, "_dump_json", dump)
+    monkeypatch.setattr(atomic_io, "_write_temp", write_until_full)
     assert cli_main(["eval", f"model={pt}", f"data={tiny_data}", f"save_dir={out}"]) == 1
     assert capsys.readouterr().err == (
         f"ca-yolo eval: error: cannot write save_dir={out}: No space left on device; nothing was written\n"
     )
-    assert not (tmp_path / "new").exists()
+    assert not (tmp_path / "new").exists() and len(written) == 1  # metrics.json had been written
 
 
 @pytest.mark.parametrize(

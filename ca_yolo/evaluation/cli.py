@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ca_yolo.errors import CaYoloError, check_output, report
@@ -73,9 +72,14 @@ def main(argv: list[str]) -> int:
             **settings,
         )
         if out is not None:
-            _write_together(
-                out, {"metrics.json": (result.summary(), 2), "detections.json": (result.detections_list, None)}
-            )
+            from ca_yolo.atomic_io import write_json_files_atomic
+
+            try:
+                write_json_files_atomic(
+                    out, {"metrics.json": (result.summary(), 2), "detections.json": (result.detections_list, None)}
+                )
+            except OSError as e:
+                raise CaYoloError(f"cannot write save_dir={out}: {e.strerror or e}; nothing was written") from None
     except CaYoloError as e:
         return report("eval", e)
     print(f"\nCOCO-standard metrics (pycocotools) of {args['model']} on {args['data']} [{args.get('split') or 'val'}]")
@@ -114,45 +118,3 @@ def _checked_args(argv: list[str]) -> tuple[dict, dict, str]:
     check_ultralytics_settings({k: args[k] for k in settings if args.get(k) is not None})  # as given: 'iou=2'
     check_device(None if args.get("device") is None else str(args["device"]))
     return args, settings, ultra
-
-
-def _dump_json(obj: object, f, **kwargs) -> None:
-    """``json.dump`` (a seam: tests make it fail midway)."""
-    json.dump(obj, f, **kwargs)
-
-
-def _write_together(out: Path, files: dict[str, tuple[object, int | None]]) -> None:
-    """Write each ``name: (object, indent)`` as JSON into folder ``out``: all of them or none.
-
-    Every file goes to a temporary name first; only when all are written are they renamed into
-    place. On a failure the temporary files are removed, and the folders this call made.
-    """
-    import os
-    import tempfile
-
-    from ca_yolo.atomic_io import new_file_mode
-
-    made = [p for p in (out, *out.parents) if not p.exists()]
-    tmps: dict[str, str] = {}
-    placed: list[Path] = []
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, (obj, indent) in files.items():
-            fd, tmps[name] = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                _dump_json(obj, f, indent=indent)
-            os.chmod(tmps[name], new_file_mode())
-        for name, tmp in tmps.items():
-            os.replace(tmp, out / name)
-            placed.append(out / name)
-    except BaseException as e:
-        for path in (*map(Path, tmps.values()), *placed):
-            path.unlink(missing_ok=True)
-        for folder in made:  # deepest first
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-        if isinstance(e, OSError):
-            raise CaYoloError(f"cannot write save_dir={out}: {e.strerror or e}; nothing was written") from None
-        raise
