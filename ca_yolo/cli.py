@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from ca_yolo.errors import DEBUG_ENV, CaYoloError, debug_enabled, report
+from ca_yolo.errors import DEBUG_ENV, CaYoloError, debug_enabled, not_found, report
 
 # What to tell a user who pressed Ctrl-C in a command that keeps finished work.
 RESUME_HINTS: dict[str, str] = {
@@ -109,7 +109,7 @@ def _main(argv: list[str]) -> int:
     except FileNotFoundError as e:  # a file named on the command line (Ultralytics' checks raise these too)
         if debug_enabled():
             traceback.print_exc()
-        print(f"ca-yolo {cmd}: error: {_not_found(e)}", file=sys.stderr)
+        print(f"ca-yolo {cmd}: error: {not_found(e)}", file=sys.stderr)
         return 1
     except Exception as e:  # unexpected: one line, the traceback on request
         return report(cmd, e)
@@ -181,13 +181,6 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
         finally:
             sys.argv[:] = saved
     return 0
-
-
-def _not_found(e: FileNotFoundError) -> str:
-    """``'<file>' not found`` for an OS error, else the message as raised (Ultralytics writes its own)."""
-    if e.filename:
-        return f"'{e.filename}' not found"
-    return " ".join(str(e).split()) or "file not found"
 
 
 def _check_files(argv: list[str]) -> None:

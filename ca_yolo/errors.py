@@ -59,6 +59,13 @@ def yaml_problem(e: Exception) -> str:
     return f"{where}: {problem}" if where else f": {problem}"
 
 
+def not_found(e: FileNotFoundError) -> str:
+    """``'<file>' not found`` for an OS error, else its message on one line (Ultralytics writes its own)."""
+    if e.filename:
+        return f"'{e.filename}' not found"
+    return " ".join(str(e).split()) or "file not found"
+
+
 def report(cmd: str, e: BaseException) -> int:
     """Print ``e`` as command ``cmd``'s one error line (its traceback first under ``--debug``); return the exit code.
 

@@ -123,14 +123,14 @@ def _classify(e: Exception, base: str) -> Exception:
     any other refusal of the derivation (bad places, args the layer rejects) a usage problem (2)."""
     import yaml
 
-    from ca_yolo.errors import CaYoloError, UsageError, yaml_problem
+    from ca_yolo.errors import CaYoloError, UsageError, not_found, yaml_problem
 
     if isinstance(e, CaYoloError):
         return e
     if isinstance(e, yaml.YAMLError):
         return CaYoloError(f"model YAML '{base}' is not valid YAML{yaml_problem(e)}")
     if isinstance(e, FileNotFoundError):
-        return CaYoloError(str(e) if not e.filename else f"'{e.filename}' not found")
+        return CaYoloError(not_found(e))
     if isinstance(e, UnicodeDecodeError):
         return CaYoloError(f"model YAML '{base}' is not a text file ({e.reason})")
     if isinstance(e, OSError):
