@@ -63,11 +63,32 @@ def test_timed_rounds_bursts_drop_the_first_call_of_each_burst():
     assert samples == {"a": [1.0, 2.0, 1.0, 1.0], "b": [3.0, 4.0, 5.0, 6.0]}
 
 
+def test_timed_rounds_pauses_untimed_before_each_call():
+    clock, slept, calls = FakeClock(), [], []
+
+    def candidate(name):
+        def run():
+            calls.append((name, len(slept)))
+            clock.pending = 1.0
+
+        return run
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock.pending = 100.0  # would show in the samples if the pause were timed
+
+    samples = timed_rounds({"a": candidate("a"), "b": candidate("b")}, 2, warmup=1, clock=clock, pause=0.5, sleep=sleep)
+    assert calls == [("a", 1), ("b", 2), ("b", 3), ("a", 4), ("a", 5), ("b", 6)]  # a pause before every call
+    assert slept == [0.5] * 6 and samples == {"a": [1.0, 1.0], "b": [1.0, 1.0]}
+
+
 def test_timed_rounds_rejects_bad_counts():
-    with pytest.raises(ValueError, match=r">= 0, got repeats=0, warmup=1, burst=1"):
+    with pytest.raises(ValueError, match=r", got repeats=0, warmup=1, burst=1, pause=0.0"):
         timed_rounds({"a": lambda: None}, repeats=0, warmup=1)
     with pytest.raises(ValueError, match=r"got repeats=2, warmup=0, burst=0"):
         timed_rounds({"a": lambda: None}, repeats=2, warmup=0, burst=0)
+    with pytest.raises(ValueError, match=r"warmup and pause >= 0, got repeats=1, warmup=0, burst=1, pause=-1"):
+        timed_rounds({"a": lambda: None}, repeats=1, warmup=0, pause=-1)
     with pytest.raises(ValueError, match="nothing to time"):
         timed_rounds({}, repeats=1)
 
@@ -199,7 +220,7 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert set(result) == {"meta", "settings", "layer", "ops", "models", "train", "targets"}
     ops = {r["layer"]: r for r in result["ops"]}
-    assert ops["CoordAtt"]["onnx"] == {"before": 24, "after": 12} and ops["CoordAtt"]["eager"]["after"] == 11
+    assert ops["CoordAtt"]["onnx"] == {"before": 24, "after": 12} and ops["CoordAtt"]["eager"]["after"] == 10
     assert result["meta"]["threads"] == 1 and result["meta"]["device"] == "cpu"
     assert [(r["level"], r["shape"], r["mode"]) for r in result["layer"]] == [
         ("P3", [1, 64, 8, 8], "eval"),
@@ -226,7 +247,7 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     assert targets["torch_latency_ratio_640"]["value"] is None  # measured at 64 px only
     table = md.read_text()
     assert "| CA layer | shape (B×C×H×W) |" in table and "| yolov8n-ca.yaml | 64 | yolov8n.yaml |" in table
-    assert "| CoordAtt | 28 → 11 | 24 → 12 (+16 → +10) |" in table
+    assert "| CoordAtt | 28 → 10 | 24 → 12 (+16 → +10) |" in table
     assert f"saved {out}" in capsys.readouterr().out
     assert torch.get_num_threads() == threads_before  # --threads applies to the run only
     assert not list(out.parent.glob(".*tmp*"))  # the temporary file was renamed away

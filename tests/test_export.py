@@ -253,7 +253,10 @@ def test_torchscript_export_matches_pytorch(tmp_path, monkeypatch):
     x = _real_image(_assets()[0], 64, 64)
     expected = _torch_run(torch_model, x)
     assert np.abs(expected).max() > 10  # calibrated: a non-degenerate output
-    assert np.abs(_torch_run(scripted, x) - expected).max() <= TOL
+    # As for ONNX Runtime on this calibrated model: within float32 rounding of the PyTorch result
+    # (the traced export form sums in another order than eager's inference form).
+    f64 = _torch_run(copy.deepcopy(torch_model).double(), x.double())
+    assert np.abs(_torch_run(scripted, x) - expected).max() <= 10 * np.abs(expected - f64).max() + TOL
 
 
 def test_ca_yolo_export_command_works_offline(tmp_path, monkeypatch):

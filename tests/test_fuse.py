@@ -20,10 +20,12 @@ import torch
 import ca_yolo  # noqa: F401  (registers the plugin, hence the BaseModel.fuse hook)
 from ca_yolo.bench.ops import eager_calls, export_layer, layer_op_counts, onnx_nodes
 from ca_yolo.nn import ECA, SE, CoordAtt, CoordAttH, CoordAttW
+from ca_yolo.nn.coord_att import pooling_matrix
 from ca_yolo.nn.fuse import InferenceForm, fuse_attention
 
 FUSABLE = [(CoordAtt, {}), (CoordAttH, {}), (CoordAttW, {}), (SE, {}), (ECA, {}), (ECA, {"k_size": 7})]
-SHAPES = [(1, 64, 20, 20), (2, 64, 7, 11), (3, 64, 16, 5), (1, 64, 1, 9), (2, 64, 1, 1)]
+# Batch 1 small maps take the pooling-matrix path, batch 1 large maps and batches the summing path.
+SHAPES = [(1, 64, 20, 20), (1, 64, 20, 30), (1, 64, 48, 40), (2, 64, 7, 11), (3, 64, 16, 5), (1, 64, 1, 9), (2, 64, 1, 1)]
 # One CoordAtt layer exported after fuse(): each direction is ReduceMean -> Conv -> HardSwish -> Conv -> Sigmoid.
 CA_NODES = collections.Counter({"ReduceMean": 2, "Conv": 4, "HardSwish": 2, "Sigmoid": 2, "Mul": 2})
 
@@ -103,22 +105,39 @@ def test_op_counts_before_and_after():
     """The counts ``ca-yolo bench`` reports: eager calls (attribute reads excluded) and ONNX compute nodes."""
     x = torch.randn(1, 64, 20, 20)
     ca = layer_op_counts(CoordAtt(64), x)
-    assert ca["eager"] == {"before": 28, "after": 11} and ca["onnx"] == {"before": 24, "after": 12}
+    assert ca["eager"] == {"before": 28, "after": 10} and ca["onnx"] == {"before": 24, "after": 12}
     assert collections.Counter(ca["onnx_ops_after"]) == CA_NODES
     fused = CoordAtt(64).eval().fuse()
+    # batch 1, small map: conv1 and both poolings in two products, biases inside addmm
     assert eager_calls(fused, x) == [
+        "view",
+        "mm",
+        "addmm",
+        "hardswish",
+        "addmm",
+        "sigmoid_",
+        "__getitem__",
+        "__getitem__",
+        "mul",
+        "mul_",
+    ]
+    # a batch (or a large map): two sums and batched products
+    assert eager_calls(fused, torch.randn(2, 64, 20, 20)) == [
         "sum",
         "sum",
         "cat",
+        "expand",
         "baddbmm",
+        "expand",
         "hardswish",
         "baddbmm",
         "sigmoid_",
         "__getitem__",
-        "mul",
         "__getitem__",
+        "mul",
         "mul_",
     ]
+    assert eager_calls(fused, torch.randn(1, 64, 48, 40))[:3] == ["sum", "sum", "cat"]
     for cls, after in ((CoordAttH, 6), (SE, 6), (ECA, 4)):
         counts = layer_op_counts(cls(64), x)
         assert counts["eager"]["after"] == after and counts["onnx"]["after"] == after
@@ -167,6 +186,33 @@ def test_half_and_copies_carry_the_constants():
     h = copy.deepcopy(m).half()
     assert h.fused and h._wg.dtype == torch.float16 and h._w1.dtype == torch.float16
     assert not any(name.startswith("_") for name in h.state_dict())
+    # the forward reads the constants from a plain tuple: it must follow the converted buffers
+    assert all(t is h._buffers[n] for t, n in zip(h._constants, h._fused_names, strict=True))
+    assert all(t.dtype == torch.float16 for t in h._constants)
+    c = copy.deepcopy(m)
+    assert all(t is c._buffers[n] for t, n in zip(c._constants, c._fused_names, strict=True))
+    c.unfuse()
+    assert c._constants == () and not c.fused
+
+
+def test_pooling_matrix_gives_both_means():
+    x = torch.randn(5, 7, 9, dtype=torch.float64)
+    p = pooling_matrix(7, 9, torch.float64, torch.device("cpu"))
+    assert p.shape == (63, 16)
+    assert torch.allclose(x.view(5, 63) @ p, torch.cat((x.mean(2), x.mean(1)), 1), rtol=0, atol=1e-12)
+
+
+def test_fused_under_autocast_keeps_the_input_dtype():
+    """Autocast makes the gates bfloat16 while x stays float32: the product must not be done in place."""
+    m = _trained_like(CoordAtt, {})
+    fused = copy.deepcopy(m).fuse()
+    for shape in [(1, 64, 20, 20), (2, 64, 48, 40)]:
+        x = torch.randn(shape)
+        with torch.no_grad():
+            expected = m(x)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                got = fused(x)
+        assert got.dtype == torch.float32 and _max_rel(got, expected) <= 2e-2
 
 
 def test_model_fuse_hook_fuses_every_attention_layer_and_keeps_outputs():

@@ -31,10 +31,15 @@ class _CallCounter(TorchFunctionMode):
 
 
 def eager_calls(layer: nn.Module, x: torch.Tensor) -> list[str]:
-    """Names of the torch ops one inference forward of ``layer`` on x (B, C, H, W) dispatches, in order."""
+    """Names of the torch ops one inference forward of ``layer`` on x (B, C, H, W) dispatches, in order.
+
+    Counted on a second call: the first may make per-size constants once (CoordAtt's pooling matrix).
+    """
     counter = _CallCounter()
-    with torch.no_grad(), counter:
+    with torch.no_grad():
         layer(x)
+        with counter:
+            layer(x)
     return counter.calls
 
 

@@ -29,14 +29,19 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
   hold only standard Conv/BatchNormalization/ReduceMean/Mul nodes that runtimes fuse and that
   accept any input size. Same math; results agree with the eager path to float rounding.
 - After ``fuse()`` (Ultralytics' ``model.fuse()`` calls it: predict, val, export) eval mode runs
-  the inference form (:mod:`ca_yolo.nn.fuse`), the fewest ops the maths allows at batch 1:
-  eager: sum, sum, cat, one product (BN folded, 1/W as its scale), h-swish in place, one product
-  for both gate convs (weights stacked), sigmoid in place, x * g_h, *= g_w - 9 ops and two
-  indexing views (28 calls unfused), 4 of them full-size passes; exported: the two directions as two
-  short chains of 4-D 1x1 Convs, 12 ONNX nodes and no shape arithmetic (:meth:`CoordAtt._forward_export`).
+  the inference form (:mod:`ca_yolo.nn.fuse`), the fewest calls the maths allows at batch 1:
+  BatchNorm folded into conv1, both gate convs one product (weights stacked), the biases inside
+  ``addmm``, and the two gates multiplied together before the one full-size product with x. At
+  batch 1 on small maps (dispatch-bound) conv1 and both poolings are two matrix products with a
+  constant pooling matrix: 10 calls (view, mm, addmm, h-swish, addmm, sigmoid, 2 views, 2 muls;
+  28 unfused). Larger maps and batches (memory-bound) sum along W and H instead (13 calls).
+  Exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX nodes and no shape
+  arithmetic (:meth:`CoordAtt._forward_export`).
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn as nn
@@ -53,6 +58,27 @@ def _pool(x: torch.Tensor) -> torch.Tensor:
     # mean() over a dim is several times faster on CPU than AdaptiveAvgPool2d((None, 1)), and
     # exports to ONNX as ReduceMean, which every runtime supports with dynamic shapes.
     return torch.cat((x.mean(dim=3), x.mean(dim=2)), dim=2)
+
+
+# Batch-1 maps up to this many multiply-adds (mip * H * W * (C + H + W)) are pooled by matrix products
+# (:func:`pooling_matrix`) instead of two sums and a concatenation: fewer, cheaper calls where the
+# layer is dispatch-bound. Above it the products' arithmetic outgrows the calls they save (2-core AMD
+# EPYC, 2 threads: products ahead up to C=256 at 20x20, behind from C=64 at 40x40; ``ca-yolo bench``).
+POOL_BY_PRODUCT_MACS = 1_000_000
+
+
+@functools.lru_cache(maxsize=32)
+def pooling_matrix(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The (H*W, H + W) matrix P with ``x.view(C, H*W) @ P == [mean_w(x) ; mean_h(x)]`` for x (C, H, W).
+
+    Column i < H averages row i of the map (1/W at its W positions), column H + j averages column j
+    (1/H at its H positions). Made once per size, dtype and device (a few kB at the sizes it is used for).
+    """
+    p = torch.zeros(h, w, h + w, dtype=torch.float64)
+    rows, cols = torch.arange(h), torch.arange(w)
+    p[rows, :, rows] = 1.0 / w
+    p[:, cols, h + cols] = 1.0 / h
+    return p.view(h * w, h + w).to(dtype=dtype, device=device)
 
 
 def _scale(x: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor) -> torch.Tensor:
@@ -118,13 +144,13 @@ class _Scale(torch.autograd.Function):
 
 
 def _plain_ops_only() -> bool:
-    """Whether to avoid the custom autograd functions: compiling, tracing or exporting."""
-    return (
-        torch.jit.is_scripting()
-        or torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
-        or (torch.onnx.is_in_onnx_export())
-    )
+    """Whether to avoid the custom autograd functions: compiling, tracing or exporting.
+
+    Both ONNX exporters are covered: the TorchScript-based one traces (``is_tracing``), the dynamo-based
+    one runs ``torch.export`` (``is_compiling``). ``torch.onnx.is_in_onnx_export()`` is not asked: it
+    imports two modules per call (~0.9 us, a tenth of a fused layer's own cost at batch 1).
+    """
+    return torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 class CoordAttBase(InferenceForm, nn.Module):
@@ -224,10 +250,10 @@ class CoordAtt(CoordAttBase):
         wh, bh = conv_weight_bias(self.conv_h)  # (C, mip), (C,)
         ww, bw = conv_weight_bias(self.conv_w)
         return {
-            "_w1": w1[None],
-            "_b1": b1[None, :, None],  # (1, mip, C), (1, mip, 1)
-            "_wg": torch.cat((wh, ww))[None],
-            "_bg": torch.cat((bh, bw))[None, :, None],  # (1, 2C, mip), (1, 2C, 1)
+            "_w1": w1,
+            "_b1": b1[:, None],  # (mip, C), (mip, 1)
+            "_wg": torch.cat((wh, ww)),
+            "_bg": torch.cat((bh, bw))[:, None],  # (2C, mip), (2C, 1)
             "_cw1": w1[:, :, None, None],
             "_cb1": b1.clone(),
             "_cwh": wh[:, :, None, None],
@@ -237,19 +263,36 @@ class CoordAtt(CoordAttBase):
         }
 
     def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference form, eager, no autograd: 9 ops + 2 views on x (B, C, H, W) -> (B, C, H, W)."""
+        """Inference form, eager, no autograd: x (B, C, H, W) -> (B, C, H, W) in 10 calls at batch 1.
+
+        Small maps at batch 1 (the latency case, dispatch-bound) run on 2-D matrices: conv1 and both
+        poolings are two products with a constant pooling matrix (:func:`pooling_matrix`), ``addmm``
+        takes the biases in the same call, nothing is expanded over a batch. Larger maps and batches
+        (memory-bound) sum along W and H and run the three convs as batched products.
+        """
+        w1, b1, wg, bg = self._constants[:4]
         b, c, h, w = x.shape
-        # Sums, not means (mean is a sum plus a division pass): the 1/W goes into the product's
-        # scale, and the W/H that turns the column sums into means as well only for non-square maps.
-        z = torch.cat((x.sum(3), x.sum(2)), 2)  # (B, C, H + W)
-        if h != w:
-            z[:, :, h:].mul_(w / h)
-        w1, wg = (self._w1, self._wg) if b == 1 else (self._w1.expand(b, -1, -1), self._wg.expand(b, -1, -1))
-        f = F.hardswish(torch.baddbmm(self._b1, w1, z, alpha=1.0 / w), inplace=True)  # (B, mip, H + W)
-        # Both gate convs as one product: rows :C are conv_h, rows C: conv_w; each direction then
-        # reads its own block (the two off-diagonal blocks are wasted but tiny: 2C x mip x (H + W)).
-        g = torch.baddbmm(self._bg, wg, f).sigmoid_()  # (B, 2C, H + W)
-        return torch.mul(x, g[:, :c, :h, None]).mul_(g[:, c:, None, h:])
+        if b == 1 and self.mip * h * w * (c + h + w) <= POOL_BY_PRODUCT_MACS:
+            # (mip, C) @ (C, HW) @ (HW, H + W): conv1 before the pooling, the cheaper order for mip < C.
+            f = torch.addmm(b1, torch.mm(w1, x.view(c, h * w)), pooling_matrix(h, w, x.dtype, x.device))
+            g = torch.addmm(bg, wg, F.hardswish(f, inplace=True)).sigmoid_()  # (2C, H + W)
+            g_h, g_w = g[None, :c, :h, None], g[None, c:, None, h:]
+        else:
+            # Sums, not means (mean is a sum plus a division pass): the 1/W goes into the product's
+            # scale, and the W/H that turns the column sums into means as well only for non-square maps.
+            z = torch.cat((x.sum(3), x.sum(2)), 2)  # (B, C, H + W)
+            if h != w:
+                z[:, :, h:].mul_(w / h)
+            f = torch.baddbmm(b1, w1.expand(b, -1, -1), z, alpha=1.0 / w)  # (B, mip, H + W)
+            g = torch.baddbmm(bg, wg.expand(b, -1, -1), F.hardswish(f, inplace=True)).sigmoid_()
+            g_h, g_w = g[:, :c, :h, None], g[:, c:, None, h:]
+        # Both gate convs were one product: rows :C are conv_h, rows C: conv_w (the off-diagonal blocks
+        # are wasted but tiny). The gates are multiplied first: g_h * g_w reads two small tensors, and
+        # the full-size product with x is then a plain same-shape multiply, much faster on CPU than
+        # scaling x by a gate broadcast along H (``ca-yolo bench``). A mixed dtype (autocast) can't be
+        # multiplied into the gates' tensor in place, hence the out-of-place fallback.
+        gate = torch.mul(g_h, g_w)
+        return gate.mul_(x) if gate.dtype == x.dtype else x * gate
 
     def _forward_export(self, x: torch.Tensor) -> torch.Tensor:
         """Inference form for tracing / export / compile: 12 standard ONNX nodes, any input size.
