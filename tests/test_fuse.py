@@ -25,7 +25,15 @@ from ca_yolo.nn.fuse import InferenceForm, fuse_attention
 
 FUSABLE = [(CoordAtt, {}), (CoordAttH, {}), (CoordAttW, {}), (SE, {}), (ECA, {}), (ECA, {"k_size": 7})]
 # Batch 1 small maps take the pooling-matrix path, batch 1 large maps and batches the summing path.
-SHAPES = [(1, 64, 20, 20), (1, 64, 20, 30), (1, 64, 48, 40), (2, 64, 7, 11), (3, 64, 16, 5), (1, 64, 1, 9), (2, 64, 1, 1)]
+SHAPES = [
+    (1, 64, 20, 20),
+    (1, 64, 20, 30),
+    (1, 64, 48, 40),
+    (2, 64, 7, 11),
+    (3, 64, 16, 5),
+    (1, 64, 1, 9),
+    (2, 64, 1, 1),
+]
 # One CoordAtt layer exported after fuse(): each direction is ReduceMean -> Conv -> HardSwish -> Conv -> Sigmoid.
 CA_NODES = collections.Counter({"ReduceMean": 2, "Conv": 4, "HardSwish": 2, "Sigmoid": 2, "Mul": 2})
 
