@@ -63,32 +63,11 @@ def test_timed_rounds_bursts_drop_the_first_call_of_each_burst():
     assert samples == {"a": [1.0, 2.0, 1.0, 1.0], "b": [3.0, 4.0, 5.0, 6.0]}
 
 
-def test_timed_rounds_pauses_untimed_before_each_call():
-    clock, slept, calls = FakeClock(), [], []
-
-    def candidate(name):
-        def run():
-            calls.append((name, len(slept)))
-            clock.pending = 1.0
-
-        return run
-
-    def sleep(seconds):
-        slept.append(seconds)
-        clock.pending = 100.0  # would show in the samples if the pause were timed
-
-    samples = timed_rounds({"a": candidate("a"), "b": candidate("b")}, 2, warmup=1, clock=clock, pause=0.5, sleep=sleep)
-    assert calls == [("a", 1), ("b", 2), ("b", 3), ("a", 4), ("a", 5), ("b", 6)]  # a pause before every call
-    assert slept == [0.5] * 6 and samples == {"a": [1.0, 1.0], "b": [1.0, 1.0]}
-
-
 def test_timed_rounds_rejects_bad_counts():
-    with pytest.raises(ValueError, match=r", got repeats=0, warmup=1, burst=1, pause=0.0"):
+    with pytest.raises(ValueError, match=r">= 0, got repeats=0, warmup=1, burst=1"):
         timed_rounds({"a": lambda: None}, repeats=0, warmup=1)
     with pytest.raises(ValueError, match=r"got repeats=2, warmup=0, burst=0"):
         timed_rounds({"a": lambda: None}, repeats=2, warmup=0, burst=0)
-    with pytest.raises(ValueError, match=r"warmup and pause >= 0, got repeats=1, warmup=0, burst=1, pause=-1"):
-        timed_rounds({"a": lambda: None}, repeats=1, warmup=0, pause=-1)
     with pytest.raises(ValueError, match="nothing to time"):
         timed_rounds({}, repeats=1)
 
@@ -154,6 +133,17 @@ def test_model_pairs_cover_the_nine_shipped_ca_models():
     assert models.ca_model_pairs(["yolov8-ca.yaml"], scale="s") == [("yolov8s-ca.yaml", "yolov8s.yaml")]
     with pytest.raises(ValueError, match=r"not a CA model name: 'yolov8-se.yaml'"):
         models.ca_model_pairs(["yolov8-se.yaml"])
+
+
+def test_onnxruntime_sessions_stop_spinning_when_a_run_ends(tmp_path):
+    """Interleaved sessions must not time each other's idle worker threads (each session has its own)."""
+    from ca_yolo.bench.ops import export_layer
+
+    path = tmp_path / "ca.onnx"
+    export_layer(CoordAtt(16).eval().fuse(), torch.randn(1, 16, 8, 8), path)
+    session = models.ort_session(path, threads=2)
+    assert session.get_session_options().get_session_config_entry("session.force_spinning_stop") == "1"
+    assert session.get_session_options().intra_op_num_threads == 2
 
 
 def test_targets_are_checked_against_the_headline_figures():

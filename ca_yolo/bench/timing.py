@@ -19,8 +19,6 @@ def timed_rounds(
     sync: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     burst: int = 1,
-    pause: float = 0.0,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, list[float]]:
     """Run each of ``fns`` ``warmup`` + ``repeats`` rounds, interleaved; return seconds per call.
 
@@ -40,11 +38,6 @@ def timed_rounds(
         burst: calls per candidate per round; the first of each burst is untimed when > 1.
         sync: called before reading the clock (e.g. ``torch.cuda.synchronize``); None on CPU.
         clock: the timer (injectable for tests).
-        pause: seconds to sleep, untimed, before each call. Runtimes that keep their own worker
-            threads spinning after a call (ONNX Runtime: one pool per session) would otherwise
-            slow the next candidate down by competing for the cores; a pause lets them park, as
-            they would between requests of a single deployed model.
-        sleep: the pause function (injectable for tests).
 
     Returns:
         name -> list of ``repeats * max(1, burst - 1)`` durations in seconds, in call order.
@@ -52,10 +45,9 @@ def timed_rounds(
     Raises:
         ValueError: ``repeats`` < 1, ``warmup`` < 0, ``burst`` < 1 or no candidates.
     """
-    if repeats < 1 or warmup < 0 or burst < 1 or pause < 0:
+    if repeats < 1 or warmup < 0 or burst < 1:
         raise ValueError(
-            "repeats and burst must be >= 1, warmup and pause >= 0, "
-            f"got repeats={repeats}, warmup={warmup}, burst={burst}, pause={pause}"
+            f"repeats and burst must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}, burst={burst}"
         )
     if not fns:
         raise ValueError("nothing to time: no candidates given")
@@ -65,8 +57,6 @@ def timed_rounds(
         k = r % len(names)
         for name in names[k:] + names[:k]:
             for call in range(burst):
-                if pause:
-                    sleep(pause)
                 if sync:
                     sync()
                 t0 = clock()
