@@ -135,6 +135,17 @@ def test_model_pairs_cover_the_nine_shipped_ca_models():
         models.ca_model_pairs(["yolov8-se.yaml"])
 
 
+def test_export_keeps_the_thread_count(tmp_path):
+    """Ultralytics' exporter resets torch's threads (select_device: cpu_count - 1); later timings need ours."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(5)
+        path = models.export_onnx("yolov8n.yaml", tmp_path, 64)
+        assert path.is_file() and torch.get_num_threads() == 5
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_onnxruntime_sessions_stop_spinning_when_a_run_ends(tmp_path):
     """Interleaved sessions must not time each other's idle worker threads (each session has its own)."""
     from ca_yolo.bench.ops import export_layer

@@ -73,13 +73,16 @@ def export_onnx(name: str, folder: Path, imgsz: int) -> Path:
 
     import ca_yolo  # noqa: F401
 
-    level = LOGGER.level
+    level, threads = LOGGER.level, torch.get_num_threads()
     LOGGER.setLevel(logging.WARNING)  # the exporter's banner, once per model, would bury the figures
     try:
         with contextlib.chdir(folder):  # a YAML-built model is exported into the working directory
             out = YOLO(name).export(format="onnx", imgsz=imgsz, simplify=False, dynamic=False, verbose=False)
     finally:
         LOGGER.setLevel(level)
+        # Ultralytics' select_device sets torch's threads to cpu_count - 1 (1 on a 2-core machine):
+        # every model timed after an export would otherwise run with fewer threads than asked for.
+        torch.set_num_threads(threads)
     return folder / Path(out).name
 
 
