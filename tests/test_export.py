@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import collections
 import copy
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ import torch
 import ca_yolo  # noqa: F401
 from ca_yolo.bench.ops import export_layer
 from ca_yolo.nn import CoordAtt
+from ca_yolo.nn.fuse import exporting_static_shapes, static_shape_export
 
 TOL = 1e-4  # max abs difference ONNX Runtime / TorchScript vs PyTorch
 # Ops a CA model may use: what the Ultralytics detectors themselves export to, plus ReduceMean.
@@ -238,6 +241,55 @@ def test_coordatt_alone_on_real_image_features(ca_layer_onnx):
         expected = m(feats).numpy()
     assert feats.shape == (1, 64, 12, 20) and feats.abs().max() > 1
     assert np.abs(_ort_run(path, feats) - expected).max() <= 1e-5
+
+
+@pytest.mark.parametrize("shape", [(1, 64, 20, 20), (2, 64, 12, 7), (1, 64, 1, 9)])
+def test_coordatt_fixed_size_export_form_matches_pytorch(shape):
+    """Inside static_shape_export the layer bakes the traced size in: NCHWc-friendly ops only, same output."""
+    torch.manual_seed(0)
+    m = CoordAtt(64)
+    _randomise_ca(m)
+    m.eval()
+    fused = copy.deepcopy(m).fuse()
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(3)) * 3
+    buf = io.BytesIO()
+    with static_shape_export(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notices
+        torch.onnx.export(fused, (x,), buf, input_names=["x"], opset_version=18, dynamo=False)
+    assert not exporting_static_shapes()  # left as it was after the block
+    nodes = collections.Counter(n.op_type for n in onnx.load_from_string(buf.getvalue()).graph.node)
+    nodes.pop("Constant", None)
+    assert nodes == collections.Counter(
+        {"AveragePool": 2, "Conv": 4, "HardSwish": 2, "Sigmoid": 2, "Resize": 2, "Mul": 2}
+    )
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = m(x).numpy()
+    assert np.abs(sess.run(None, {"x": x.numpy()})[0] - expected).max() <= 1e-5
+
+
+def test_ultralytics_fixed_size_onnx_export_uses_the_fixed_size_form(tmp_path, monkeypatch):
+    """dynamic=False (Ultralytics' default): AveragePool/Resize per CA layer, output equal to PyTorch's at that
+    size; dynamic=True and other formats keep the size-independent ReduceMean form."""
+    from ultralytics import YOLO
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    yolo = YOLO("yolov8n-ca.yaml")
+    _calibrate(yolo.model)
+    torch_model = copy.deepcopy(yolo.model).fuse(verbose=False).eval()
+    path = Path(yolo.export(format="onnx", imgsz=96, dynamic=False, simplify=False))
+    ops = collections.Counter(n.op_type for n in onnx.load(str(path)).graph.node)
+    assert ops["ReduceMean"] == 0 and ops["AveragePool"] == 12 and ops["Resize"] == 2 + 12  # the neck's 2 upsamples
+    assert not exporting_static_shapes()
+    x = _real_image(_assets()[0], 96, 96)
+    f32 = _torch_run(torch_model, x)
+    f64 = _torch_run(copy.deepcopy(torch_model).double(), x.double())
+    assert np.abs(f32).max() > 10
+    assert np.abs(_ort_run(path, x) - f32).max() <= 10 * np.abs(f32 - f64).max() + TOL
+    dynamic = Path(yolo.export(format="onnx", imgsz=96, dynamic=True, simplify=False))
+    ops = collections.Counter(n.op_type for n in onnx.load(str(dynamic)).graph.node)
+    assert ops["ReduceMean"] == 12 and ops["AveragePool"] == 0
 
 
 def test_torchscript_export_matches_pytorch(tmp_path, monkeypatch):

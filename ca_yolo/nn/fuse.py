@@ -17,8 +17,35 @@ soon as the weights may change: on ``train()``, on any forward pass in training 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import torch
 import torch.nn as nn
+
+_STATIC_SHAPES = contextvars.ContextVar("ca_yolo_static_shape_export", default=False)
+
+
+@contextlib.contextmanager
+def static_shape_export(enabled: bool = True) -> Iterator[None]:
+    """While active, export forms may take the traced input's size as the only size (issue 14).
+
+    The plugin enters it around Ultralytics' ONNX export when ``dynamic=False`` and the format is
+    ``onnx`` (:mod:`ca_yolo.plugin.export_hook`): that file then runs at the exported size only, and
+    a layer may bake the size into its graph for a faster one. Everything else exports the form
+    that accepts any input size.
+    """
+    token = _STATIC_SHAPES.set(enabled)
+    try:
+        yield
+    finally:
+        _STATIC_SHAPES.reset(token)
+
+
+def exporting_static_shapes() -> bool:
+    """Whether the current export has one fixed input size (see :func:`static_shape_export`)."""
+    return _STATIC_SHAPES.get()
 
 
 def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ What :func:`register` does (each step idempotent, nothing in Ultralytics' files 
 7. Adds a default ``on_train_start`` callback that collects attention statistics when
    ``attn_stats=True`` asked for them (:mod:`ca_yolo.diagnose`); otherwise it does nothing.
 8. Wraps ``BaseModel.fuse`` so fused models run the attention layers' inference form (:mod:`.fuse_hook`).
+9. Wraps ``Exporter.export_onnx`` so a fixed-size ONNX export may use fixed-size layer graphs (:mod:`.export_hook`).
 
 Tested with Ultralytics 8.4.x; the wrapped functions are looked up by name at call time there.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from ca_yolo.diagnose.stats import attach_if_requested
 from ca_yolo.nn.registry import get_layer, layer_names
-from ca_yolo.plugin import cfg_models, checkpoint, ddp, fuse_hook, parser
+from ca_yolo.plugin import cfg_models, checkpoint, ddp, export_hook, fuse_hook, parser
 from ca_yolo.plugin.wrapping import is_wrapped
 from ca_yolo.transfer.hook import add_load_hook, check_pretrained_early
 
@@ -34,6 +35,7 @@ def _wrap(module, attr: str, wrapper) -> None:
 
 def register() -> None:
     """Make ca-yolo's layers and model YAMLs available to Ultralytics in this process."""
+    import ultralytics.engine.exporter as exporter
     import ultralytics.engine.model as engine_model
     import ultralytics.nn as ul_nn
     import ultralytics.nn.tasks as tasks
@@ -51,6 +53,7 @@ def register() -> None:
     _add_default_callback("on_train_start", attach_if_requested)
     _add_default_callback("on_pretrain_routine_start", check_pretrained_early)  # before any weights load
     _wrap(tasks.BaseModel, "fuse", fuse_hook.wrap_base_model_fuse)
+    _wrap(exporter.Exporter, "export_onnx", export_hook.wrap_export_onnx)
 
 
 def _add_default_callback(event: str, fn) -> None:
