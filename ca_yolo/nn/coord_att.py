@@ -36,7 +36,9 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
   constant pooling matrix: 10 calls (view, mm, addmm, h-swish, addmm, sigmoid, 2 views, 2 muls;
   28 unfused). Larger maps and batches (memory-bound) sum along W and H instead (13 calls).
   Exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX nodes and no shape
-  arithmetic (:meth:`CoordAtt._forward_export`).
+  arithmetic (:meth:`CoordAtt._forward_export`). An Ultralytics ``format=onnx`` export with
+  ``dynamic=False`` (one input size) gets 14 nodes that ONNX Runtime's CPU provider keeps in its
+  blocked NCHWc layout (:meth:`CoordAtt._forward_export_static`).
 """
 
 from __future__ import annotations
