@@ -320,8 +320,8 @@ class CoordAtt(CoordAttBase):
         are AveragePool with a (1, W) / (H, 1) kernel, each gate is brought to full size by nearest
         Resize, and the products are same-shape Muls. The kernel and Resize scales are the traced size,
         so the graph is only right for that size: used only inside :func:`static_shape_export`.
-        Measured (yolov8n-ca / yolov8n, ONNX Runtime, 2 CPU threads): 1.06 -> 1.04 at 640 px,
-        1.21 -> 1.11 at 160 px (``docs/results``).
+        Measured (yolov8n-ca / yolov8n latency, ONNX Runtime, 2 CPU threads, several runs): 1.03-1.07 ->
+        1.01-1.03 at 640 px, 1.18-1.22 -> 1.05-1.08 at 160 px (README "Speed").
         """
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # baking the size in is the point here
