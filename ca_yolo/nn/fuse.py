@@ -114,7 +114,7 @@ class InferenceForm:
         for name, value in constants.items():
             self.register_buffer(name, value.contiguous(), persistent=False)
         self._fused_names = tuple(constants)
-        self._constants = tuple(self._buffers[name] for name in self._fused_names)
+        self._read_constants()
         return self
 
     def unfuse(self) -> None:
@@ -122,13 +122,16 @@ class InferenceForm:
         for name in self._fused_names:
             delattr(self, name)
         self._fused_names = ()
-        self._constants = ()
+        self._read_constants()
+
+    def _read_constants(self) -> None:
+        """Point :attr:`_constants` at the current buffers named in :attr:`_fused_names` (none: empty)."""
+        self._constants = tuple(self._buffers[name] for name in self._fused_names)
 
     def _apply(self, fn, *args, **kwargs):
         # .to() / .half() / .cuda() replace the buffers with converted copies: point at those.
         out = super()._apply(fn, *args, **kwargs)
-        if self._fused_names:
-            self._constants = tuple(self._buffers[name] for name in self._fused_names)
+        self._read_constants()
         return out
 
     def train(self, mode: bool = True):
