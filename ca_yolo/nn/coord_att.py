@@ -306,9 +306,15 @@ class CoordAtt(CoordAttBase):
         """
         if exporting_static_shapes():
             return self._forward_export_static(x)
-        g_h = F.conv2d(F.hardswish(F.conv2d(x.mean(3, keepdim=True), self._cw1, self._cb1)), self._cwh, self._cbh)
-        g_w = F.conv2d(F.hardswish(F.conv2d(x.mean(2, keepdim=True), self._cw1, self._cb1)), self._cww, self._cbw)
-        return x * g_h.sigmoid() * g_w.sigmoid()
+        g_h, g_w = self._export_gates(x.mean(3, keepdim=True), x.mean(2, keepdim=True))
+        return x * g_h * g_w
+
+    def _export_gates(self, z_h: torch.Tensor, z_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both export forms' gates from the pooled z_h (B, C, H, 1) and z_w (B, C, 1, W): per direction
+        Conv (conv1, BatchNorm folded) -> HardSwish -> Conv -> Sigmoid; same shapes, values in (0, 1)."""
+        g_h = F.conv2d(F.hardswish(F.conv2d(z_h, self._cw1, self._cb1)), self._cwh, self._cbh)
+        g_w = F.conv2d(F.hardswish(F.conv2d(z_w, self._cw1, self._cb1)), self._cww, self._cbw)
+        return g_h.sigmoid(), g_w.sigmoid()
 
     def _forward_export_static(self, x: torch.Tensor) -> torch.Tensor:
         """Export form for one fixed input size: 14 standard ONNX nodes that stay in ONNX Runtime's NCHWc layout.
@@ -326,10 +332,9 @@ class CoordAtt(CoordAttBase):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # baking the size in is the point here
             h, w = int(x.shape[2]), int(x.shape[3])
-        g_h = F.conv2d(F.hardswish(F.conv2d(F.avg_pool2d(x, (1, w)), self._cw1, self._cb1)), self._cwh, self._cbh)
-        g_w = F.conv2d(F.hardswish(F.conv2d(F.avg_pool2d(x, (h, 1)), self._cw1, self._cb1)), self._cww, self._cbw)
-        g_h = F.interpolate(g_h.sigmoid(), scale_factor=(1.0, float(w)), mode="nearest")
-        g_w = F.interpolate(g_w.sigmoid(), scale_factor=(float(h), 1.0), mode="nearest")
+        g_h, g_w = self._export_gates(F.avg_pool2d(x, (1, w)), F.avg_pool2d(x, (h, 1)))
+        g_h = F.interpolate(g_h, scale_factor=(1.0, float(w)), mode="nearest")
+        g_w = F.interpolate(g_w, scale_factor=(float(h), 1.0), mode="nearest")
         return x * (g_h * g_w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
