@@ -84,6 +84,17 @@ def pooling_matrix(h: int, w: int, dtype: torch.dtype, device: torch.device) -> 
     return p.view(h * w, h + w).to(dtype=dtype, device=device)
 
 
+def folded_gate(
+    z: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor
+) -> torch.Tensor:
+    """A gate from pooled descriptors z (B, C, L, 1) or (B, C, 1, L) with the inference form's 4-D 1x1 weights:
+    Conv (conv1, BatchNorm folded in) -> HardSwish -> Conv (gate conv) -> Sigmoid; same shape, values in (0, 1).
+
+    Plain 4-D ops, so the same call serves eager mode, tracing and ONNX export (4 nodes).
+    """
+    return F.conv2d(F.hardswish(F.conv2d(z, w1, b1)), wg, bg).sigmoid()
+
+
 def _scale(x: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor) -> torch.Tensor:
     """x (B, C, H, W) * g_h (B, C, H, 1) * g_w (B, C, 1, W), with one full-size allocation."""
     return torch.mul(x, g_h).mul_(g_w)
@@ -310,11 +321,10 @@ class CoordAtt(CoordAttBase):
         return x * g_h * g_w
 
     def _export_gates(self, z_h: torch.Tensor, z_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both export forms' gates from the pooled z_h (B, C, H, 1) and z_w (B, C, 1, W): per direction
-        Conv (conv1, BatchNorm folded) -> HardSwish -> Conv -> Sigmoid; same shapes, values in (0, 1)."""
-        g_h = F.conv2d(F.hardswish(F.conv2d(z_h, self._cw1, self._cb1)), self._cwh, self._cbh)
-        g_w = F.conv2d(F.hardswish(F.conv2d(z_w, self._cw1, self._cb1)), self._cww, self._cbw)
-        return g_h.sigmoid(), g_w.sigmoid()
+        """Both export forms' gates from the pooled z_h (B, C, H, 1) and z_w (B, C, 1, W) (:func:`folded_gate`)."""
+        g_h = folded_gate(z_h, self._cw1, self._cb1, self._cwh, self._cbh)
+        g_w = folded_gate(z_w, self._cw1, self._cb1, self._cww, self._cbw)
+        return g_h, g_w
 
     def _forward_export_static(self, x: torch.Tensor) -> torch.Tensor:
         """Export form for one fixed input size: 14 standard ONNX nodes that stay in ONNX Runtime's NCHWc layout.

@@ -21,9 +21,8 @@ mean, conv1 with BatchNorm folded in, h-swish, the gate conv, sigmoid and one mu
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from ca_yolo.nn.coord_att import CoordAttBase
+from ca_yolo.nn.coord_att import CoordAttBase, folded_gate
 from ca_yolo.nn.fuse import GateForm, conv_weight_bias, fold_conv_bn
 from ca_yolo.nn.registry import register_layer
 
@@ -57,8 +56,7 @@ class _CoordAttHalf(GateForm, CoordAttBase):
 
     def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
         """Plain out-of-place ops: the same form serves eager, autograd, tracing and export."""
-        z = x.mean(dim=self.dim, keepdim=True)
-        return x * F.conv2d(F.hardswish(F.conv2d(z, self._cw1, self._cb1)), self._cwg, self._cbg).sigmoid()
+        return x * folded_gate(x.mean(dim=self.dim, keepdim=True), self._cw1, self._cb1, self._cwg, self._cbg)
 
 
 @register_layer()
