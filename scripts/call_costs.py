@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""Where a fused CoordAtt layer's batch-1 time goes on CPU (issue 14); prints one JSON object.
+
+The README's "Speed" section quotes these figures. Each is a median of many calls in this process:
+
+- ``layer_alone_us``: the fused layer on its own, called back to back, at the inputs yolov8n-ca
+  gives it at 160 px (P3 1x64x20x20, P4 1x128x10x10, P5 1x256x5x5).
+- ``layer_in_model_us``: the same layers inside a fused yolov8n-ca forward pass (each layer's
+  inference form timed where it runs), at 160 and 640 px.
+- ``add_us``: a tiny ``add`` (8 numbers) right after a 3x3 convolution of a 1x64x80x80 map, and
+  warm (right after another ``add``) - the price of running after a large op.
+- ``ort_ms``: ONNX Runtime, yolov8n at 640 px, one session timed right after another session's run
+  and right after its own, with the sessions' worker threads left spinning (ONNX Runtime's default)
+  and stopped at the end of each run (what ``ca-yolo bench`` sets).
+
+Usage: ``python scripts/call_costs.py [--threads 2]`` (about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def _median_us(fn, calls: int, before=None) -> float:
+    """Median microseconds of ``fn()`` over ``calls`` calls (after 20 untimed), ``before()`` run untimed first."""
+    samples = []
+    for i in range(calls + 20):
+        if before:
+            before()
+        t0 = time.perf_counter()
+        fn()
+        if i >= 20:
+            samples.append(time.perf_counter() - t0)
+    return round(statistics.median(samples) * 1e6, 1)
+
+
+def layer_alone_us() -> dict[str, float]:
+    from ca_yolo.nn import CoordAtt
+
+    out = {}
+    with torch.inference_mode():
+        for level, (c, s) in {"P3": (64, 20), "P4": (128, 10), "P5": (256, 5)}.items():
+            layer, x = CoordAtt(c).eval().fuse(), torch.randn(1, c, s, s)
+            out[level] = _median_us(lambda layer=layer, x=x: layer(x), 2000)
+    return out
+
+
+def layer_in_model_us(imgsz: int, passes: int) -> dict[str, float]:
+    from ca_yolo.bench.models import build_fused
+    from ca_yolo.nn import CoordAtt
+
+    model, spent = build_fused("yolov8n-ca.yaml"), {}
+    for m in model.model:
+        if isinstance(m, CoordAtt):
+
+            def timed(x, m=m, fused=m._forward_fused):
+                t0 = time.perf_counter()
+                y = fused(x)
+                spent.setdefault(f"layer {m.i}", []).append(time.perf_counter() - t0)
+                return y
+
+            m._forward_fused = timed  # instance attribute: this model only
+    x = torch.rand(1, 3, imgsz, imgsz)
+    with torch.inference_mode():
+        for _ in range(passes):
+            model(x)
+    return {k: round(statistics.median(v[passes // 5 :]) * 1e6, 1) for k, v in spent.items()}
+
+
+def add_us() -> dict[str, float]:
+    conv, y = torch.nn.Conv2d(64, 64, 3, padding=1).eval(), torch.randn(1, 64, 80, 80)
+    a = torch.randn(8, 1)
+    with torch.inference_mode():
+        return {
+            "after_conv": _median_us(lambda: torch.add(a, a), 200, before=lambda: conv(y)),
+            "warm": _median_us(lambda: torch.add(a, a), 200, before=lambda: torch.add(a, a)),
+        }
+
+
+def ort_ms(threads: int) -> dict[str, float]:
+    import numpy as np
+    import onnxruntime as ort
+
+    from ca_yolo.bench.models import export_onnx
+
+    x = np.random.default_rng(0).random((1, 3, 640, 640), dtype=np.float32)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx("yolov8n.yaml", Path(tmp), 640)
+        for stop in (False, True):
+            sessions = []
+            for _ in range(2):
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = threads, 1, 3
+                if stop:
+                    opts.add_session_config_entry("session.force_spinning_stop", "1")
+                sessions.append(ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
+            a, b = (lambda s=s: s.run(None, {"images": x}) for s in sessions)
+            label = "spinning stopped" if stop else "spinning (default)"
+            out[f"{label}: after the other session"] = round(_median_us(b, 15, before=a) / 1e3, 2)
+            out[f"{label}: after itself"] = round(_median_us(b, 15, before=b) / 1e3, 2)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads (default 2)")
+    threads = p.parse_args().threads
+    torch.set_num_threads(threads)
+    result = {
+        "threads": threads,
+        "layer_alone_us": layer_alone_us(),
+        "layer_in_model_us": {"160": layer_in_model_us(160, 300), "640": layer_in_model_us(640, 60)},
+        "add_us": add_us(),
+        "ort_ms": ort_ms(threads),
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
