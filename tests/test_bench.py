@@ -16,7 +16,7 @@ from ca_yolo.bench.cli import main
 from ca_yolo.bench.layer import bench_layer_shape, ca_input_shapes
 from ca_yolo.bench.reference import ReferenceCoordAtt
 from ca_yolo.bench.timing import paired_ratio, summary, timed_rounds
-from ca_yolo.nn import CoordAtt
+from ca_yolo.nn import CoordAtt, native
 
 
 class FakeClock:
@@ -248,7 +248,10 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     assert targets["torch_latency_ratio_640"]["value"] is None  # measured at 64 px only
     table = md.read_text()
     assert "| CA layer | shape (B×C×H×W) |" in table and "| yolov8n-ca.yaml | 64 | yolov8n.yaml |" in table
-    assert "| CoordAtt | 28 → 10 | 24 → 12 (+16 → +10) |" in table
+    kernel = " (compiled: 1 + 1)" if native.coord_att_kernel() else ""  # the kernel call and its output's allocation
+    assert f"| CoordAtt | 28 → 10{kernel} | 24 → 12 (+16 → +10) |" in table
+    assert result["meta"]["coordatt_kernel"] == native.kernel_status()
+    assert f"Fused CoordAtt layers on the CPU: {'compiled kernel' if kernel else 'PyTorch inference form'}" in table
     assert f"saved {out}" in capsys.readouterr().out
     assert torch.get_num_threads() == threads_before  # --threads applies to the run only
     assert not list(out.parent.glob(".*tmp*"))  # the temporary file was renamed away
@@ -265,3 +268,24 @@ def test_cli_rejects_bad_arguments(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "x.json")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_no_kernel_runs_the_pytorch_form_for_that_run_only(tmp_path, monkeypatch):
+    """--no-kernel: the before/after switch; the fused CA layers inside the run see no kernel."""
+    from ca_yolo.bench import cli
+
+    seen = []
+    real = cli._run
+
+    def spy(args, log):
+        seen.append(native.coord_att_kernel())
+        return real(args, log)
+
+    monkeypatch.setattr(cli, "_run", spy)
+    out = tmp_path / "b.json"
+    argv = ["--parts", "layer", "--imgsz", "64", "--batches", "1", "--layer-repeats", "1", "--out", str(out)]
+    assert main([*argv, "--no-kernel"]) == 0
+    assert json.loads(out.read_text())["meta"]["coordatt_kernel"] == (
+        "PyTorch inference form (ca_yolo.nn.native.disabled())"
+    )
+    assert seen == [None] and native.coord_att_kernel() is native._kernel_once()[0]

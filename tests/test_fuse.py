@@ -7,6 +7,7 @@ Parity is to float rounding against the unfused layer in eval mode (which ``test
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import io
 import warnings
@@ -19,7 +20,7 @@ import torch
 
 import ca_yolo  # noqa: F401  (registers the plugin, hence the BaseModel.fuse hook)
 from ca_yolo.bench.ops import eager_calls, export_layer, layer_op_counts, onnx_nodes
-from ca_yolo.nn import ECA, SE, CoordAtt, CoordAttH, CoordAttW
+from ca_yolo.nn import ECA, SE, CoordAtt, CoordAttH, CoordAttW, native
 from ca_yolo.nn.coord_att import pooling_matrix
 from ca_yolo.nn.fuse import InferenceForm, fuse_attention
 
@@ -57,10 +58,12 @@ def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("cls, kwargs", FUSABLE)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_fused_eager_equals_unfused_to_float_rounding(cls, kwargs, shape):
+@pytest.mark.parametrize("form", ["default", "pytorch"])
+def test_fused_eager_equals_unfused_to_float_rounding(cls, kwargs, shape, form):
+    """ "default": CoordAtt runs the compiled kernel where it could be built; "pytorch": its PyTorch form."""
     m = _trained_like(cls, kwargs)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1)) * 3
-    with torch.no_grad():
+    with torch.no_grad(), native.disabled() if form == "pytorch" else contextlib.nullcontext():
         expected = m(x)
         fused = copy.deepcopy(m).fuse()
         assert fused.fused
@@ -113,11 +116,15 @@ def test_op_counts_before_and_after():
     """The counts ``ca-yolo bench`` reports: eager calls (attribute reads excluded) and ONNX compute nodes."""
     x = torch.randn(1, 64, 20, 20)
     ca = layer_op_counts(CoordAtt(64), x)
-    assert ca["eager"] == {"before": 28, "after": 10} and ca["onnx"] == {"before": 24, "after": 12}
+    # with the compiled kernel: its call and one torch call around it (the output's allocation)
+    kernel = {"after_kernel": 1} if native.coord_att_kernel() is not None else {}
+    assert ca["eager"] == {"before": 28, "after": 10, **kernel} and ca["onnx"] == {"before": 24, "after": 12}
     assert collections.Counter(ca["onnx_ops_after"]) == CA_NODES
     fused = CoordAtt(64).eval().fuse()
-    # batch 1, small map: conv1 and both poolings in two products, biases inside addmm
-    assert eager_calls(fused, x) == [
+    # the PyTorch form, batch 1, small map: conv1 and both poolings in two products, biases inside addmm
+    with native.disabled():
+        small, batch, large = (eager_calls(fused, torch.randn(s)) for s in [x.shape, (2, 64, 20, 20), (1, 64, 48, 40)])
+    assert small == [
         "view",
         "mm",
         "addmm",
@@ -130,7 +137,7 @@ def test_op_counts_before_and_after():
         "mul_",
     ]
     # a batch (or a large map): two sums and batched products
-    assert eager_calls(fused, torch.randn(2, 64, 20, 20)) == [
+    assert batch == [
         "sum",
         "sum",
         "cat",
@@ -145,7 +152,7 @@ def test_op_counts_before_and_after():
         "mul",
         "mul_",
     ]
-    assert eager_calls(fused, torch.randn(1, 64, 48, 40))[:3] == ["sum", "sum", "cat"]
+    assert large[:3] == ["sum", "sum", "cat"]
     for cls, after in ((CoordAttH, 6), (SE, 6), (ECA, 4)):
         counts = layer_op_counts(cls(64), x)
         assert counts["eager"]["after"] == after and counts["onnx"]["after"] == after

@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-imgsz", type=_int(32, 32), default=320, help="training image size (default 320)")
     p.add_argument("--train-repeats", type=_int(1), default=8, help="timed training steps per model (default 8)")
     p.add_argument("--half", action="store_true", help="GPU only: layer and PyTorch model timings in float16")
+    p.add_argument(
+        "--no-kernel",
+        action="store_true",
+        help="fused CoordAtt layers run their PyTorch inference form, not the compiled CPU kernel (as where no C "
+        "compiler is); for before/after figures",
+    )
     return p
 
 
@@ -125,6 +132,8 @@ def _meta(args: argparse.Namespace) -> dict:
     import torch
     import ultralytics
 
+    from ca_yolo.nn import native
+
     try:
         import onnxruntime
 
@@ -141,6 +150,7 @@ def _meta(args: argparse.Namespace) -> dict:
         "ultralytics": ultralytics.__version__,
         "onnxruntime": ort_version,
         "python": platform.python_version(),
+        "coordatt_kernel": native.kernel_status() if args.device == "cpu" else "CPU only (not used on this device)",
         "loadavg_before": _loadavg(),
     }
 
@@ -161,15 +171,19 @@ def run(args: argparse.Namespace, log=print) -> dict:
 
     See README "Speed" for what each part measures.
 
-    ``--threads`` applies to this run only: torch's thread count is restored afterwards.
+    ``--threads`` applies to this run only: torch's thread count is restored afterwards. ``--no-kernel``
+    too: the compiled CoordAtt kernel is off for this run only.
     """
     import torch
+
+    from ca_yolo.nn import native
 
     threads = torch.get_num_threads()
     try:
         if args.threads:
             torch.set_num_threads(args.threads)
-        return _run(args, log)
+        with native.disabled() if args.no_kernel else contextlib.nullcontext():
+            return _run(args, log)
     finally:
         torch.set_num_threads(threads)
 
@@ -202,9 +216,11 @@ def _run(args: argparse.Namespace, log) -> dict:
     if "ops" in args.parts:
         result["ops"] = ops.op_counts()
         for row in result["ops"]:
+            kernel = row["eager"].get("after_kernel")
             log(
-                f"ops {row['layer']}: eager {row['eager']['before']} -> {row['eager']['after']}, "
-                f"ONNX nodes {row['onnx']['before']} -> {row['onnx']['after']}"
+                f"ops {row['layer']}: eager {row['eager']['before']} -> {row['eager']['after']}"
+                + (f" (compiled kernel: 1 call + {kernel})" if kernel is not None else "")
+                + f", ONNX nodes {row['onnx']['before']} -> {row['onnx']['after']}"
             )
     pairs = models.ca_model_pairs(args.models)
     result["models"] = {}

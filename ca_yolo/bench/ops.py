@@ -15,6 +15,9 @@ import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
+# Tensor methods that read a property and dispatch nothing (the compiled kernel's checks and pointers).
+ACCESSORS = frozenset({"data_ptr", "is_contiguous", "numel"})
+
 
 class _CallCounter(TorchFunctionMode):
     """Records every torch function / Tensor method called, except attribute reads (``x.shape``)."""
@@ -77,10 +80,16 @@ def onnx_nodes(layer: nn.Module, x: torch.Tensor, opset: int = 18) -> collection
 def layer_op_counts(layer: nn.Module, x: torch.Tensor) -> dict:
     """Eager op calls and ONNX compute nodes of ``layer`` (eval) before and after ``fuse()``.
 
+    "after" counts the PyTorch inference form. Where the compiled kernel runs the fused layer
+    (:mod:`ca_yolo.nn.native`: CoordAtt), ``eager["after_kernel"]`` counts the torch calls around it
+    (the output's allocation; property reads such as ``data_ptr`` excluded), to which the kernel call adds one.
+
     Returns:
-        ``{"eager": {"before", "after"}, "onnx": {"before", "after"}, "onnx_constants": {...},
-        "onnx_ops_after": {op: count}}``; a layer without an inference form has equal counts.
+        ``{"eager": {"before", "after"[, "after_kernel"]}, "onnx": {"before", "after"}, "onnx_constants":
+        {...}, "onnx_ops_after": {op: count}}``; a layer without an inference form has equal counts.
     """
+    from ca_yolo.nn import native
+
     before = copy.deepcopy(layer).eval()
     after = copy.deepcopy(layer).eval()
     if hasattr(after, "fuse"):
@@ -88,11 +97,15 @@ def layer_op_counts(layer: nn.Module, x: torch.Tensor) -> dict:
     out: dict = {"eager": {}, "onnx": {}, "onnx_constants": {}}
     for key, m in (("before", before), ("after", after)):
         nodes = onnx_nodes(m, x)
-        out["eager"][key] = len(eager_calls(m, x))
+        with native.disabled():
+            out["eager"][key] = len(eager_calls(m, x))
         out["onnx_constants"][key] = nodes.pop("Constant", 0)
         out["onnx"][key] = sum(nodes.values())
         if key == "after":
             out["onnx_ops_after"] = dict(sorted(nodes.items()))
+    with_kernel = [name for name in eager_calls(after, x) if name not in ACCESSORS]
+    if len(with_kernel) != out["eager"]["after"]:
+        out["eager"]["after_kernel"] = len(with_kernel)
     return out
 
 

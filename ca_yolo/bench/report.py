@@ -79,7 +79,7 @@ def _ops_cells(r: dict) -> list[str]:
     e, o, k = r["eager"], r["onnx"], r["onnx_constants"]
     return [
         r["layer"],
-        f"{e['before']} → {e['after']}",
+        f"{e['before']} → {e['after']}" + (f" (compiled: 1 + {e['after_kernel']})" if "after_kernel" in e else ""),
         f"{o['before']} → {o['after']} (+{k['before']} → +{k['after']})",
         ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in r["onnx_ops_after"].items()),
     ]
@@ -155,6 +155,8 @@ def markdown(result: dict) -> str:
         f"onnxruntime {meta.get('onnxruntime', '?')}; load average before/after: "
         f"{meta.get('loadavg_before', '?')} / {meta.get('loadavg_after', '?')}."
     ]
+    if "coordatt_kernel" in meta:  # the file's path (under the user's home) says nothing to a reader
+        lines[0] += f" Fused CoordAtt layers on the CPU: {meta['coordatt_kernel'].split(' (/')[0]}."
     parts = {**result, "models": _paired_models(result.get("models", {}))}
     for part, header, align, cells in _TABLES:
         if parts.get(part):

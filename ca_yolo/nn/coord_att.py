@@ -53,6 +53,7 @@ from torch.autograd.function import once_differentiable
 
 from ca_yolo.nn.fuse import InferenceForm, conv_weight_bias, exporting_static_shapes, fold_conv_bn
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
+from ca_yolo.nn.native import coord_att_kernel
 from ca_yolo.nn.registry import register_layer
 
 
@@ -269,6 +270,7 @@ class CoordAtt(CoordAttBase):
             "_b1": b1[:, None],  # (mip, C), (mip, 1)
             "_wg": torch.cat((wh, ww)),
             "_bg": torch.cat((bh, bw))[:, None],  # (2C, mip), (2C, 1)
+            "_wgt": torch.cat((wh, ww)).t(),  # (mip, 2C): the compiled kernel's layout (ca_yolo.nn.native)
             "_cw1": w1[:, :, None, None],
             "_cb1": b1.clone(),
             "_cwh": wh[:, :, None, None],
@@ -277,15 +279,28 @@ class CoordAtt(CoordAttBase):
             "_cbw": bw.clone(),
         }
 
-    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference form, eager, no autograd: x (B, C, H, W) -> (B, C, H, W) in 10 calls at batch 1.
+    def fuse(self) -> CoordAtt:
+        """:meth:`InferenceForm.fuse`; also builds or loads the compiled kernel now, not on the first inference."""
+        super().fuse()
+        if self.fused:
+            coord_att_kernel()
+        return self
 
-        Small maps at batch 1 (the latency case, dispatch-bound) run on 2-D matrices: conv1 and both
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference form, eager, no autograd: x (B, C, H, W) -> (B, C, H, W).
+
+        float32 on the CPU: one call of the compiled kernel (:mod:`ca_yolo.nn.native`) where it could be
+        built. Otherwise, or with :func:`ca_yolo.nn.native.disabled`, PyTorch ops, 10 calls at batch 1:
+        small maps at batch 1 (the latency case, dispatch-bound) run on 2-D matrices: conv1 and both
         poolings are two products with a constant pooling matrix (:func:`pooling_matrix`), ``addmm``
         takes the biases in the same call, nothing is expanded over a batch. Larger maps and batches
         (memory-bound) sum along W and H and run the three convs as batched products.
         """
-        w1, b1, wg, bg = self._constants[:4]
+        w1, b1, wg, bg, wgt = self._constants[:5]
+        kernel = coord_att_kernel()
+        if kernel and x.dtype == w1.dtype == torch.float32 and x.device.type == "cpu" and x.is_contiguous():
+            if x.numel():
+                return kernel(x, w1, b1, wgt, bg, self.mip)
         b, c, h, w = x.shape
         if b == 1 and self.mip * h * w * (c + h + w) <= POOL_BY_PRODUCT_MACS:
             # (mip, C) @ (C, HW) @ (HW, H + W): conv1 before the pooling, the cheaper order for mip < C.
