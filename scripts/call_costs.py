@@ -3,22 +3,27 @@
 
 The README's "Speed" section quotes these figures. Each is a median of many calls in this process:
 
+- ``kernel``: what fused CoordAtt layers run here (:func:`ca_yolo.nn.native.kernel_status`).
 - ``layer_alone_us``: the fused layer on its own, called back to back, at the inputs yolov8n-ca
-  gives it at 160 px (P3 1x64x20x20, P4 1x128x10x10, P5 1x256x5x5).
+  gives it at 160 px (P3 1x64x20x20, P4 1x128x10x10, P5 1x256x5x5); the compiled kernel and the
+  PyTorch inference form.
 - ``layer_in_model_us``: the same layers inside a fused yolov8n-ca forward pass (each layer's
-  inference form timed where it runs), at 160 and 640 px.
+  inference form timed where it runs), at 160 and 640 px, both forms (passes alternating).
+- ``model_ratio``: yolov8n-ca / yolov8n batch-1 latency with the kernel and with the PyTorch form,
+  the three models interleaved in one process (median of per-round ratios), at 160 and 640 px.
 - ``add_us``: a tiny ``add`` (8 numbers) right after a 3x3 convolution of a 1x64x80x80 map, and
   warm (right after another ``add``) - the price of running after a large op.
 - ``ort_ms``: ONNX Runtime, yolov8n at 640 px, one session timed right after another session's run
   and right after its own, with the sessions' worker threads left spinning (ONNX Runtime's default)
   and stopped at the end of each run (what ``ca-yolo bench`` sets).
 
-Usage: ``python scripts/call_costs.py [--threads 2]`` (about a minute on 2 cores).
+Usage: ``python scripts/call_costs.py [--threads 2]`` (about two minutes on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
@@ -41,37 +46,72 @@ def _median_us(fn, calls: int, before=None) -> float:
     return round(statistics.median(samples) * 1e6, 1)
 
 
-def layer_alone_us() -> dict[str, float]:
+def _forms():
+    """(label, context) for the compiled kernel (where built) and the PyTorch inference form."""
+    from ca_yolo.nn import native
+
+    kernel = [("kernel", contextlib.nullcontext)] if native.coord_att_kernel() else []
+    return [*kernel, ("pytorch", native.disabled)]
+
+
+def layer_alone_us() -> dict[str, dict[str, float]]:
     from ca_yolo.nn import CoordAtt
 
     out = {}
     with torch.inference_mode():
-        for level, (c, s) in {"P3": (64, 20), "P4": (128, 10), "P5": (256, 5)}.items():
-            layer, x = CoordAtt(c).eval().fuse(), torch.randn(1, c, s, s)
-            out[level] = _median_us(lambda layer=layer, x=x: layer(x), 2000)
+        for label, form in _forms():
+            with form():
+                for level, (c, s) in {"P3": (64, 20), "P4": (128, 10), "P5": (256, 5)}.items():
+                    layer, x = CoordAtt(c).eval().fuse(), torch.randn(1, c, s, s)
+                    out.setdefault(label, {})[level] = _median_us(lambda layer=layer, x=x: layer(x), 2000)
     return out
 
 
-def layer_in_model_us(imgsz: int, passes: int) -> dict[str, float]:
+def layer_in_model_us(imgsz: int, passes: int) -> dict[str, dict[str, float]]:
     from ca_yolo.bench.models import build_fused
     from ca_yolo.nn import CoordAtt
 
-    model, spent = build_fused("yolov8n-ca.yaml"), {}
+    model, spent, label = build_fused("yolov8n-ca.yaml"), {}, [""]
     for m in model.model:
         if isinstance(m, CoordAtt):
 
             def timed(x, m=m, fused=m._forward_fused):
                 t0 = time.perf_counter()
                 y = fused(x)
-                spent.setdefault(f"layer {m.i}", []).append(time.perf_counter() - t0)
+                spent.setdefault(label[0], {}).setdefault(f"layer {m.i}", []).append(time.perf_counter() - t0)
                 return y
 
             m._forward_fused = timed  # instance attribute: this model only
     x = torch.rand(1, 3, imgsz, imgsz)
     with torch.inference_mode():
         for _ in range(passes):
-            model(x)
-    return {k: round(statistics.median(v[passes // 5 :]) * 1e6, 1) for k, v in spent.items()}
+            for label[0], form in _forms():
+                with form():
+                    model(x)
+    return {
+        form: {k: round(statistics.median(v[passes // 5 :]) * 1e6, 1) for k, v in layers.items()}
+        for form, layers in spent.items()
+    }
+
+
+def model_ratio(imgsz: int, rounds: int) -> dict[str, float]:
+    from ca_yolo.bench.models import build_fused
+    from ca_yolo.bench.timing import paired_ratio, timed_rounds
+
+    base, ca = build_fused("yolov8n.yaml"), build_fused("yolov8n-ca.yaml")
+    x = torch.rand(1, 3, imgsz, imgsz)
+
+    def run(form):
+        def call():
+            with form():
+                return ca(x)
+
+        return call
+
+    fns = {"base": lambda: base(x), **{label: run(form) for label, form in _forms()}}
+    with torch.inference_mode():
+        s = timed_rounds(fns, rounds, warmup=5)
+    return {label: round(paired_ratio(s[label], s["base"])["median"], 4) for label in fns if label != "base"}
 
 
 def add_us() -> dict[str, float]:
@@ -114,10 +154,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads (default 2)")
     threads = p.parse_args().threads
     torch.set_num_threads(threads)
+    from ca_yolo.nn import native
+
     result = {
         "threads": threads,
+        "kernel": native.kernel_status(),
         "layer_alone_us": layer_alone_us(),
         "layer_in_model_us": {"160": layer_in_model_us(160, 300), "640": layer_in_model_us(640, 60)},
+        "model_ratio": {"160": model_ratio(160, 300), "640": model_ratio(640, 60)},
         "add_us": add_us(),
         "ort_ms": ort_ms(threads),
     }
