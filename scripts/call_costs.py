@@ -154,7 +154,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads (default 2)")
     threads = p.parse_args().threads
     torch.set_num_threads(threads)
+    import logging
+
+    from ultralytics.utils import LOGGER
+
     from ca_yolo.nn import native
+
+    LOGGER.setLevel(logging.WARNING)  # the "model YAML ..." lines would go to stdout, before the JSON
 
     result = {
         "threads": threads,

@@ -146,7 +146,8 @@ def test_no_compiler_means_the_pytorch_form_and_one_warning(fresh_kernel, monkey
     reason = "C compiler '/nonexistent/cc' does not run: [Errno 2] No such file or directory: '/nonexistent/cc'"
     # once per process, whatever the number of layers and calls
     assert [s.removeprefix("WARNING ⚠️ ") for s in log] == [
-        f"ca-yolo: CoordAtt kernel not built ({reason}); the PyTorch inference form runs instead"
+        f"ca-yolo: CoordAtt kernel not built ({reason}); the PyTorch inference form runs instead "
+        "(CA_YOLO_NATIVE=0 silences this)"
     ]
     assert native.kernel_status() == f"PyTorch inference form (kernel not built: {reason})"
     assert not fresh_kernel.exists() or not any(fresh_kernel.iterdir())
@@ -175,6 +176,15 @@ def test_environment_switch_turns_it_off_without_building(fresh_kernel, monkeypa
     monkeypatch.setattr(subprocess, "run", no_subprocess)
     assert native.coord_att_kernel() is None
     assert native.kernel_status() == "PyTorch inference form (CA_YOLO_NATIVE=0)"
+
+
+@needs_kernel
+def test_kernel_shares_pytorchs_openmp_runtime():
+    """Built with -fopenmp where PyTorch runs on GNU OpenMP: then exactly one libgomp is loaded (PyTorch's)."""
+    if not native._gnu_openmp_loaded():
+        pytest.skip("PyTorch does not run on GNU OpenMP here")
+    assert "-fopenmp" in native.build_flags(native._compiler_version(native.compiler()))
+    assert len(native._libgomp_files()) == 1
 
 
 def test_cache_folder_follows_xdg(monkeypatch, tmp_path):

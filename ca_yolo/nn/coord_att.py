@@ -35,6 +35,12 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
   batch 1 on small maps (dispatch-bound) conv1 and both poolings are two matrix products with a
   constant pooling matrix: 10 calls (view, mm, addmm, h-swish, addmm, sigmoid, 2 views, 2 muls;
   28 unfused). Larger maps and batches (memory-bound) sum along W and H instead (13 calls).
+- On the CPU, in float32, a fused layer is one call of a compiled kernel instead
+  (:mod:`ca_yolo.nn.native`, built on first use with the system C compiler): one pass over the map
+  to pool it, one to scale it. Inside a model the ten calls above cost two to three times what they
+  cost alone (each runs after a large convolution left the caches and the dispatcher cold); one
+  call does not. Where the kernel can't be built the PyTorch form above runs; both agree to float
+  rounding.
   Exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX nodes and no shape
   arithmetic (:meth:`CoordAtt._forward_export`). An Ultralytics ``format=onnx`` export with
   ``dynamic=False`` (one input size) gets 14 nodes that ONNX Runtime's CPU provider keeps in its

@@ -78,14 +78,20 @@ def _compiler_version(cc: str) -> str:
     return run.stdout
 
 
+def _libgomp_files() -> set[str]:
+    """The libgomp files mapped into this process (Linux; elsewhere none)."""
+    try:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return set()
+    return {line.split()[-1] for line in maps if "libgomp" in line.rsplit("/", 1)[-1]}
+
+
 def _gnu_openmp_loaded() -> bool:
     """Whether PyTorch runs on GNU OpenMP in this process (then the kernel can share its libgomp)."""
     if sys.platform != "linux" or "parallel backend: OpenMP" not in torch.__config__.parallel_info():
         return False
-    try:
-        return "libgomp" in Path("/proc/self/maps").read_text()
-    except OSError:
-        return False
+    return bool(_libgomp_files())
 
 
 def _cpu_id() -> str:
@@ -151,10 +157,13 @@ def build(cc: str | None = None) -> Path:
 
 def load(path: Path) -> CoordAttKernel:
     """The kernel in the shared library at ``path`` as a function of tensors (see :func:`coord_att_kernel`)."""
+    before = _libgomp_files()
     try:
         fn = ctypes.CDLL(str(path)).ca_coord_att_forward
     except (OSError, AttributeError) as e:
         raise BuildError(f"cannot load {path}: {e}") from None
+    if before and _libgomp_files() != before:  # a second OpenMP runtime would fight PyTorch's for the cores
+        raise BuildError(f"{path.name} loaded another libgomp than PyTorch's ({', '.join(_libgomp_files() - before)})")
     fn.restype = ctypes.c_int
     fn.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int64] * 5 + [ctypes.c_void_p] * 4
 
@@ -182,7 +191,10 @@ def _kernel_once() -> tuple[CoordAttKernel | None, str]:
     except BuildError as e:
         from ultralytics.utils import LOGGER
 
-        LOGGER.warning(f"ca-yolo: CoordAtt kernel not built ({e}); the PyTorch inference form runs instead")
+        LOGGER.warning(
+            f"ca-yolo: CoordAtt kernel not built ({e}); the PyTorch inference form runs instead "
+            f"({ENV_SWITCH}=0 silences this)"
+        )
         return None, f"PyTorch inference form (kernel not built: {e})"
 
 

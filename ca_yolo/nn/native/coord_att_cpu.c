@@ -18,9 +18,9 @@
  * Threads: built with -fopenmp only where PyTorch itself runs on GNU OpenMP (then this file's parallel
  * regions use PyTorch's own thread pool and thread count). Only tiny maps (below PARALLEL_MIN elements per
  * image) stay on the calling thread: inside a model PyTorch's threads are still spinning from the last
- * convolution, so even the 160-px maps (6400-25600 elements) gain from both cores - yolov8n-ca / yolov8n
- * at 160 px, 2 threads, three interleaved runs: 1.030, 1.030, 1.049 with every layer split vs 1.036, 1.039,
- * 1.065 with PyTorch's grain size (32768) as the limit.
+ * convolution, so even the 160-px maps (6400-25600 elements) gain from both cores. yolov8n-ca / yolov8n at
+ * 160 px, 2 threads, both builds and yolov8n interleaved in one process, three runs: 1.030, 1.030, 1.049
+ * with every layer split vs 1.036, 1.039, 1.065 with PyTorch's grain size (32768) as the limit.
  */
 #include <stdint.h>
 #include <stdlib.h>
