@@ -108,6 +108,25 @@ def ultralytics_log(caplog) -> Iterator[list[str]]:
         messages += [r.getMessage() for r in caplog.records]
 
 
+def trained_like(cls, c: int = 64, seed: int = 0, **kwargs) -> torch.nn.Module:
+    """An attention layer ``cls(c, init="paper", **kwargs)`` with random weights of O(1) effect and non-trivial
+    BatchNorm statistics, in eval mode: what fused forms are checked against."""
+    torch.manual_seed(seed)
+    m = cls(c, init="paper", **kwargs)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn_like(p) * 0.5)
+        if hasattr(m, "bn1"):
+            m.bn1.running_mean.copy_(torch.randn_like(m.bn1.running_mean) * 0.2)
+            m.bn1.running_var.copy_(torch.rand_like(m.bn1.running_var) + 0.5)
+    return m.eval()
+
+
+def max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest absolute difference of a and b, relative to b's largest magnitude."""
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
+
+
 def run_python(code: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 300):
     """Run ``code`` in a fresh Python process; return the CompletedProcess (text output)."""
     full_env = {**os.environ, "YOLO_OFFLINE": "1", **(env or {})}

@@ -17,6 +17,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import max_rel, trained_like
 
 import ca_yolo  # noqa: F401  (registers the plugin, hence the BaseModel.fuse hook)
 from ca_yolo.bench.ops import eager_calls, export_layer, layer_op_counts, onnx_nodes
@@ -39,41 +40,24 @@ SHAPES = [
 CA_NODES = collections.Counter({"ReduceMean": 2, "Conv": 4, "HardSwish": 2, "Sigmoid": 2, "Mul": 2})
 
 
-def _trained_like(cls, kwargs: dict, c: int = 64, seed: int = 0) -> torch.nn.Module:
-    """A layer with random weights of O(1) effect and non-trivial BatchNorm statistics, in eval mode."""
-    torch.manual_seed(seed)
-    m = cls(c, init="paper", **kwargs)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn_like(p) * 0.5)
-        if hasattr(m, "bn1"):
-            m.bn1.running_mean.copy_(torch.randn_like(m.bn1.running_mean) * 0.2)
-            m.bn1.running_var.copy_(torch.rand_like(m.bn1.running_var) + 0.5)
-    return m.eval()
-
-
-def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
-
-
 @pytest.mark.parametrize("cls, kwargs", FUSABLE)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("form", ["default", "pytorch"])
 def test_fused_eager_equals_unfused_to_float_rounding(cls, kwargs, shape, form):
     """ "default": CoordAtt runs the compiled kernel where it could be built; "pytorch": its PyTorch form."""
-    m = _trained_like(cls, kwargs)
+    m = trained_like(cls, **kwargs)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1)) * 3
     with torch.no_grad(), native.disabled() if form == "pytorch" else contextlib.nullcontext():
         expected = m(x)
         fused = copy.deepcopy(m).fuse()
         assert fused.fused
         got = fused(x)
-    assert got.shape == shape and _max_rel(got, expected) <= 1e-6
+    assert got.shape == shape and max_rel(got, expected) <= 1e-6
 
 
 @pytest.mark.parametrize("cls, kwargs", FUSABLE)
 def test_fused_torchscript_trace_equals_unfused(cls, kwargs):
-    m = _trained_like(cls, kwargs)
+    m = trained_like(cls, **kwargs)
     fused = copy.deepcopy(m).fuse()
     x = torch.randn(2, 64, 12, 7)
     with torch.no_grad(), warnings.catch_warnings():
@@ -83,7 +67,7 @@ def test_fused_torchscript_trace_equals_unfused(cls, kwargs):
         assert "aten::baddbmm" not in graph and "aten::batch_norm" not in graph
         for shape in [(2, 64, 12, 7), (1, 64, 5, 9)]:  # another size through the same trace
             y = torch.randn(shape)
-            assert _max_rel(traced(y), m(y)) <= 1e-6
+            assert max_rel(traced(y), m(y)) <= 1e-6
 
 
 def _export(m: torch.nn.Module) -> bytes:
@@ -95,7 +79,7 @@ def _export(m: torch.nn.Module) -> bytes:
 
 
 def test_fused_coordatt_onnx_is_twelve_standard_nodes_with_dynamic_sizes():
-    m = _trained_like(CoordAtt, {})
+    m = trained_like(CoordAtt)
     model = onnx.load_from_string(_export(copy.deepcopy(m).fuse()))
     onnx.checker.check_model(model, full_check=True)
     nodes = collections.Counter(n.op_type for n in model.graph.node)
@@ -109,7 +93,7 @@ def test_fused_coordatt_onnx_is_twelve_standard_nodes_with_dynamic_sizes():
         with torch.no_grad():
             expected = m(x)
         got = torch.from_numpy(sess.run(None, {"x": x.numpy()})[0])
-        assert got.shape == shape and _max_rel(got, expected) <= 1e-6
+        assert got.shape == shape and max_rel(got, expected) <= 1e-6
 
 
 def test_op_counts_before_and_after():
@@ -163,7 +147,7 @@ def test_op_counts_before_and_after():
 
 @pytest.mark.parametrize("cls, kwargs", FUSABLE)
 def test_fuse_keeps_state_dict_and_training_path(cls, kwargs):
-    m = _trained_like(cls, kwargs)
+    m = trained_like(cls, **kwargs)
     keys = list(m.state_dict())
     fused = copy.deepcopy(m).fuse()
     assert list(fused.state_dict()) == keys  # checkpoints of fused models are unchanged
@@ -175,7 +159,7 @@ def test_fuse_keeps_state_dict_and_training_path(cls, kwargs):
 
 
 def test_fused_while_training_then_eval_uses_the_form_and_a_training_forward_drops_it():
-    m = _trained_like(CoordAtt, {}).train()
+    m = trained_like(CoordAtt).train()
     m.fuse()  # as DetectionModel(...).fuse() does before .eval()
     m.eval()
     assert m.fused
@@ -185,19 +169,19 @@ def test_fused_while_training_then_eval_uses_the_form_and_a_training_forward_dro
 
 
 def test_load_state_dict_drops_the_form_and_grad_mode_falls_back():
-    m = _trained_like(CoordAtt, {}).fuse()
-    other = _trained_like(CoordAtt, {}, seed=5)
+    m = trained_like(CoordAtt).fuse()
+    other = trained_like(CoordAtt, seed=5)
     m.load_state_dict(other.state_dict())
     assert not m.fused
     m.fuse()
     x = torch.randn(1, 64, 8, 8, requires_grad=True)
     y = m(x)  # grad enabled: the full path with its autograd functions
     y.sum().backward()
-    assert x.grad is not None and _max_rel(y.detach(), other(x).detach()) <= 1e-6
+    assert x.grad is not None and max_rel(y.detach(), other(x).detach()) <= 1e-6
 
 
 def test_half_and_copies_carry_the_constants():
-    m = _trained_like(CoordAtt, {}).fuse()
+    m = trained_like(CoordAtt).fuse()
     h = copy.deepcopy(m).half()
     assert h.fused and h._wg.dtype == torch.float16 and h._w1.dtype == torch.float16
     assert not any(name.startswith("_") for name in h.state_dict())
@@ -219,7 +203,7 @@ def test_pooling_matrix_gives_both_means():
 
 def test_fused_under_autocast_keeps_the_input_dtype():
     """Autocast makes the gates bfloat16 while x stays float32: the product must not be done in place."""
-    m = _trained_like(CoordAtt, {})
+    m = trained_like(CoordAtt)
     fused = copy.deepcopy(m).fuse()
     for shape in [(1, 64, 20, 20), (2, 64, 48, 40)]:
         x = torch.randn(shape)
@@ -227,7 +211,7 @@ def test_fused_under_autocast_keeps_the_input_dtype():
             expected = m(x)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 got = fused(x)
-        assert got.dtype == torch.float32 and _max_rel(got, expected) <= 2e-2
+        assert got.dtype == torch.float32 and max_rel(got, expected) <= 2e-2
 
 
 def test_model_fuse_hook_fuses_every_attention_layer_and_keeps_outputs():

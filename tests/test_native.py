@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ultralytics_log
+from conftest import max_rel, trained_like, ultralytics_log
 
 from ca_yolo.nn import CoordAtt, native
 from ca_yolo.nn import coord_att as coord_att_module
@@ -20,20 +20,9 @@ KERNEL = native.coord_att_kernel()
 needs_kernel = pytest.mark.skipif(KERNEL is None, reason=f"no compiled kernel here: {native.kernel_status()}")
 
 
-def _trained_like(c: int, seed: int = 0) -> CoordAtt:
-    """A fused layer with O(1) random weights and non-trivial BatchNorm statistics."""
-    torch.manual_seed(seed)
-    m = CoordAtt(c, init="paper")
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn_like(p) * 0.5)
-        m.bn1.running_mean.copy_(torch.randn_like(m.bn1.running_mean) * 0.2)
-        m.bn1.running_var.copy_(torch.rand_like(m.bn1.running_var) + 0.5)
-    return m.eval().fuse()
-
-
-def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
+def _trained_like(c: int) -> CoordAtt:
+    """A fused CoordAtt with O(1) random weights and non-trivial BatchNorm statistics."""
+    return trained_like(CoordAtt, c).fuse()
 
 
 @pytest.fixture
@@ -58,7 +47,7 @@ def test_kernel_equals_the_pytorch_form_to_float_rounding(shape):
         with native.disabled():
             expected = m(x)
     assert got.shape == shape and got.dtype == torch.float32
-    assert _max_rel(got, expected) <= 1e-6 and not torch.equal(got, expected)  # not equal: the kernel did run
+    assert max_rel(got, expected) <= 1e-6 and not torch.equal(got, expected)  # not equal: the kernel did run
 
 
 @needs_kernel
@@ -216,4 +205,4 @@ def test_fused_model_with_the_kernel_matches_the_pytorch_form():
             model(x)
     assert len(outputs) == 12
     for got, expected in zip(outputs[:6], outputs[6:]):
-        assert _max_rel(got, expected) <= 1e-5 and not torch.equal(got, expected)
+        assert max_rel(got, expected) <= 1e-5 and not torch.equal(got, expected)
