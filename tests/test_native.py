@@ -206,3 +206,19 @@ def test_fused_model_with_the_kernel_matches_the_pytorch_form():
     assert len(outputs) == 12
     for got, expected in zip(outputs[:6], outputs[6:]):
         assert max_rel(got, expected) <= 1e-5 and not torch.equal(got, expected)
+
+
+@needs_kernel
+def test_kernel_spreads_nan_and_inf_exactly_as_the_unfused_layer():
+    """A NaN or inf pixel poisons its row and column gates, nothing else. (The PyTorch form's pooling-matrix
+    product at batch 1 multiplies it by the matrix's zeros too and spreads NaN further: non-finite inputs only.)"""
+    unfused = trained_like(CoordAtt, 16)
+    fused = copy.deepcopy(unfused).fuse()
+    x = torch.randn(1, 16, 6, 7)
+    x[0, 3, 2, 2], x[0, 5, 1, 4] = float("nan"), float("inf")
+    with torch.no_grad():
+        got, expected = fused(x), unfused(x)
+    assert torch.equal(got.isnan(), expected.isnan()) and torch.equal(got.isinf(), expected.isinf())
+    assert 0 < int(got.isnan().sum()) < got.numel()
+    finite = got.isfinite()
+    assert max_rel(got[finite], expected[finite]) <= 1e-6
