@@ -17,7 +17,7 @@ The README's "Speed" section quotes these figures. Each is a median of many call
   and right after its own, with the sessions' worker threads left spinning (ONNX Runtime's default)
   and stopped at the end of each run (what ``ca-yolo bench`` sets).
 
-Usage: ``python scripts/call_costs.py [--threads 2]`` (about two minutes on 2 cores).
+Usage: ``python scripts/call_costs.py [--threads 2]`` (about a minute on 2 cores).
 """
 
 from __future__ import annotations
