@@ -9,7 +9,6 @@ compares runs made under the same machine conditions.
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 import tempfile
 from collections.abc import Callable
@@ -69,17 +68,17 @@ def export_onnx(name: str, folder: Path, imgsz: int) -> Path:
     would make Ultralytics try to install it.
     """
     from ultralytics import YOLO
-    from ultralytics.utils import LOGGER
 
     import ca_yolo  # noqa: F401
+    from ca_yolo.evaluation.kvargs import quiet_ultralytics
 
-    level, threads = LOGGER.level, torch.get_num_threads()
-    LOGGER.setLevel(logging.WARNING)  # the exporter's banner, once per model, would bury the figures
+    threads = torch.get_num_threads()
     try:
-        with contextlib.chdir(folder):  # a YAML-built model is exported into the working directory
+        # quiet: the exporter's banner, once per model, would bury the figures; a YAML-built model is
+        # exported into the working directory
+        with quiet_ultralytics(), contextlib.chdir(folder):
             out = YOLO(name).export(format="onnx", imgsz=imgsz, simplify=False, dynamic=False, verbose=False)
     finally:
-        LOGGER.setLevel(level)
         # Ultralytics' select_device sets torch's threads to cpu_count - 1 (1 on a 2-core machine):
         # every model timed after an export would otherwise run with fewer threads than asked for.
         torch.set_num_threads(threads)

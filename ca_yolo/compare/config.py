@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ca_yolo.evaluation.kvargs import ArgError, check_device, check_ultralytics_settings, parse_kv, split_list
+from ca_yolo.evaluation.kvargs import (
+    ArgError,
+    check_device,
+    check_ultralytics_settings,
+    parse_kv,
+    quiet_ultralytics,
+    split_list,
+)
 
 # The embedded default job (``ca-yolo compare`` with no data=): the generated sample dataset, small
 # enough to train 2 models x 2 seeds on 2 CPU cores in minutes. Any of these can be overridden.
@@ -206,19 +211,6 @@ def _int(merged: dict, key: str, minimum: int) -> int:
     return value
 
 
-@contextlib.contextmanager
-def _quiet_ultralytics():
-    """Silence Ultralytics' info lines while its checks run (only the verdict matters here)."""
-    from ultralytics.utils import LOGGER
-
-    level = LOGGER.level
-    LOGGER.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        LOGGER.setLevel(level)
-
-
 def _check_optimizer(name: object) -> None:
     """Ultralytics' own optimizer lookup (its trainer's ``build_optimizer``) on a one-layer model."""
     if name is None or str(name).lower() == "auto":
@@ -227,7 +219,7 @@ def _check_optimizer(name: object) -> None:
     from ultralytics.engine.trainer import BaseTrainer
 
     try:  # for a named optimizer build_optimizer uses only its arguments, not the trainer
-        with _quiet_ultralytics():
+        with quiet_ultralytics():
             BaseTrainer.build_optimizer(None, torch.nn.Linear(1, 1), name=str(name))
     except NotImplementedError as e:
         raise ArgError(f"optimizer={name}: {str(e).split(' {')[0]}") from None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+import logging
+from collections.abc import Collection, Iterator
 
 from ca_yolo.errors import UsageError
 
@@ -125,16 +127,24 @@ def check_device(device: str | None) -> None:
     """
     if device is None:
         return
-    import logging
-
-    from ultralytics.utils import LOGGER
     from ultralytics.utils.torch_utils import select_device
 
-    level = LOGGER.level
-    LOGGER.setLevel(logging.WARNING)  # only the verdict matters here, not Ultralytics' info line
     try:
-        select_device(device, verbose=False)
+        with quiet_ultralytics():
+            select_device(device, verbose=False)
     except Exception as e:  # noqa: BLE001  (Ultralytics raises ValueError; its first line says why)
         raise ArgError(f"device={device}: {str(e).strip().splitlines()[0]}") from None
+
+
+@contextlib.contextmanager
+def quiet_ultralytics() -> Iterator[None]:
+    """Only warnings from Ultralytics' logger in the block (its info lines would bury what we print); the level
+    is put back afterwards."""
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
     finally:
         LOGGER.setLevel(level)
