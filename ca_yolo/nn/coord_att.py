@@ -41,7 +41,7 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
   cost alone (each runs after a large convolution left the caches and the dispatcher cold); one
   call does not. Where the kernel can't be built the PyTorch form above runs; both agree to float
   rounding.
-  Exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX nodes and no shape
+- Exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX nodes and no shape
   arithmetic (:meth:`CoordAtt._forward_export`). An Ultralytics ``format=onnx`` export with
   ``dynamic=False`` (one input size) gets 14 nodes that ONNX Runtime's CPU provider keeps in its
   blocked NCHWc layout (:meth:`CoordAtt._forward_export_static`).
@@ -359,7 +359,8 @@ class CoordAtt(CoordAttBase):
         Resize, and the products are same-shape Muls. The kernel and Resize scales are the traced size,
         so the graph is only right for that size: used only inside :func:`static_shape_export`.
         Measured (yolov8n-ca / yolov8n latency, ONNX Runtime, 2 CPU threads, several runs): 1.03-1.07 ->
-        1.01-1.03 at 640 px, 1.18-1.22 -> 1.05-1.08 at 160 px (README "Speed").
+        1.01-1.03 at 640 px, 1.18-1.22 -> 1.05-1.08 at 160 px; on a busier host later, 1.03-1.07 at 640 px
+        with this form (README "Speed").
         """
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # baking the size in is the point here
