@@ -502,6 +502,24 @@ def test_local_yaml_wins_over_the_shipped_one_and_the_file_used_is_logged(tmp_pa
     assert sum(type(m).__name__ == "CoordAtt" for m in model.modules()) == 5 and lines == []
 
 
+def test_shipped_yaml_found_when_its_folder_path_has_a_digit_and_a_scale_letter(tmp_path, monkeypatch, caplog):
+    """Ultralytics strips the first '<digits><n|s|m|l|x>' of the *whole* path to find a scale-less file, so a
+    package installed under e.g. /tmp/tmp.ch7mAiAiqZ (or /opt/env3s) had its shipped YAMLs looked up in a folder
+    that does not exist. The shipped file is loaded by its own path and the scale read from the given name."""
+    from ca_yolo.plugin import cfg_models
+
+    models_dir = tmp_path / "tmp.ch7mAiAiqZ" / "models"
+    models_dir.mkdir(parents=True)
+    (models_dir / "yolov8-ca.yaml").write_text((cfg_models.MODELS_DIR / "yolov8-ca.yaml").read_text())
+    monkeypatch.setattr(cfg_models, "MODELS_DIR", models_dir)
+    monkeypatch.chdir(tmp_path)
+    model, lines = _load("yolov8s-ca.yaml", caplog)
+    assert model.yaml["scale"] == "s" and model.yaml["yaml_file"] == "yolov8s-ca.yaml"
+    assert sum(type(m).__name__ == "CoordAtt" for m in model.modules()) == 6
+    assert model.model[0].conv.out_channels == 32  # scale s: 64 x 0.5
+    assert lines == [f"model YAML yolov8s-ca.yaml: using {models_dir / 'yolov8-ca.yaml'} (shipped with ca-yolo)"]
+
+
 # --- one epoch from the command line ---------------------------------------------------------------
 
 

@@ -3,11 +3,12 @@
 Ultralytics' ``yaml_model_load(path)`` reads ``path`` if it exists, else the scale-less name
 (``yolov8s-ca.yaml`` -> ``yolov8-ca.yaml``) if *that* exists, each time looking first at the path
 as given (so the working directory for a bare name) and then inside its own package. We wrap it so
-that a bare name that neither form finds as a file, and that we ship, is replaced by a path into
-our folder *with the name unchanged*; Ultralytics then strips the scale letter and reads the scale
-from the name as it does for its own YAMLs. So the order is Ultralytics' own with our folder added:
-a file the user has (the name or its scale-less form, in the working directory) always wins over a
-shipped one. Anything else - paths, local files, Ultralytics' own names - passes through untouched.
+that a bare name that neither form finds as a file, and that we ship, loads the shipped file (the
+name itself or its scale-less form) from our folder, with the scale read from the name by
+Ultralytics' own ``guess_model_scale``, as it does for its own YAMLs. So the order is Ultralytics'
+own with our folder added: a file the user has (the name or its scale-less form, in the working
+directory) always wins over a shipped one. Anything else - paths, local files, Ultralytics' own
+names - passes through untouched.
 
 Every load of a model YAML by a name that is not itself the file logs which file was used.
 """
@@ -72,9 +73,18 @@ def wrap_yaml_model_load(original: Callable) -> Callable:
     def yaml_model_load(path):
         shipped = find_shipped(path)
         used = file_used(path, shipped)
-        d = original(shipped or path)
-        if shipped is not None:
-            d["yaml_file"] = str(path)  # keep the name the user gave, as Ultralytics does for its own
+        if shipped is None:
+            d = original(path)
+        else:
+            from ultralytics.nn.tasks import guess_model_scale
+
+            # The shipped file itself, by its own path: Ultralytics forms the scale-less name by stripping the
+            # first '<digits><scale letter>' of the whole path string, which a folder such as 'tmp.ch7mAiAiqZ'
+            # or 'env3s' would match instead of the file name. Scale and name are then the given name's, read
+            # by Ultralytics' own rule, as it does for its own YAMLs.
+            d = original(used)
+            d["scale"] = guess_model_scale(path)
+            d["yaml_file"] = str(path)
         if used and os.path.abspath(used) != os.path.abspath(str(path)):
             LOGGER.info(f"model YAML {path}: using {os.path.abspath(used)} ({_origin(used)})")
         return d
