@@ -9,6 +9,9 @@ The README's "Speed" section quotes these figures. Each is a median of many call
   PyTorch inference form.
 - ``layer_in_model_us``: the same layers inside a fused yolov8n-ca forward pass (each layer's
   inference form timed where it runs), at 160 and 640 px, both forms (passes alternating).
+- ``in_model_floor_us``: at 640 px, per forward, the six fused layers against a plain read
+  (``x.sum()``) and a plain read + write (``x * 0.5``) of the same maps at the same places, and the
+  first and second of two ``torch.empty_like(x)`` there (the first pays for the cold caches).
 - ``model_ratio``: yolov8n-ca / yolov8n batch-1 latency with the kernel and with the PyTorch form,
   the three models interleaved in one process (median of per-round ratios), at 160 and 640 px.
 - ``add_us``: a tiny ``add`` (8 numbers) right after a 3x3 convolution of a 1x64x80x80 map, and
@@ -94,6 +97,56 @@ def layer_in_model_us(imgsz: int, passes: int) -> dict[str, dict[str, float]]:
     }
 
 
+def in_model_floor_us(imgsz: int, passes: int) -> dict[str, float]:
+    """Per forward, summed over the six CA positions of a fused yolov8n-ca: the layer (its inference form
+    here) against plain passes over the same maps made in its place, and the price of a first call.
+
+    ``x.sum()`` reads each map once, ``x * 0.5`` reads and writes it once: the kernel's pooling and
+    scaling passes can't cost less than these. ``empty_like, first`` / ``second``: two
+    ``torch.empty_like(x)`` back to back where the layer runs - the first pays for running right after
+    a large convolution (caches cold), the second does not. Modes alternate per pass.
+    """
+    from ca_yolo.bench.models import build_fused
+    from ca_yolo.nn import CoordAtt
+
+    model, mode, spent = build_fused("yolov8n-ca.yaml"), [""], {}
+
+    def probe(x, fused):
+        if mode[0] == "layer":
+            t0 = time.perf_counter()
+            y = fused(x)
+            spent.setdefault("layer", []).append(time.perf_counter() - t0)
+        elif mode[0] == "empty_like":
+            t0 = time.perf_counter()
+            torch.empty_like(x)
+            t1 = time.perf_counter()
+            torch.empty_like(x)
+            spent.setdefault("empty_like, first", []).append(t1 - t0)
+            spent.setdefault("empty_like, second", []).append(time.perf_counter() - t1)
+            y = fused(x)
+        else:
+            op = (lambda: x.sum()) if mode[0] == "x.sum()" else (lambda: x * 0.5)
+            t0 = time.perf_counter()
+            op()
+            spent.setdefault(mode[0], []).append(time.perf_counter() - t0)
+            y = fused(x)
+        return y
+
+    layers = [m for m in model.model if isinstance(m, CoordAtt)]
+    for m in layers:
+        m._forward_fused = lambda x, fused=m._forward_fused: probe(x, fused)  # this model only
+    x, modes = torch.rand(1, 3, imgsz, imgsz), ["layer", "x.sum()", "x * 0.5", "empty_like"]
+    with torch.inference_mode():
+        for p in range(passes):
+            for mode[0] in modes[p % 4 :] + modes[: p % 4]:
+                model(x)
+    n = len(layers)
+    return {
+        k: round(statistics.median(sum(v[i : i + n]) for i in range(n * (passes // 5), len(v), n)) * 1e6, 1)
+        for k, v in spent.items()
+    }
+
+
 def model_ratio(imgsz: int, rounds: int) -> dict[str, float]:
     from ca_yolo.bench.models import build_fused
     from ca_yolo.bench.timing import paired_ratio, timed_rounds
@@ -167,6 +220,7 @@ def main() -> None:
         "kernel": native.kernel_status(),
         "layer_alone_us": layer_alone_us(),
         "layer_in_model_us": {"160": layer_in_model_us(160, 300), "640": layer_in_model_us(640, 60)},
+        "in_model_floor_us": {"640": in_model_floor_us(640, 100)},
         "model_ratio": {"160": model_ratio(160, 300), "640": model_ratio(640, 60)},
         "add_us": add_us(),
         "ort_ms": ort_ms(threads),
