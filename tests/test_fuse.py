@@ -40,11 +40,15 @@ SHAPES = [
 CA_NODES = collections.Counter({"ReduceMean": 2, "Conv": 4, "HardSwish": 2, "Sigmoid": 2, "Mul": 2})
 
 
-@pytest.mark.parametrize("cls, kwargs", FUSABLE)
+# Every layer's inference form as it runs by default, plus CoordAtt's PyTorch form: on the CPU the default
+# CoordAtt runs the compiled kernel where it could be built; the other layers have one eager form only.
+FORMS = [(cls, kwargs, "default") for cls, kwargs in FUSABLE] + [(CoordAtt, {}, "pytorch")]
+
+
+@pytest.mark.parametrize("cls, kwargs, form", FORMS)
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("form", ["default", "pytorch"])
 def test_fused_eager_equals_unfused_to_float_rounding(cls, kwargs, shape, form):
-    """ "default": CoordAtt runs the compiled kernel where it could be built; "pytorch": its PyTorch form."""
+    """ "default": what fused layers run here; "pytorch": CoordAtt's PyTorch form (the kernel's fallback)."""
     m = trained_like(cls, **kwargs)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1)) * 3
     with torch.no_grad(), native.disabled() if form == "pytorch" else contextlib.nullcontext():
