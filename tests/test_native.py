@@ -121,6 +121,7 @@ def test_build_is_cached_per_machine(fresh_kernel, monkeypatch):
     assert native.build() == first and calls == ["--version", "compile", "--version"]  # from the cache
     assert sorted(p.name for p in fresh_kernel.iterdir()) == [first.name]  # no temporary file left
     assert native.kernel_status() == f"compiled kernel ({first})"
+    assert native.kernel_status(with_file=False) == "compiled kernel"
 
 
 def test_no_compiler_means_the_pytorch_form_and_one_warning(fresh_kernel, monkeypatch, caplog):

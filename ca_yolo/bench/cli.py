@@ -150,7 +150,10 @@ def _meta(args: argparse.Namespace) -> dict:
         "ultralytics": ultralytics.__version__,
         "onnxruntime": ort_version,
         "python": platform.python_version(),
-        "coordatt_kernel": native.kernel_status() if args.device == "cpu" else "CPU only (not used on this device)",
+        # without the kernel's file: a path in the user's cache says nothing to a reader of the results
+        "coordatt_kernel": native.kernel_status(with_file=False)
+        if args.device == "cpu"
+        else "CPU only (not used on this device)",
         "loadavg_before": _loadavg(),
     }
 

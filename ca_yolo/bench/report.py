@@ -155,8 +155,8 @@ def markdown(result: dict) -> str:
         f"onnxruntime {meta.get('onnxruntime', '?')}; load average before/after: "
         f"{meta.get('loadavg_before', '?')} / {meta.get('loadavg_after', '?')}."
     ]
-    if "coordatt_kernel" in meta:  # the file's path (under the user's home) says nothing to a reader
-        lines[0] += f" Fused CoordAtt layers on the CPU: {meta['coordatt_kernel'].split(' (/')[0]}."
+    if "coordatt_kernel" in meta:
+        lines[0] += f" Fused CoordAtt layers on the CPU: {meta['coordatt_kernel']}."
     parts = {**result, "models": _paired_models(result.get("models", {}))}
     for part, header, align, cells in _TABLES:
         if parts.get(part):

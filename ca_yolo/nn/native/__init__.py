@@ -181,13 +181,14 @@ def load(path: Path) -> CoordAttKernel:
 
 
 @functools.lru_cache(maxsize=1)
-def _kernel_once() -> tuple[CoordAttKernel | None, str]:
-    """(the kernel or None, what happened in words): built once per process, the log line once too."""
+def _kernel_once() -> tuple[CoordAttKernel | None, str, Path | None]:
+    """(the kernel or None, what runs in words, the kernel's file or None): built once per process, the log
+    line once too."""
     if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "off", "no"):
-        return None, f"PyTorch inference form ({ENV_SWITCH}={os.environ[ENV_SWITCH]})"
+        return None, f"PyTorch inference form ({ENV_SWITCH}={os.environ[ENV_SWITCH]})", None
     try:
         path = build()
-        return load(path), f"compiled kernel ({path})"
+        return load(path), "compiled kernel", path
     except BuildError as e:
         from ultralytics.utils import LOGGER
 
@@ -195,7 +196,7 @@ def _kernel_once() -> tuple[CoordAttKernel | None, str]:
             f"ca-yolo: CoordAtt kernel not built ({e}); the PyTorch inference form runs instead "
             f"({ENV_SWITCH}=0 silences this)"
         )
-        return None, f"PyTorch inference form (kernel not built: {e})"
+        return None, f"PyTorch inference form (kernel not built: {e})", None
 
 
 def coord_att_kernel() -> CoordAttKernel | None:
@@ -209,7 +210,10 @@ def coord_att_kernel() -> CoordAttKernel | None:
     return None if _OFF.get() else _kernel_once()[0]
 
 
-def kernel_status() -> str:
-    """What fused float32 CoordAtt layers run on the CPU here, in one line: the compiled kernel (its file), or the
-    PyTorch inference form and why."""
-    return "PyTorch inference form (ca_yolo.nn.native.disabled())" if _OFF.get() else _kernel_once()[1]
+def kernel_status(with_file: bool = True) -> str:
+    """What fused float32 CoordAtt layers run on the CPU here, in one line: the compiled kernel (with its file
+    unless ``with_file`` is False), or the PyTorch inference form and why."""
+    if _OFF.get():
+        return "PyTorch inference form (ca_yolo.nn.native.disabled())"
+    _, status, path = _kernel_once()
+    return f"{status} ({path})" if with_file and path else status
