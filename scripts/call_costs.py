@@ -26,7 +26,6 @@ Usage: ``python scripts/call_costs.py [--threads 2]`` (about a minute on 2 cores
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import tempfile
@@ -49,20 +48,13 @@ def _median_us(fn, calls: int, before=None) -> float:
     return round(statistics.median(samples) * 1e6, 1)
 
 
-def _forms():
-    """(label, context) for the compiled kernel (where built) and the PyTorch inference form."""
-    from ca_yolo.nn import native
-
-    kernel = [("kernel", contextlib.nullcontext)] if native.coord_att_kernel() else []
-    return [*kernel, ("pytorch", native.disabled)]
-
-
 def layer_alone_us() -> dict[str, dict[str, float]]:
+    from ca_yolo.bench.models import inference_forms
     from ca_yolo.nn import CoordAtt
 
     out = {}
     with torch.inference_mode():
-        for label, form in _forms():
+        for label, form in inference_forms().items():
             with form():
                 for level, (c, s) in {"P3": (64, 20), "P4": (128, 10), "P5": (256, 5)}.items():
                     layer, x = CoordAtt(c).eval().fuse(), torch.randn(1, c, s, s)
@@ -71,7 +63,7 @@ def layer_alone_us() -> dict[str, dict[str, float]]:
 
 
 def layer_in_model_us(imgsz: int, passes: int) -> dict[str, dict[str, float]]:
-    from ca_yolo.bench.models import build_fused
+    from ca_yolo.bench.models import build_fused, inference_forms
     from ca_yolo.nn import CoordAtt
 
     model, spent, label = build_fused("yolov8n-ca.yaml"), {}, [""]
@@ -88,7 +80,7 @@ def layer_in_model_us(imgsz: int, passes: int) -> dict[str, dict[str, float]]:
     x = torch.rand(1, 3, imgsz, imgsz)
     with torch.inference_mode():
         for _ in range(passes):
-            for label[0], form in _forms():
+            for label[0], form in inference_forms().items():
                 with form():
                     model(x)
     return {
@@ -148,23 +140,12 @@ def in_model_floor_us(imgsz: int, passes: int) -> dict[str, float]:
 
 
 def model_ratio(imgsz: int, rounds: int) -> dict[str, float]:
-    from ca_yolo.bench.models import build_fused
-    from ca_yolo.bench.timing import paired_ratio, timed_rounds
+    from ca_yolo.bench.models import build_fused, form_samples
+    from ca_yolo.bench.timing import paired_ratio
 
     base, ca = build_fused("yolov8n.yaml"), build_fused("yolov8n-ca.yaml")
-    x = torch.rand(1, 3, imgsz, imgsz)
-
-    def run(form):
-        def call():
-            with form():
-                return ca(x)
-
-        return call
-
-    fns = {"base": lambda: base(x), **{label: run(form) for label, form in _forms()}}
-    with torch.inference_mode():
-        s = timed_rounds(fns, rounds, warmup=5)
-    return {label: round(paired_ratio(s[label], s["base"])["median"], 4) for label in fns if label != "base"}
+    s = form_samples(base, ca, torch.rand(1, 3, imgsz, imgsz), rounds)
+    return {label: round(paired_ratio(v, s["base"])["median"], 4) for label, v in s.items() if label != "base"}
 
 
 def add_us() -> dict[str, float]:

@@ -28,7 +28,6 @@ Usage: ``python scripts/latency_drift.py --sets 40 --out docs/results/latency-dr
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import statistics
@@ -71,11 +70,10 @@ class Bench:
     """The models of one study, built and exported once; :meth:`measure_set` times one set."""
 
     def __init__(self, threads: int, tmp: Path):
-        from ca_yolo.bench.models import build_fused, export_onnx, ort_session
+        from ca_yolo.bench.models import build_fused, export_onnx, inference_forms, ort_session
         from ca_yolo.nn import native
 
-        self.forms = {"kernel": contextlib.nullcontext, "pytorch": native.disabled}
-        if not native.coord_att_kernel():
+        if "kernel" not in inference_forms():
             raise SystemExit(f"latency_drift: the compiled kernel is not available here ({native.kernel_status()})")
         self.base, self.ca = build_fused("yolov8n.yaml"), build_fused("yolov8n-ca.yaml")
         onnx = {name: export_onnx(name, tmp / name.split(".")[0], 640) for name in ("yolov8n.yaml", "yolov8n-ca.yaml")}
@@ -83,20 +81,10 @@ class Bench:
         torch.set_num_threads(threads)  # ort_session / export may have touched it
 
     def torch_set(self, imgsz: int, rounds: int) -> dict:
-        from ca_yolo.bench.timing import timed_rounds
+        from ca_yolo.bench.models import form_samples
 
         x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
-
-        def ca(form):
-            def call():
-                with form():
-                    return self.ca(x)
-
-            return call
-
-        fns = {"base": lambda: self.base(x), **{label: ca(form) for label, form in self.forms.items()}}
-        with torch.inference_mode():
-            return _ratios(timed_rounds(fns, rounds, warmup=5), "base")
+        return _ratios(form_samples(self.base, self.ca, x, rounds), "base")
 
     def ort_set(self, rounds: int) -> dict:
         from ca_yolo.bench.timing import timed_rounds

@@ -290,3 +290,20 @@ def test_no_kernel_runs_the_pytorch_form_for_that_run_only(tmp_path, monkeypatch
         "PyTorch inference form (ca_yolo.nn.native.disabled())"
     )
     assert seen == [None] and native.coord_att_kernel() is native._kernel_once()[0]
+
+
+def test_form_samples_times_the_ca_model_under_each_inference_form():
+    """scripts/call_costs.py and latency_drift.py: baseline + CA model per form, interleaved, the form active."""
+    from ca_yolo.bench.models import form_samples, inference_forms
+
+    assert list(inference_forms()) == (["kernel", "pytorch"] if native.coord_att_kernel() else ["pytorch"])
+    seen = []
+
+    def ca(x):
+        seen.append(native.coord_att_kernel() is not None)
+        return x
+
+    samples = form_samples(lambda x: x, ca, torch.zeros(1), rounds=3)
+    assert list(samples) == ["base", *inference_forms()] and all(len(v) == 3 for v in samples.values())
+    kernel_calls = [True] * 8 if native.coord_att_kernel() else []  # 5 warm-up + 3 timed rounds per form
+    assert sorted(seen) == [False] * 8 + kernel_calls  # the PyTorch form's calls saw no kernel

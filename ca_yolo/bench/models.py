@@ -61,6 +61,31 @@ def build_fused(name: str, device: str = "cpu", half: bool = False) -> torch.nn.
     return model.half() if half else model
 
 
+def inference_forms() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
+    """Label -> context of each inference form fused CoordAtt layers can run here, for side-by-side timings:
+    ``"kernel"`` (the compiled CPU kernel, only where it could be built) and ``"pytorch"`` (the PyTorch form)."""
+    from ca_yolo.nn import native
+
+    kernel = {"kernel": contextlib.nullcontext} if native.coord_att_kernel() else {}
+    return {**kernel, "pytorch": native.disabled}
+
+
+def form_samples(base: torch.nn.Module, ca: torch.nn.Module, x: torch.Tensor, rounds: int) -> dict[str, list[float]]:
+    """Latency samples (seconds) of ``base(x)`` (key ``"base"``) and of ``ca(x)`` under each of
+    :func:`inference_forms` (keys its labels), all interleaved in one loop (5 warm-up rounds)."""
+
+    def under(form):
+        def call():
+            with form():
+                return ca(x)
+
+        return call
+
+    fns = {"base": lambda: base(x), **{label: under(form) for label, form in inference_forms().items()}}
+    with torch.inference_mode():
+        return timed_rounds(fns, rounds, warmup=5)
+
+
 def export_onnx(name: str, folder: Path, imgsz: int) -> Path:
     """Export model ``name`` (YAML) to ONNX with Ultralytics' exporter into ``folder``; return the file.
 
