@@ -19,6 +19,11 @@ import torch
 
 torch.set_num_threads(1)
 
+# Without a GPU, Triton kernels run on CPU tensors in Triton's interpreter; it must be chosen before any
+# kernel is defined (at import of ca_yolo.nn.triton_coord_att), so here, first.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach for the network from Ultralytics
 # One intra-op thread: the tests use tiny tensors, where OpenMP threads only add overhead, and on a
 # busy 2-core machine spinning threads slowed single tests 5-20x. Subprocesses inherit this.

@@ -59,6 +59,7 @@ from torch.autograd.function import once_differentiable
 
 from ca_yolo.nn.fuse import InferenceForm, conv_weight_bias, exporting_static_shapes, fold_conv_bn
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
+from ca_yolo.nn.gpu_forms import active_form, plain_fused_forward
 from ca_yolo.nn.native import coord_att_kernel
 from ca_yolo.nn.registry import register_layer
 
@@ -163,6 +164,14 @@ class _Scale(torch.autograd.Function):
                 grad_x = _scale(grad, g_h, g_w)
             grad_x = grad_x.to(x.dtype)
         return grad_x, grad_h, grad_w
+
+
+@functools.cache
+def _triton():
+    """:mod:`ca_yolo.nn.triton_coord_att`, imported on first use (it imports Triton, which a CPU install may lack)."""
+    from ca_yolo.nn import triton_coord_att
+
+    return triton_coord_att
 
 
 def _plain_ops_only() -> bool:
@@ -283,6 +292,10 @@ class CoordAtt(CoordAttBase):
             "_cbh": bh.clone(),
             "_cww": ww[:, :, None, None],
             "_cbw": bw.clone(),
+            # the plain GPU form's conv1d weights (ca_yolo.nn.gpu_forms)
+            "_w1c": w1[:, :, None],
+            "_wgc": torch.cat((wh, ww))[:, :, None],
+            "_bgf": torch.cat((bh, bw)),
         }
 
     def fuse(self) -> CoordAtt:
@@ -303,6 +316,11 @@ class CoordAtt(CoordAttBase):
         (memory-bound) sum along W and H and run the three convs as batched products.
         """
         w1, b1, wg, bg, wgt = self._constants[:5]
+        form = active_form(x)
+        if form == "triton":
+            return _triton().fused_forward(x, w1, b1, wg, bg)
+        if form == "torch":
+            return plain_fused_forward(x, self._constants[11], self._constants[6], *self._constants[12:14])
         kernel = coord_att_kernel()
         if kernel and x.dtype == w1.dtype == torch.float32 and x.device.type == "cpu" and x.is_contiguous():
             if x.numel():
@@ -370,6 +388,23 @@ class CoordAtt(CoordAttBase):
         g_w = F.interpolate(g_w, scale_factor=(float(h), 1.0), mode="nearest")
         return x * (g_h * g_w)
 
+    def _forward_gpu(self, x: torch.Tensor, form: str) -> torch.Tensor:
+        """Training (and unfused eval) on a GPU: the gate network as conv modules (no products over expanded
+        weights); pooling and scaling as Triton kernels with one-pass backward kernels (form "triton") or as
+        the autograd functions the CPU uses (form "torch")."""
+        h = x.shape[2]
+        if form == "triton":
+            tk = _triton()
+            link = tk.GradLink() if x.requires_grad and torch.is_grad_enabled() else None
+            z = tk.pool_with_grad(x, link) if link else tk.pool(x)
+            g_h, g_w = self._gates_conv(z, h)
+            return tk.scale_with_grad(x, g_h.unsqueeze(3), g_w.unsqueeze(2), link)
+        if not torch.is_grad_enabled():
+            g_h, g_w = self._gates_conv(_pool(x), h)
+            return _scale(x, g_h.unsqueeze(3), g_w.unsqueeze(2))
+        g_h, g_w = self._gates_conv(_Pool.apply(x) if x.requires_grad else _pool(x), h)
+        return _Scale.apply(x, g_h.unsqueeze(3), g_w.unsqueeze(2))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale x (B, C, H, W) by g_h * g_w; returns (B, C, H, W)."""
         if self._fused_names:
@@ -379,6 +414,8 @@ class CoordAtt(CoordAttBase):
                 return self._forward_export(x)
             elif not torch.is_grad_enabled():
                 return self._forward_fused(x)
+        if not _plain_ops_only() and active_form(x) in ("triton", "torch"):
+            return self._forward_gpu(x, active_form(x))
         if not torch.is_grad_enabled() or _plain_ops_only():
             g_h, g_w = self.gates(x)
             return _scale(x, g_h, g_w)

@@ -1,0 +1,331 @@
+"""Triton kernels for CoordAtt on a GPU: each full-size map is read or written the fewest times the maths allows.
+
+The layer is memory-bound (its arithmetic is a few multiply-adds per element) and, at batch 1, launch-bound.
+Four kernels serve both uses:
+
+- :func:`pool`: one pass over x (B, C, H, W) -> z (B, C, H + W), the means along W then along H. Each
+  program owns a block of channels of one image and walks down the rows: row means are stored as it
+  goes, column sums stay in registers.
+- :func:`gates`: the tiny gate network on z for the inference form (conv1 with BatchNorm folded,
+  h-swish, the stacked gate convs, sigmoid), one program per block of H + W positions, fp32 throughout.
+- :func:`scale`: one pass, out = x * g_h * g_w (+ an optional broadcast term, which is how the
+  pooling's backward joins the scaling's backward in one pass).
+- :func:`scale_grads`: one pass over (grad, x) -> dL/dg_h = sum_w grad * x * g_w and dL/dg_w =
+  sum_h grad * x * g_h, with the same walk as :func:`pool`.
+
+Inference (:func:`fused_forward`) is pool -> gates -> scale: x is read twice and written once.
+Training (:func:`pool_with_grad`, :func:`scale_with_grad`) keeps the gate network in PyTorch (BatchNorm
+statistics, AMP, hooks) and puts :class:`_Pool` and :class:`_Scale` around it. Their backward passes
+are two kernels over the full map instead of autograd's eight or so: the scaling's backward computes
+only the gate gradients and hands its incoming gradient to the pooling's backward, which writes the
+whole dL/dx at once:
+``grad * g_h * g_w + dL/dz_h / W + dL/dz_w / H``.
+
+Any float dtype (sums in fp32), any strides (contiguous or channels_last; the output keeps x's
+layout), any B, H, W >= 1. With ``TRITON_INTERPRET=1`` the kernels run on CPU tensors in Triton's
+interpreter, which is how the test suite checks them without a GPU.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+import triton.language as tl
+from torch.autograd.function import once_differentiable
+
+# Elements per program tile: large enough to keep the memory system busy, small enough for registers.
+_TILE = 4096
+
+
+@functools.lru_cache(maxsize=256)
+def _map_tiles(c: int, h: int, w: int, channels_last: bool) -> tuple[int, int, int]:
+    """(BLOCK_C, BLOCK_H, BLOCK_W) for a walk over whole rows of a (C, H, W) map.
+
+    Rows are whole (BLOCK_W >= W) so column sums never leave registers. Contiguous maps take one
+    channel per program (many programs even at batch 1, loads along W); channels_last maps take up to
+    64 channels, the contiguous direction there.
+    """
+    bw = triton.next_power_of_2(w)
+    bc = min(triton.next_power_of_2(c), max(1, _TILE // bw), 64) if channels_last else 1
+    bh = min(triton.next_power_of_2(h), max(1, _TILE // (bw * bc)))
+    return bc, bh, bw
+
+
+@triton.jit
+def _pool_kernel(
+    x_ptr, z_ptr, C, H, W, sb, sc, sh, sw, inv_w, inv_h,
+    BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
+):  # fmt: skip
+    b = tl.program_id(1)
+    c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    w = tl.arange(0, BLOCK_W)
+    cm, wm = c < C, w < W
+    src = x_ptr + b.to(tl.int64) * sb + c[:, None, None].to(tl.int64) * sc + w[None, None, :] * sw
+    dst = z_ptr + (b * C + c).to(tl.int64)[:, None] * (H + W)
+    cols = tl.zeros([BLOCK_C, BLOCK_W], dtype=tl.float32)
+    for h0 in range(0, H, BLOCK_H):
+        h = h0 + tl.arange(0, BLOCK_H)
+        hm = h < H
+        m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
+        t = tl.load(src + h[None, :, None] * sh, mask=m3, other=0.0).to(tl.float32)
+        tl.store(dst + h[None, :], tl.sum(t, 2) * inv_w, mask=cm[:, None] & hm[None, :])
+        cols += tl.sum(t, 1)
+    tl.store(dst + H + w[None, :], cols * inv_h, mask=cm[:, None] & wm[None, :])
+
+
+@triton.jit
+def _gates_kernel(
+    z_ptr, g_ptr, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, H, L, MIP,
+    MIP_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_L: tl.constexpr,
+):  # fmt: skip
+    b = tl.program_id(1)
+    pos = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
+    m = tl.arange(0, MIP_P)
+    lm, mm = pos < L, m < MIP
+    z_img = z_ptr + b.to(tl.int64) * C * L
+    # f = h_swish(W1 z + b1), (MIP, BLOCK_L)
+    f = tl.zeros([MIP_P, BLOCK_L], dtype=tl.float32)
+    for k0 in range(0, C, BLOCK_K):
+        k = k0 + tl.arange(0, BLOCK_K)
+        km = k < C
+        zt = tl.load(z_img + k[:, None] * L + pos[None, :], mask=km[:, None] & lm[None, :], other=0.0)
+        wt = tl.load(w1_ptr + m[:, None] * C + k[None, :], mask=mm[:, None] & km[None, :], other=0.0)
+        f += tl.sum(wt.to(tl.float32)[:, :, None] * zt.to(tl.float32)[None, :, :], 1)
+    f += tl.load(b1_ptr + m, mask=mm, other=0.0).to(tl.float32)[:, None]
+    f = f * tl.minimum(tl.maximum(f + 3.0, 0.0), 6.0) / 6.0
+    # g = sigmoid(Wg f + bg): gate row c for the first H positions (conv_h), row C + c for the rest (conv_w)
+    shift = (pos >= H).to(tl.int32) * C
+    g_img = g_ptr + b.to(tl.int64) * C * L
+    for k0 in range(0, C, BLOCK_K):
+        k = k0 + tl.arange(0, BLOCK_K)
+        km = k < C
+        row = k[:, None] + shift[None, :]  # (BLOCK_K, BLOCK_L)
+        om = km[:, None] & lm[None, :]
+        wm3 = om[:, None, :] & mm[None, :, None]
+        wt = tl.load(wg_ptr + row[:, None, :] * MIP + m[None, :, None], mask=wm3, other=0.0)
+        a = tl.sum(wt.to(tl.float32) * f[None, :, :], 1) + tl.load(bg_ptr + row, mask=om, other=0.0).to(tl.float32)
+        tl.store(g_img + k[:, None] * L + pos[None, :], tl.sigmoid(a), mask=om)
+
+
+@triton.jit
+def _scale_kernel(
+    src_ptr, out_ptr, gh_ptr, gw_ptr, add_ptr, C, H, W, NHB, sb, sc, sh, sw, ob, oc, oh, ow,
+    ghb, ghc, gwb, gwc, gw_off, inv_w, inv_h,
+    ADD: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
+):  # fmt: skip
+    b = tl.program_id(1)
+    c = (tl.program_id(0) // NHB) * BLOCK_C + tl.arange(0, BLOCK_C)
+    h = (tl.program_id(0) % NHB) * BLOCK_H + tl.arange(0, BLOCK_H)
+    w = tl.arange(0, BLOCK_W)
+    cm, hm, wm = c < C, h < H, w < W
+    b64, c64 = b.to(tl.int64), c.to(tl.int64)
+    m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
+    x = tl.load(src_ptr + b64 * sb + c64[:, None, None] * sc + h[None, :, None] * sh + w[None, None, :] * sw, mask=m3)
+    gh = tl.load(gh_ptr + b64 * ghb + c64[:, None] * ghc + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
+    gw_at = gw_ptr + gw_off + b64 * gwb + c64[:, None] * gwc + w[None, :]
+    gw = tl.load(gw_at, mask=cm[:, None] & wm[None, :], other=0.0)
+    y = x.to(tl.float32) * gh.to(tl.float32)[:, :, None] * gw.to(tl.float32)[:, None, :]
+    if ADD:  # + dL/dz_h / W + dL/dz_w / H, from add (B, C, H + W)
+        a = add_ptr + (b * C + c).to(tl.int64) * (H + W)
+        ah = tl.load(a[:, None] + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0).to(tl.float32) * inv_w
+        aw = tl.load(a[:, None] + H + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0).to(tl.float32) * inv_h
+        y += ah[:, :, None] + aw[:, None, :]
+    tl.store(out_ptr + b64 * ob + c64[:, None, None] * oc + h[None, :, None] * oh + w[None, None, :] * ow, y, mask=m3)
+
+
+@triton.jit
+def _scale_grads_kernel(
+    grad_ptr, x_ptr, gh_ptr, gw_ptr, dgh_ptr, dgw_ptr, C, H, W, gb, gc, gh_s, gw_s, sb, sc, sh, sw,
+    ghb, ghc, gwb, gwc,
+    BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
+):  # fmt: skip
+    b = tl.program_id(1)
+    c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    w = tl.arange(0, BLOCK_W)
+    cm, wm = c < C, w < W
+    b64, c64 = b.to(tl.int64), c.to(tl.int64)
+    gsrc = grad_ptr + b64 * gb + c64[:, None, None] * gc + w[None, None, :] * gw_s
+    xsrc = x_ptr + b64 * sb + c64[:, None, None] * sc + w[None, None, :] * sw
+    gw = tl.load(gw_ptr + b64 * gwb + c64[:, None] * gwc + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0)
+    gw = gw.to(tl.float32)
+    dh = dgh_ptr + (b * C + c).to(tl.int64)[:, None] * H
+    cols = tl.zeros([BLOCK_C, BLOCK_W], dtype=tl.float32)
+    for h0 in range(0, H, BLOCK_H):
+        h = h0 + tl.arange(0, BLOCK_H)
+        hm = h < H
+        m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
+        g = tl.load(gsrc + h[None, :, None] * gh_s, mask=m3, other=0.0).to(tl.float32)
+        x = tl.load(xsrc + h[None, :, None] * sh, mask=m3, other=0.0).to(tl.float32)
+        gh = tl.load(gh_ptr + b64 * ghb + c64[:, None] * ghc + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
+        t = g * x
+        tl.store(dh + h[None, :], tl.sum(t * gw[:, None, :], 2), mask=cm[:, None] & hm[None, :])
+        cols += tl.sum(t * gh.to(tl.float32)[:, :, None], 1)
+    tl.store(dgw_ptr + (b * C + c).to(tl.int64)[:, None] * W + w[None, :], cols, mask=cm[:, None] & wm[None, :])
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    return x.stride(1) == 1 and x.shape[1] > 1
+
+
+def pool(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """[mean_w(x) ; mean_h(x)] of x (B, C, H, W) -> (B, C, H + W), in ``dtype`` (default x's), summed in fp32."""
+    b, c, h, w = x.shape
+    z = torch.empty((b, c, h + w), dtype=dtype or x.dtype, device=x.device)
+    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
+    _pool_kernel[(triton.cdiv(c, bc), b)](x, z, c, h, w, *x.stride(), 1.0 / w, 1.0 / h, bc, bh, bw)
+    return z
+
+
+def gates(z: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor, h: int):
+    """Inference gates from z (B, C, L) fp32, L = H + W -> (B, C, L) fp32: sigmoid(Wg h_swish(W1 z + b1) + bg).
+
+    w1 (mip, C) and b1 (mip,) are conv1 with BatchNorm folded; wg (2C, mip) and bg (2C,) are conv_h
+    then conv_w stacked; positions < h take conv_h's rows, the others conv_w's.
+    """
+    bsz, c, length = z.shape
+    mip = w1.shape[0]
+    mip_p = max(2, triton.next_power_of_2(mip))
+    block_l = 32 if mip_p <= 8 else 16
+    block_k = max(1, min(triton.next_power_of_2(c), 8192 // (mip_p * block_l)))
+    g = torch.empty_like(z)
+    _gates_kernel[(triton.cdiv(length, block_l), bsz)](z, g, w1, b1, wg, bg, c, h, length, mip, mip_p, block_k, block_l)
+    return g
+
+
+def scale(
+    x: torch.Tensor,
+    g_h: torch.Tensor,
+    g_w: torch.Tensor,
+    gw_offset: int = 0,
+    add: torch.Tensor | None = None,
+    out_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """x (B, C, H, W) * g_h * g_w in one pass; the result has x's shape and memory format.
+
+    Args:
+        x: the map (any strides).
+        g_h, g_w: gates indexed [b, c, i] as ``g.stride(0) * b + g.stride(1) * c + i`` (unit stride along
+            H resp. W): (B, C, H, 1) / (B, C, 1, W) tensors, or both the one (B, C, H + W) inference
+            gate tensor with ``gw_offset=H``.
+        add: optional (B, C, H + W); adds ``add[..., :H] / W`` along rows and ``add[..., H:] / H`` along
+            columns (the pooling's backward).
+        out_dtype: the output's dtype (default: x's).
+    """
+    b, c, h, w = x.shape
+    out = torch.empty_like(x, dtype=out_dtype or x.dtype)
+    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
+    nhb = triton.cdiv(h, bh)
+    _scale_kernel[(triton.cdiv(c, bc) * nhb, b)](
+        x, out, g_h, g_w, x if add is None else add, c, h, w, nhb, *x.stride(), *out.stride(),
+        g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), gw_offset, 1.0 / w, 1.0 / h,
+        add is not None, bc, bh, bw,
+    )  # fmt: skip
+    return out
+
+
+def scale_grads(
+    grad: torch.Tensor, x: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """dL/dg_h (B, C, H, 1) and dL/dg_w (B, C, 1, W) of out = x * g_h * g_w, in the gates' dtypes, one pass."""
+    b, c, h, w = x.shape
+    dgh = torch.empty((b, c, h, 1), dtype=g_h.dtype, device=x.device)
+    dgw = torch.empty((b, c, 1, w), dtype=g_w.dtype, device=x.device)
+    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
+    _scale_grads_kernel[(triton.cdiv(c, bc), b)](
+        grad, x, g_h, g_w, dgh, dgw, c, h, w, grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3),
+        *x.stride(), g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), bc, bh, bw,
+    )  # fmt: skip
+    return dgh, dgw
+
+
+def _unit_inner(g: torch.Tensor) -> torch.Tensor:
+    """g (B, C, N, 1) or (B, C, 1, N) with unit stride along N, as the kernels index it."""
+    return g if g.stride(2 if g.shape[3] == 1 else 3) == 1 or g.shape[2] * g.shape[3] == 1 else g.contiguous()
+
+
+def fused_forward(
+    x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor
+) -> torch.Tensor:
+    """The fused CoordAtt inference form: three kernels, x (B, C, H, W) -> (B, C, H, W) in x's dtype and layout.
+
+    w1 (mip, C), b1 (mip, ...), wg (2C, mip), bg (2C, ...): the inference constants (any float dtype,
+    contiguous).
+    """
+    h = x.shape[2]
+    g = gates(pool(x, torch.float32), w1, b1, wg, bg, h)
+    return scale(x, g, g, gw_offset=h)
+
+
+class GradLink:
+    """What the scaling's backward hands to the pooling's backward of the same layer call."""
+
+    __slots__ = ("grad", "g_h", "g_w")
+
+    def __init__(self):
+        self.grad = self.g_h = self.g_w = None
+
+
+class _Pool(torch.autograd.Function):
+    """z = pool(x); backward writes the layer's whole dL/dx, with the scaling's share from :class:`GradLink`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, link: GradLink) -> torch.Tensor:  # noqa: D102
+        ctx.link, ctx.x_dtype, ctx.hw = link, x.dtype, x.shape[2:]
+        return pool(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_z: torch.Tensor):  # noqa: D102
+        link = ctx.link
+        grad_z = grad_z.contiguous()
+        if link.grad is None:  # the scaling's backward did not run (no gradient reached it): the pooling's share
+            h, w = ctx.hw
+            return ((grad_z[:, :, :h] / w).unsqueeze(3) + (grad_z[:, :, h:] / h).unsqueeze(2)).to(ctx.x_dtype), None
+        grad, g_h, g_w = link.grad, link.g_h, link.g_w
+        link.grad = link.g_h = link.g_w = None
+        return scale(grad, g_h, g_w, add=grad_z, out_dtype=ctx.x_dtype), None
+
+
+class _Scale(torch.autograd.Function):
+    """out = x * g_h * g_w in one pass; backward: the gate gradients in one pass, dL/dx left to :class:`_Pool`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor, link: GradLink | None) -> torch.Tensor:  # noqa: D102
+        g_h, g_w = _unit_inner(g_h), _unit_inner(g_w)
+        ctx.save_for_backward(x, g_h, g_w)
+        ctx.link = link
+        return scale(x, g_h, g_w)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        x, g_h, g_w = ctx.saved_tensors
+        need_x, need_h, need_w = ctx.needs_input_grad[:3]
+        grad_h = grad_w = grad_x = None
+        if need_h or need_w:
+            grad_h, grad_w = scale_grads(grad, x, g_h, g_w)
+        if need_x:
+            if ctx.link is not None:  # the pooling's backward writes dL/dx for both paths, in one pass
+                ctx.link.grad, ctx.link.g_h, ctx.link.g_w = grad, g_h, g_w
+            else:
+                grad_x = scale(grad, g_h, g_w, out_dtype=x.dtype)
+        return grad_x, grad_h if need_h else None, grad_w if need_w else None, None
+
+
+def pool_with_grad(x: torch.Tensor, link: GradLink) -> torch.Tensor:
+    """:func:`pool` for training: z (B, C, H + W) in x's dtype; its backward writes the layer's whole dL/dx.
+
+    ``link`` must be the one given to the same layer call's :func:`scale_with_grad`.
+    """
+    return _Pool.apply(x, link)
+
+
+def scale_with_grad(x: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor, link: GradLink | None) -> torch.Tensor:
+    """:func:`scale` for training: x (B, C, H, W) * g_h (B, C, H, 1) * g_w (B, C, 1, W).
+
+    With a ``link`` (x also went through :func:`pool_with_grad`) the backward computes only the gate
+    gradients and leaves dL/dx to the pooling's backward; without one it computes dL/dx itself.
+    """
+    return _Scale.apply(x, g_h, g_w, link)

@@ -1,0 +1,196 @@
+"""CoordAtt's GPU forms: the Triton kernels (in Triton's interpreter on CPU tensors when there is no GPU) and the
+plain-PyTorch GPU form, against the paper's equations and autograd; op counts; CUDA-only checks where a GPU is."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ca_yolo import CoordAtt
+from ca_yolo.nn import gpu_forms
+from ca_yolo.nn.gpu_forms import forced_on_cpu, gpu_form
+from tests.test_coord_att import _randomise, reference_coord_att
+
+triton = pytest.importorskip("triton")
+tk = pytest.importorskip("ca_yolo.nn.triton_coord_att")
+
+CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"
+# Shapes: batch > 1, a 1x1 map, H or W = 1, non-square, more rows than one tile holds at W = 1.
+SHAPES = [(2, 16, 5, 7), (1, 64, 1, 1), (3, 8, 9, 1), (1, 24, 1, 6), (2, 40, 12, 10)]
+TOL = {torch.float32: 1e-5, torch.float16: 2e-2}
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach().double(), b.detach().double()
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+class _Spy:
+    """Counts calls of the Triton module's entry points (proves the kernels ran, not a fallback)."""
+
+    NAMES = ("pool", "gates", "scale", "scale_grads")
+
+    def __init__(self, monkeypatch):
+        self.calls = dict.fromkeys(self.NAMES, 0)
+        for name in self.NAMES:
+            monkeypatch.setattr(tk, name, self._wrap(name, getattr(tk, name)))
+
+    def _wrap(self, name, fn):
+        def call(*args, **kwargs):
+            self.calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize("form", ["triton", "torch"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_gpu_forms_match_paper_equations(form, dtype, channels_last, monkeypatch):
+    spy = _Spy(monkeypatch)
+    for shape in SHAPES:
+        m = _randomise(CoordAtt(shape[1])).eval()
+        x = torch.randn(shape)
+        ref = reference_coord_att(m, x, training=False)
+        m = m.fuse().to(DEVICE, dtype)
+        xx = _layout(x.to(DEVICE, dtype), channels_last)
+        with torch.no_grad(), forced_on_cpu(), gpu_form(form):
+            y = m(xx)
+        assert y.dtype == dtype and y.shape == x.shape
+        assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        assert _rel(y.cpu(), ref) <= TOL[dtype], (shape, _rel(y.cpu(), ref))
+    expected = len(SHAPES) if form == "triton" else 0
+    assert spy.calls == {"pool": expected, "gates": expected, "scale": expected, "scale_grads": 0}
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_triton_training_matches_paper_and_autograd(channels_last, monkeypatch):
+    """Forward with batch statistics, and dL/dx and every parameter's gradient, against autograd through the
+    paper's equations (float64)."""
+    spy = _Spy(monkeypatch)
+    for shape in [(2, 16, 5, 7), (3, 8, 9, 1), (2, 40, 12, 10)]:
+        m = _randomise(CoordAtt(shape[1])).train()
+        x = torch.randn(shape)
+        gy = torch.randn(shape)
+        x_ref = x.double().requires_grad_()
+        ref = reference_coord_att(m, x_ref, training=True)
+        ref_grads = torch.autograd.grad(ref, [x_ref, *m.parameters()], gy.double())
+        m.to(DEVICE)
+        xx = _layout(x.to(DEVICE), channels_last).requires_grad_()
+        with forced_on_cpu(), gpu_form("triton"):
+            y = m(xx)
+        names = ["x", *(n for n, _ in m.named_parameters())]
+        grads = torch.autograd.grad(y, [xx, *m.parameters()], gy.to(DEVICE))
+        assert _rel(y.detach().cpu(), ref) <= 1e-5
+        for name, got, want in zip(names, grads, ref_grads):
+            if name == "conv1.bias":  # zero in exact arithmetic: BatchNorm subtracts the batch mean
+                assert float(got.abs().max()) <= 1e-5
+            else:
+                assert _rel(got.cpu(), want) <= 1e-5, name
+    # per call: pooling and scaling forward, gate gradients and the one dL/dx pass (a scale with add)
+    assert spy.calls == {"pool": 3, "gates": 0, "scale": 6, "scale_grads": 3}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_triton_pool_and_scale_gradients_match_autograd(dtype):
+    """The two autograd functions alone, fed gates that need their own gradients, in fp32 and fp16."""
+    torch.manual_seed(0)
+    b, c, h, w = 2, 8, 6, 9
+    x = torch.randn(b, c, h, w, device=DEVICE, dtype=dtype, requires_grad=True)
+    g_h = torch.rand(b, c, h, 1, device=DEVICE, dtype=dtype, requires_grad=True)
+    g_w = torch.rand(b, c, 1, w, device=DEVICE, dtype=dtype, requires_grad=True)
+    gy = torch.randn(b, c, h, w, device=DEVICE, dtype=dtype)
+    gz = torch.randn(b, c, h + w, device=DEVICE, dtype=dtype)
+
+    def loss(pool, scale):
+        return (pool(x) * gz).sum() + (scale(x, g_h, g_w) * gy).sum()
+
+    def plain_pool(t):
+        return torch.cat((t.float().mean(3), t.float().mean(2)), 2)
+
+    ref = torch.autograd.grad(loss(plain_pool, lambda t, a, b: t.float() * a.float() * b.float()), [x, g_h, g_w])
+    link = tk.GradLink()
+    got = torch.autograd.grad(
+        loss(lambda t: tk.pool_with_grad(t, link), lambda t, a, b: tk.scale_with_grad(t, a, b, link)), [x, g_h, g_w]
+    )
+    for g, r in zip(got, ref):
+        assert g.dtype == dtype
+        assert _rel(g.float().cpu(), r.float().cpu()) <= TOL[dtype]
+    assert link.grad is None  # handed over and released by the pooling's backward
+
+
+class _Ops(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("shape", [(1, 64, 20, 20), (8, 64, 80, 80)])
+def test_plain_gpu_form_dispatches_nine_working_ops_and_two_views(shape):
+    m = _randomise(CoordAtt(shape[1])).eval().fuse()
+    x = torch.randn(shape)
+    with torch.no_grad(), forced_on_cpu(), gpu_form("torch"), _Ops() as counter:
+        m(x)
+    assert counter.ops == [
+        "mean", "mean", "cat", "convolution", "hardswish_", "convolution", "sigmoid_", "as_strided", "as_strided",
+        "mul", "mul_",
+    ]  # fmt: skip
+    assert not {"bmm", "baddbmm", "mm", "addmm", "expand"} & set(counter.ops)
+
+
+def test_form_selection_and_fallback(monkeypatch):
+    x = torch.zeros(1, 8, 2, 2)
+    assert gpu_forms.active_form(x) is None  # CPU tensors take the CPU forms
+    monkeypatch.delenv(gpu_forms.ENV_FORM, raising=False)
+    with forced_on_cpu():
+        assert gpu_forms.active_form(x) == "triton"
+        monkeypatch.setattr(gpu_forms, "triton_available", lambda: False)
+        assert gpu_forms.active_form(x) == "torch"
+        monkeypatch.setenv(gpu_forms.ENV_FORM, "generic")
+        assert gpu_forms.active_form(x) == "generic"
+        monkeypatch.setenv(gpu_forms.ENV_FORM, "fast")
+        with pytest.raises(ValueError, match=r"^CA_YOLO_GPU_FORM: unknown GPU form 'fast'; expected one of triton, "):
+            gpu_forms.active_form(x)
+
+
+def test_importing_ca_yolo_does_not_import_triton():
+    code = "import sys, ca_yolo, ca_yolo.nn.coord_att; print('triton' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("form", ["triton", "torch"])
+def test_cuda_whole_model_fused_parity(form):
+    """yolov8n-ca fused on CUDA under each GPU form vs the unfused model (fp32 1e-5, fp16 2e-2 relative)."""
+    import copy
+
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(0)
+    m = DetectionModel("yolov8n-ca.yaml", verbose=False).eval()
+    for layer in m.modules():
+        if isinstance(layer, CoordAtt):
+            _randomise(layer)
+    m = m.cuda()
+    x = torch.rand(2, 3, 320, 256, device="cuda")
+    with torch.inference_mode():
+        with gpu_form("generic"):
+            ref = m(x)[0]
+        fused = copy.deepcopy(m).fuse(verbose=False)
+        with gpu_form(form):
+            assert _rel(fused(x)[0], ref) <= 1e-5
+            assert _rel(fused.half()(x.half())[0], ref) <= 2e-2
