@@ -186,32 +186,69 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
 def _check_files(argv: list[str]) -> None:
     """Refuse, before Ultralytics starts, files named on the command line that it would fail on later.
 
-    - ``model=`` / ``pretrained=`` ``.pt`` files that are missing, folders, cut short or not a
-      checkpoint. A bare name (``yolov8n.pt``) that is not on disk is left to Ultralytics when it is one
-      of the assets Ultralytics downloads, or lies in its weights folder.
+    - ``model=`` / ``pretrained=`` ``.pt`` files that are missing, folders, cut short, not a
+      checkpoint, of the wrong kind (a plain state_dict, a whole pickled model) or refused by safe
+      loading: each is opened once under ca-yolo's one loading rule
+      (:func:`ca_yolo.plugin.checkpoint.read_checkpoint`), so a payload is refused before anything else
+      reads the file. A bare name (``yolov8n.pt``) that is not on disk is left to Ultralytics when it
+      is one of the assets Ultralytics downloads, or lies in its weights folder.
     - ``data=`` of ``train``/``val``: a data YAML that is missing, or (when it has no ``download:``
       script that could still make the images) one that Ultralytics' own dataset check rejects.
       Otherwise ``train`` fails only after it has made its run folder.
-    - For ``val``, a checkpoint whose class count differs from the data YAML's: Ultralytics would
-      report metrics under the wrong class names.
+    - For ``val`` of a detection data YAML, a checkpoint of another task or whose class count
+      differs from the data YAML's: Ultralytics would fail midway or report metrics under the wrong
+      class names.
     """
     kv = dict(a.split("=", 1) for a in argv[1:] if "=" in a)
     mode, model = argv[0], kv.get("model", "")
-    _check_pt(model, "checkpoint")
+    ckpt = _check_pt(model, "checkpoint")
     if mode == "train" and kv.get("pretrained", "").endswith(".pt"):
         _check_pt(kv["pretrained"], "pretrained checkpoint")
     if mode in ("train", "val") and kv.get("data"):
         _check_data(kv["data"], kv.get("split", "val") if mode == "val" else None)
-    if mode == "val" and kv.get("data") and model.endswith(".pt") and Path(model).is_file():
+    if mode == "val" and kv.get("data", "").endswith((".yaml", ".yml")) and ckpt is not None:
         from ca_yolo.evaluation.checkpoint import check_class_count
+        from ca_yolo.plugin.checkpoint import checkpoint_task
 
-        check_class_count(model, kv["data"])
+        task = checkpoint_task(ckpt)
+        if task in ("classify", "segment", "pose", "obb") and not _data_has_task(kv["data"], task):
+            raise CaYoloError(
+                f"checkpoint '{model}' is a {task} model but '{kv['data']}' is a detection dataset; "
+                "val needs a dataset of the checkpoint's task"
+            )
+        check_class_count(model, kv["data"], ckpt)
 
 
-def _check_pt(value: str, what: str) -> None:
-    """Raise a :class:`CaYoloError` naming ``value`` when it is a ``.pt`` path Ultralytics cannot load."""
+def _data_has_task(data: str, task: str) -> bool:
+    """Whether data YAML ``data`` could serve ``task``: pose needs ``kpt_shape``; segment and obb labels are
+    told apart from boxes by their first label line (more than 5 numbers); a data YAML never serves classify."""
+    if task == "classify":
+        return False
+    from ca_yolo.data.layout import label_path
+    from ca_yolo.data.yamlio import list_split_images, load_checked
+
+    try:
+        spec = load_checked(data, split="val")
+        if task == "pose":
+            return "kpt_shape" in spec
+        images = list_split_images(spec, "val")
+    except Exception:  # noqa: BLE001  (the data check reports an unreadable YAML with its own message)
+        return True
+    for image in images[:20]:
+        try:
+            line = next((s for s in label_path(image).read_text(encoding="utf-8").splitlines() if s.strip()), None)
+        except OSError:
+            continue
+        if line is not None:
+            return len(line.split()) > 5
+    return True  # no labels to judge by: leave it to Ultralytics
+
+
+def _check_pt(value: str, what: str) -> dict | None:
+    """The checkpoint dict of ``.pt`` path ``value`` (None when it is not a local ``.pt`` file), or a
+    :class:`CaYoloError` naming it when ca-yolo's loading rule or Ultralytics would refuse it."""
     if not value.endswith(".pt") or "://" in value:
-        return
+        return None
     path = Path(value)
     if not path.exists():
         from ultralytics.utils import SETTINGS
@@ -220,16 +257,14 @@ def _check_pt(value: str, what: str) -> None:
 
         name = check_yolov5u_filename(value)
         if (Path(SETTINGS["weights_dir"]) / name).exists():
-            return
+            return None  # Ultralytics' own asset: its loader, which honours safe loading, reads it
         if path.parent == Path(".") and name in GITHUB_ASSETS_NAMES:
-            return  # Ultralytics downloads it
+            return None  # Ultralytics downloads it
         hint = "" if path.parent != Path(".") else " (nor one of the checkpoints Ultralytics downloads)"
         raise CaYoloError(f"{what} '{value}' not found{hint}")
-    from ca_yolo.evaluation.checkpoint import checkpoint_problem
+    from ca_yolo.plugin.checkpoint import read_checkpoint
 
-    problem = checkpoint_problem(path)
-    if problem:
-        raise CaYoloError(f"{what} '{value}' is {problem}")
+    return read_checkpoint(path, what)
 
 
 def _check_data(value: str, split: str | None = None) -> None:

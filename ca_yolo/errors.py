@@ -25,6 +25,14 @@ class CaYoloError(Exception):
     exit_code = 1
 
 
+class CheckpointError(CaYoloError):
+    """A checkpoint file that is missing, cut short, unsafe or not a checkpoint; the message names it.
+
+    Defined here (not beside the checkpoint checks) so the plugin can raise it while ``import ca_yolo``
+    runs without importing the evaluation package.
+    """
+
+
 class UsageError(CaYoloError):
     """The command line itself is wrong (unknown key, bad value, missing argument)."""
 

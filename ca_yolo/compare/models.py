@@ -33,9 +33,16 @@ class LoadedModel:
 
 
 def load_checkpoint_model(weights: Path) -> LoadedModel:
-    """Load ``weights`` and count its parameters before anything fuses it."""
+    """Load ``weights`` and count its parameters before anything fuses it.
+
+    The file is first opened under ca-yolo's one loading rule, so a hostile ``best.pt`` in a
+    comparison folder is refused in one line before Ultralytics reads it.
+    """
     from ultralytics import YOLO
 
+    from ca_yolo.plugin.checkpoint import read_checkpoint
+
+    read_checkpoint(weights)
     return LoadedModel.of(weights, YOLO(str(weights)))
 
 

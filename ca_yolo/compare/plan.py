@@ -108,18 +108,18 @@ def _check_builds(cfg: str, nc: int) -> None:
 
 def _check_pretrained(path: str, models: list[str], nc: int) -> None:
     """Every model must accept ``pretrained=path``: the same model, or an attention variant of it."""
-    from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+    from ultralytics.nn.tasks import DetectionModel
 
+    from ca_yolo.errors import CheckpointError
+    from ca_yolo.plugin.checkpoint import checkpoint_model, read_checkpoint
     from ca_yolo.transfer.align import TransferError
     from ca_yolo.transfer.hook import has_registered_layers
     from ca_yolo.transfer.weights import align_models
 
     try:
-        source, _ = load_checkpoint(path)
-    except Exception as e:  # a truncated or foreign file: say which, in one line
-        raise PlanError(
-            f"pretrained={path} is not a readable Ultralytics checkpoint ({type(e).__name__}: {e})"
-        ) from None
+        source = checkpoint_model(read_checkpoint(path, "pretrained checkpoint"), path)
+    except CheckpointError as e:  # a truncated, foreign or unsafe file: say which, in one line
+        raise PlanError(str(e)) from None
     for cfg in models:
         model = DetectionModel(cfg, nc=nc, verbose=False)
         if has_registered_layers(model):

@@ -241,12 +241,18 @@ def _checkpoint_epoch(path: Path) -> tuple[int, bool]:
     Ultralytics strips the optimizer and sets epoch -1 when training finishes, so a checkpoint with
     optimizer state is an interrupted run. Returns ``(-2, False)`` for a file that is a whole zip
     archive but does not unpickle as a checkpoint.
+
+    Raises:
+        UnsafeCheckpointError: the file is refused as unsafe (see :func:`read_checkpoint`). Training
+            never writes such a file, so it is not set aside and retrained over: the user must look.
     """
-    import torch
+    from ca_yolo.plugin.checkpoint import UnsafeCheckpointError, read_checkpoint
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = read_checkpoint(path, model=False)
         epoch = int(ckpt.get("epoch", -1))
+    except UnsafeCheckpointError:
+        raise
     except Exception:  # noqa: BLE001  (whatever the reason, the file cannot be resumed from)
         return -2, False
     return epoch, epoch >= 0 and ckpt.get("optimizer") is not None

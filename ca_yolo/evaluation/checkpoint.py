@@ -11,11 +11,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from ca_yolo.errors import CaYoloError
+from ca_yolo.errors import CheckpointError
 
-
-class CheckpointError(CaYoloError):
-    """A checkpoint file that is missing, cut short or not a checkpoint; the message names it."""
+__all__ = ["CheckpointError", "check_class_count", "checkpoint_problem", "require_checkpoint"]
 
 
 def checkpoint_problem(path: str | Path) -> str | None:
@@ -59,19 +57,20 @@ def require_checkpoint(path: str | Path) -> Path:
     return Path(path)
 
 
-def check_class_count(weights: str | Path, data: str | Path) -> None:
+def check_class_count(weights: str | Path, data: str | Path, ckpt: dict | None = None) -> None:
     """Refuse evaluating ``weights`` on ``data`` when their class counts differ (metrics would be mislabelled).
 
+    ``ckpt`` is the checkpoint already loaded from ``weights`` (else it is loaded here, by the one rule).
+
     Raises:
-        CheckpointError: the counts differ. Problems reading either file are left to the caller's
-            own loading, which reports them.
+        CheckpointError: the counts differ, or the checkpoint is refused (unsafe, wrong kind). Problems
+            reading the data YAML are left to the caller's own loading, which reports them.
     """
     from ca_yolo.evaluation.dataset import load_data_yaml
+    from ca_yolo.plugin.checkpoint import checkpoint_model, read_checkpoint
 
+    model = checkpoint_model(ckpt if ckpt is not None else read_checkpoint(weights), weights)
     try:
-        from ultralytics.nn.tasks import load_checkpoint
-
-        model, _ = load_checkpoint(str(weights))
         n_model = len(model.names)
         n_data = int(load_data_yaml(data)["nc"])
     except Exception:  # noqa: BLE001  (reported by the real load, with its own message)

@@ -55,10 +55,12 @@ def main(argv: list[str]) -> int:
         return rc
     try:
         args, settings, ultra = _checked_args(argv)
-        from ca_yolo.evaluation.checkpoint import require_checkpoint
         from ca_yolo.evaluation.evaluate import evaluate_checkpoint
+        from ca_yolo.plugin.checkpoint import read_checkpoint, require_task
 
-        require_checkpoint(str(args["model"]))
+        # The one loading rule first: a payload, a state_dict or a whole pickled model is refused by
+        # name before Ultralytics opens the file; COCO box mAP is defined for detection models only.
+        require_task(read_checkpoint(str(args["model"])), args["model"], "detect", "eval (COCO box mAP)")
         out = None if not args.get("save_dir") else Path(str(args["save_dir"]))
         if out is not None:
             check_output(out, "save_dir=", folder=True)

@@ -80,10 +80,13 @@ def check_pretrained_early(trainer) -> None:
     target = yaml_model_load(model)
     if not any(isinstance(r[2], str) and get_layer(r[2]) for r in model_rows(target)):
         return
-    import torch
+    from ca_yolo.plugin.checkpoint import checkpoint_model, read_checkpoint
 
-    ckpt = torch.load(pretrained, map_location="cpu", weights_only=False)
-    source = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else None
+    try:
+        source = checkpoint_model(read_checkpoint(pretrained, "pretrained checkpoint"), pretrained)
+    except Exception:
+        _remove_fresh_run_folder(Path(trainer.save_dir))  # refused before any weights: leave no run folder
+        raise
     if not isinstance(getattr(source, "yaml", None), dict):
         return  # the load hook reports what is missing
     try:

@@ -70,9 +70,9 @@ def source_model(checkpoint: Any) -> tuple[nn.Module, str]:
         path = Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint '{checkpoint}' not found")
-        from ultralytics.nn.tasks import load_checkpoint
+        from ca_yolo.plugin.checkpoint import checkpoint_model, read_checkpoint
 
-        return load_checkpoint(path)[0], f"checkpoint '{checkpoint}'"
+        return checkpoint_model(read_checkpoint(path), path).float(), f"checkpoint '{checkpoint}'"
     if isinstance(checkpoint, dict):
         model = checkpoint.get("ema") or checkpoint.get("model")
         if not isinstance(model, nn.Module):

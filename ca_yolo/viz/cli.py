@@ -113,9 +113,9 @@ def _check_model(model: str) -> None:
     if path.is_dir():
         raise CaYoloError(f"model '{model}' is a folder; give a checkpoint (.pt) or a model YAML")
     if model.endswith(".pt"):
-        from ca_yolo.evaluation.checkpoint import require_checkpoint
+        from ca_yolo.plugin.checkpoint import read_checkpoint
 
-        require_checkpoint(model)
+        read_checkpoint(model)  # the one loading rule: a payload is refused before Ultralytics opens the file
 
 
 def _save(model: str, images: list[Path], out: Path, args: dict) -> list[Path]:
