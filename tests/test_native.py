@@ -4,6 +4,7 @@ used and when not, and how it is built (cache, failures, the off switch)."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import pickle
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import max_rel, trained_like, ultralytics_log
+from conftest import max_rel, run_python, trained_like, ultralytics_log
 
 from ca_yolo.nn import CoordAtt, native
 from ca_yolo.nn import coord_att as coord_att_module
@@ -119,9 +120,52 @@ def test_build_is_cached_per_machine(fresh_kernel, monkeypatch):
     first = native.build()
     assert calls == ["--version", "compile"] and first.parent == fresh_kernel
     assert native.build() == first and calls == ["--version", "compile", "--version"]  # from the cache
-    assert sorted(p.name for p in fresh_kernel.iterdir()) == [first.name]  # no temporary file left
+    # no temporary file left; the checksum the next load verifies sits beside the library
+    assert sorted(p.name for p in fresh_kernel.iterdir()) == [first.name, f"{first.name}.sha256"]
+    data = first.read_bytes()
+    assert native.checksum_path(first).read_text() == f"{len(data)} {hashlib.sha256(data).hexdigest()}\n"
     assert native.kernel_status() == f"compiled kernel ({first})"
     assert native.kernel_status(with_file=False) == "compiled kernel"
+
+
+_LOAD_AND_RUN = """
+import torch
+from ca_yolo.nn import CoordAtt, native
+m = CoordAtt(16).fuse()
+with torch.no_grad():
+    m(torch.randn(1, 16, 5, 5))
+print("STATUS", native.kernel_status())
+"""
+
+
+@needs_kernel
+@pytest.mark.parametrize("damage", ["truncated", "8 bytes", "no checksum", "flipped byte"])
+def test_a_damaged_cached_kernel_is_built_again_not_loaded(fresh_kernel, damage):
+    # A library cut short is mapped by the loader and dies with SIGBUS on first use, so each load runs in
+    # its own process: a regression fails this test instead of killing pytest.
+    path = native.build()
+    good = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+        why = f"{len(good) // 2} bytes where {len(good)} were written"
+    elif damage == "8 bytes":
+        path.write_bytes(good[:8])
+        why = f"8 bytes where {len(good)} were written"
+    elif damage == "no checksum":  # a cache made before checksums, or the checksum file lost
+        native.checksum_path(path).unlink()
+        why = "it has no checksum file"
+    else:
+        path.write_bytes(good[:100] + bytes([good[100] ^ 1]) + good[101:])
+        why = "its bytes differ from their checksum"
+    p = run_python(_LOAD_AND_RUN, env={"XDG_CACHE_HOME": str(fresh_kernel.parents[1])})
+    assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+    assert f"STATUS compiled kernel ({path})" in p.stdout
+    warnings = [ln for ln in (p.stdout + p.stderr).splitlines() if "ca-yolo:" in ln]  # Ultralytics logs to stdout
+    assert [ln.split("ca-yolo: ", 1)[1] for ln in warnings] == [
+        f"the cached CoordAtt kernel {path} is damaged ({why}); building it again"
+    ]
+    assert native.cache_problem(path) is None and len(path.read_bytes()) == len(good)
+    assert sorted(p.name for p in fresh_kernel.iterdir()) == [path.name, f"{path.name}.sha256"]
 
 
 def test_no_compiler_means_the_pytorch_form_and_one_warning(fresh_kernel, monkeypatch, caplog):

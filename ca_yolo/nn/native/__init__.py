@@ -10,6 +10,10 @@ the map to pool it, the little gate arithmetic, one pass to scale it.
   ``$XDG_CACHE_HOME/ca_yolo/native`` (default ``~/.cache``) under a key of the source, compiler, flags and
   CPU: later processes load it in milliseconds. Written to a temporary name and renamed, so processes
   building at once never load a half-written file.
+- Verified before every load: a ``<name>.sha256`` file beside it (size and SHA-256, written before
+  the library is renamed into place) must match the library's bytes. A file cut short (a full disk,
+  a copied cache) would otherwise be mapped by the loader and kill the process with SIGBUS on first
+  use; a damaged or unverifiable file is removed and built again, with one log line saying so.
 - Threads: where PyTorch runs on GNU OpenMP (Linux wheels) the kernel is built with ``-fopenmp`` and
   links the libgomp PyTorch already loaded, so it shares PyTorch's threads and thread count; elsewhere
   it runs on the calling thread.
@@ -114,8 +118,63 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ca_yolo" / "native"
 
 
+def checksum_path(path: Path) -> Path:
+    """The file beside a cached library that records its size and SHA-256 (``<name>.sha256``)."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _stamp(data: bytes) -> str:
+    """What :func:`checksum_path` holds for a library of bytes ``data``: ``<size> <sha256>``."""
+    return f"{len(data)} {hashlib.sha256(data).hexdigest()}\n"
+
+
+def cache_problem(path: Path) -> str | None:
+    """Why the cached library at ``path`` must not be loaded (in words), or None when it matches its checksum."""
+    try:
+        recorded = checksum_path(path).read_text(encoding="ascii").split()
+    except FileNotFoundError:
+        return "it has no checksum file"
+    except (OSError, UnicodeDecodeError) as e:
+        return f"its checksum file is unreadable: {getattr(e, 'strerror', None) or e}"
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return f"unreadable: {e.strerror or e}"
+    if len(recorded) != 2 or not recorded[0].isdigit():
+        return "its checksum file is damaged"
+    if len(data) != int(recorded[0]):
+        return f"{len(data)} bytes where {recorded[0]} were written"
+    if hashlib.sha256(data).hexdigest() != recorded[1]:
+        return "its bytes differ from their checksum"
+    return None
+
+
+def _discard_damaged(path: Path, problem: str) -> None:
+    """Remove a cached library that failed verification (and its checksum file), saying so in one log line."""
+    from ultralytics.utils import LOGGER
+
+    LOGGER.warning(f"ca-yolo: the cached CoordAtt kernel {path} is damaged ({problem}); building it again")
+    for p in (path, checksum_path(path)):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            p.unlink()  # a read-only cache is reported by the build, which cannot write there either
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in its folder and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
 def build(cc: str | None = None) -> Path:
-    """The kernel's shared library for this machine: from the cache, or compiled into it now.
+    """The kernel's shared library for this machine: from the cache (verified), or compiled into it now.
+
+    A cached library that does not match its checksum file is removed and compiled again.
 
     Raises:
         BuildError: no compiler, the compiler failed, or the cache folder is not writable.
@@ -130,7 +189,10 @@ def build(cc: str | None = None) -> Path:
     suffix = ".dylib" if sys.platform == "darwin" else ".so"
     path = cache_dir() / f"coord_att_cpu-{key.hexdigest()[:16]}{suffix}"
     if path.exists():
-        return path
+        problem = cache_problem(path)
+        if problem is None:
+            return path
+        _discard_damaged(path, problem)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
@@ -146,6 +208,9 @@ def build(cc: str | None = None) -> Path:
         else:
             first = next((ln for ln in run.stderr.splitlines() if ln.strip()), f"exit status {run.returncode}")
             raise BuildError(f"{cc} failed on {SOURCE.name}: {first}")
+        # The checksum goes in first: a library in place is always verifiable (a process that sees
+        # the library before its checksum would take it for damaged and build it again).
+        _write_atomic(checksum_path(path), _stamp(Path(tmp).read_bytes()))
         os.replace(tmp, path)
     except (OSError, subprocess.SubprocessError) as e:
         raise BuildError(f"{cc} could not build {SOURCE.name}: {e}") from None
