@@ -261,7 +261,7 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--parts", "layer,gpu"], "unknown --parts gpu; choose from layer,ops,torch,onnx,train"),
+        (["--parts", "layer,bogus"], "unknown --parts bogus; choose from layer,ops,torch,onnx,train,gpu"),
         (["--half"], "--half needs a CUDA device"),
     ],
 )

@@ -4,7 +4,8 @@ Examples::
 
     ca-yolo bench --out docs/results/bench-cpu.json          # everything, CPU (several minutes)
     ca-yolo bench --parts layer --layer-repeats 100          # only the layer figures
-    ca-yolo bench --device cuda --half                       # on a GPU, layer in half precision too
+    ca-yolo bench --device cuda --parts layer --half         # on a GPU, the layer in half precision
+    ca-yolo bench --device 0 --out runs/bench/gpu.json --markdown runs/bench/gpu.md   # the GPU table
 """
 
 from __future__ import annotations
@@ -22,7 +23,20 @@ from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
 from ca_yolo.errors import CaYoloError, command_parser
 from ca_yolo.errors import report as report_error
 
-PARTS = ("layer", "ops", "torch", "onnx", "train")
+PARTS = ("layer", "ops", "torch", "onnx", "train", "gpu")
+# what runs without --parts: on a CPU the CPU parts; on a CUDA device the GPU table
+CPU_PARTS = PARTS[:5]
+GPU_PARTS = ("gpu",)
+
+
+def default_parts(device: str) -> list[str]:
+    """The parts run without ``--parts``: the GPU table on a CUDA device, the CPU parts elsewhere."""
+    return list(GPU_PARTS if device.startswith("cuda") else CPU_PARTS)
+
+
+def device_arg(text: str) -> str:
+    """argparse type for ``--device``: ``0`` or ``N`` means ``cuda:N`` (as in Ultralytics); other text as given."""
+    return f"cuda:{int(text)}" if text.strip().isdigit() else text.strip()
 
 
 def _csv(kind, minimum=None, multiple=None):
@@ -67,11 +81,16 @@ DESCRIPTION = (
 def build_parser() -> argparse.ArgumentParser:
     """The ``ca-yolo bench`` argument parser."""
     p = command_parser("bench", DESCRIPTION)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--device", type=device_arg, default="cpu", help="cpu, cuda, cuda:N or N (= cuda:N; default cpu)")
     p.add_argument("--threads", type=_int(1), default=None, help="torch / ONNX Runtime CPU threads (default: torch's)")
     p.add_argument("--out", type=Path, default=None, help="JSON output (default runs/bench/bench-<device>.json)")
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables as markdown here")
-    p.add_argument("--parts", type=_csv(str), default=list(PARTS), help=f"subset of {','.join(PARTS)} (default all)")
+    p.add_argument(
+        "--parts",
+        type=_csv(str),
+        default=None,
+        help=f"subset of {','.join(PARTS)} (default {','.join(CPU_PARTS)} on a CPU, {','.join(GPU_PARTS)} on CUDA)",
+    )
     p.add_argument("--imgsz", type=_int(32, 32), default=640, help="image size for the layer shapes (640)")
     p.add_argument(
         "--sizes",
@@ -93,12 +112,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--models",
         type=_csv(str),
         default=None,
-        help="scale-less CA YAMLs for the latency part, e.g. yolov8-ca.yaml,yolo11-ca.yaml (default: all shipped)",
+        help="scale-less CA YAMLs for the latency and gpu parts, e.g. yolov8-ca.yaml,yolo11-ca.yaml (default: "
+        "all shipped; gpu part: yolov8-ca.yaml,yolo11-ca.yaml,yolo26-ca.yaml)",
     )
     p.add_argument("--train-models", type=_csv(str), default=["yolov8-ca.yaml"], help="CA YAMLs for throughput")
     p.add_argument("--train-batch", type=_int(1), default=8, help="training batch size (default 8)")
     p.add_argument("--train-imgsz", type=_int(32, 32), default=320, help="training image size (default 320)")
     p.add_argument("--train-repeats", type=_int(1), default=8, help="timed training steps per model (default 8)")
+    p.add_argument(
+        "--gpu-imgsz",
+        type=_csv(int, 32, 32),
+        default=[640, 320],
+        help="gpu part: main and small image size (default 640,320)",
+    )
+    p.add_argument(
+        "--gpu-batch",
+        type=_csv(int, 1),
+        default=[32, 64],
+        help="gpu part: large inference batch and training batch (default 32,64)",
+    )
+    p.add_argument(
+        "--gpu-rounds",
+        type=_csv(int, 1),
+        default=[10, 8, 5],
+        help="gpu part: timed rounds of the batch-1, large-batch and training rows (default 10,8,5)",
+    )
+    p.add_argument(
+        "--gpu-iters",
+        type=_csv(int, 1),
+        default=[30, 10, 3],
+        help="gpu part: calls per sample of the batch-1, large-batch and training rows (default 30,10,3)",
+    )
     p.add_argument("--half", action="store_true", help="GPU only: layer and PyTorch model timings in float16")
     p.add_argument(
         "--no-kernel",
@@ -181,6 +225,7 @@ def run(args: argparse.Namespace, log=print) -> dict:
 
     from ca_yolo.nn import native
 
+    args.parts = args.parts or default_parts(args.device)
     threads = torch.get_num_threads()
     try:
         if args.threads:
@@ -246,13 +291,20 @@ def _run(args: argparse.Namespace, log) -> dict:
                 result["models"].setdefault("onnxruntime", []).extend(
                     {**row, "imgsz": size} for row in models.ratios(pairs, lat)
                 )
+    if "gpu" in args.parts:
+        from ca_yolo.bench import gpu
+
+        specs = gpu.row_specs(*(tuple(getattr(args, f"gpu_{k}")) for k in ("imgsz", "batch", "rounds", "iters")))
+        gpu_pairs = models.ca_model_pairs(args.models or list(gpu.DEFAULT_MODELS))
+        result["gpu"] = gpu.bench_gpu(gpu_pairs, specs, args.device, log)
     if "train" in args.parts:
         train_pairs = models.ca_model_pairs(args.train_models)
         result["train"] = train_throughput.bench_train(
             train_pairs, args.train_batch, args.train_imgsz, args.train_repeats, args.device, sync, log
         )
     result["meta"]["loadavg_after"] = _loadavg()
-    result["targets"] = report.check_targets(result)
+    if set(args.parts) & set(CPU_PARTS):  # the issue's CPU targets; the GPU table prints measurements only
+        result["targets"] = report.check_targets(result)
     return result
 
 
@@ -267,6 +319,7 @@ def check_args(args: argparse.Namespace) -> None:
     from ca_yolo.bench.models import ca_model_pairs
     from ca_yolo.errors import UsageError, check_output
 
+    args.parts = args.parts or default_parts(args.device)
     unknown = sorted(set(args.parts) - set(PARTS))
     if unknown:
         raise UsageError(f"unknown --parts {','.join(unknown)}; choose from {','.join(PARTS)}")
@@ -275,13 +328,22 @@ def check_args(args: argparse.Namespace) -> None:
 
         m = re.fullmatch(r"cuda(?::(\d+))?", args.device)
         if not m:
-            raise UsageError(f"--device {args.device}: expected cpu, cuda or cuda:N")
+            raise UsageError(f"--device {args.device}: expected cpu, cuda, cuda:N or N")
         if not torch.cuda.is_available():
             raise UsageError(f"--device {args.device}: no CUDA device is available")
         if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
             raise UsageError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if args.half and args.device == "cpu":
         raise UsageError("--half needs a CUDA device (half precision on CPU is not a deployment target)")
+    for flag, count, what in (
+        ("imgsz", 2, "main, small"),
+        ("batch", 2, "inference, training"),
+        ("rounds", 3, "batch 1, large batch, training"),
+        ("iters", 3, "batch 1, large batch, training"),
+    ):
+        values = getattr(args, f"gpu_{flag}")
+        if len(values) != count:
+            raise UsageError(f"--gpu-{flag}: expected {count} values ({what}), got {len(values)}")
     try:
         ca_model_pairs(args.models)
         ca_model_pairs(args.train_models)
@@ -310,6 +372,10 @@ def main(argv: list[str]) -> int:
     out = output_path(args)
     write_json_atomic(out, result, indent=1)
     table = report.markdown(result)
+    if "gpu" in result:
+        from ca_yolo.bench import gpu_report
+
+        table += "\n\n" + gpu_report.markdown(result)
     print(table)
     if args.markdown:
         write_text_atomic(args.markdown, table + "\n")

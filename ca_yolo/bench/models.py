@@ -9,9 +9,11 @@ compares runs made under the same machine conditions.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -61,29 +63,82 @@ def build_fused(name: str, device: str = "cpu", half: bool = False) -> torch.nn.
     return model.half() if half else model
 
 
-def inference_forms() -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
-    """Label -> context of each inference form fused CoordAtt layers can run here, for side-by-side timings:
-    ``"kernel"`` (the compiled CPU kernel, only where it could be built) and ``"pytorch"`` (the PyTorch form)."""
+def inference_forms(device: str | torch.device = "cpu") -> dict[str, Callable[[], contextlib.AbstractContextManager]]:
+    """Label -> context of each inference form fused CoordAtt layers can run on ``device``, for side-by-side
+    timings.
+
+    On a CPU: ``"kernel"`` (the compiled CPU kernel, only where it could be built) and ``"pytorch"`` (the
+    PyTorch form). On a CUDA device: each of :data:`ca_yolo.nn.gpu_forms.GPU_FORMS` that can run here
+    (``"triton"`` only where Triton imports), in that order, each selected with ``gpu_form``.
+    """
+    if torch.device(device).type == "cuda":
+        from ca_yolo.nn.gpu_forms import GPU_FORMS, gpu_form, triton_available
+
+        names = [name for name in GPU_FORMS if name != "triton" or triton_available()]
+        return {name: functools.partial(gpu_form, name) for name in names}
     from ca_yolo.nn import native
 
     kernel = {"kernel": contextlib.nullcontext} if native.coord_att_kernel() else {}
     return {**kernel, "pytorch": native.disabled}
 
 
-def form_samples(base: torch.nn.Module, ca: torch.nn.Module, x: torch.Tensor, rounds: int) -> dict[str, list[float]]:
-    """Latency samples (seconds) of ``base(x)`` (key ``"base"``) and of ``ca(x)`` under each of
-    :func:`inference_forms` (keys its labels), all interleaved in one loop (5 warm-up rounds)."""
+def default_form(device: str | torch.device = "cpu") -> str:
+    """The label (in :func:`inference_forms`) of the form fused CoordAtt layers run on ``device`` when no
+    scope selects one: on CUDA the process default (``CA_YOLO_GPU_FORM``, else Triton where it imports,
+    else ``"torch"``), on a CPU the compiled kernel where it was built, else ``"pytorch"``."""
+    if torch.device(device).type == "cuda":
+        from ca_yolo.nn.gpu_forms import active_form
 
-    def under(form):
+        return active_form(torch.empty(0, device=device))
+    return next(iter(inference_forms(device)))
+
+
+def form_samples(
+    base: Callable[[torch.Tensor], object],
+    ca: Callable[[torch.Tensor], object] | Mapping[str, Callable[[torch.Tensor], object]],
+    x: torch.Tensor,
+    rounds: int,
+    *,
+    forms: Mapping[str, Callable[[], contextlib.AbstractContextManager]] | None = None,
+    warmup: int = 5,
+    iters: int = 1,
+    sync: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    grad: bool = False,
+) -> dict[str, list[float]]:
+    """Latency samples (seconds per call) of ``base(x)`` (key ``"base"``) and of the CA model under each form
+    (keys the form labels), all interleaved in one loop (:func:`ca_yolo.bench.timing.timed_rounds`).
+
+    Args:
+        base, ca: callables taking ``x``. ``ca`` is either one callable, called under each form's context,
+            or label -> callable made for that form (e.g. a CUDA graph captured under it; its form's context
+            is entered all the same).
+        forms: label -> context of each form (default :func:`inference_forms` on the CPU).
+        warmup: untimed rounds first.
+        iters: calls per sample, back to back (a GPU then queues them like a deployed loop would); each
+            sample is the time of the ``iters`` calls divided by ``iters``.
+        sync, clock: as in ``timed_rounds`` (e.g. ``torch.cuda.synchronize`` and a CUDA-event clock).
+        grad: run with autograd on (training steps); otherwise under ``torch.inference_mode``.
+
+    Returns:
+        ``{"base": [...], <label>: [...], ...}``: ``rounds`` samples each, in round order.
+    """
+    forms = inference_forms() if forms is None else forms
+
+    def repeated(fn, form=contextlib.nullcontext):
         def call():
             with form():
-                return ca(x)
+                for _ in range(iters):
+                    fn(x)
 
         return call
 
-    fns = {"base": lambda: base(x), **{label: under(form) for label, form in inference_forms().items()}}
-    with torch.inference_mode():
-        return timed_rounds(fns, rounds, warmup=5)
+    fns = {"base": repeated(base)}
+    for label, form in forms.items():
+        fns[label] = repeated(ca[label] if isinstance(ca, Mapping) else ca, form)
+    with contextlib.nullcontext() if grad else torch.inference_mode():
+        samples = timed_rounds(fns, rounds, warmup=warmup, sync=sync, clock=clock)
+    return {label: [s / iters for s in values] for label, values in samples.items()}
 
 
 def export_onnx(name: str, folder: Path, imgsz: int) -> Path:

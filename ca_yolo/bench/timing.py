@@ -97,3 +97,32 @@ def paired_ratio(a: list[float], b: list[float]) -> dict[str, float]:
     r = [x / y for x, y in zip(a, b)]
     qs = statistics.quantiles(r, n=4, method="inclusive") if len(r) > 1 else [r[0]] * 3
     return {"median": statistics.median(r), "p25": qs[0], "p75": qs[2]}
+
+
+def form_ratios(samples: dict[str, list[float]], base: str = "base", scale: float = 1e3) -> dict:
+    """Medians and paired ratios of interleaved samples: each non-``base`` key against ``base``.
+
+    Args:
+        samples: label -> seconds per call, one sample per round (as ``timed_rounds`` returns them),
+            ``base`` among the labels.
+        scale: factor from seconds to the reported unit (default milliseconds).
+
+    Returns:
+        ``{"base_ms", "ca_ms": {label: median}, "ratio": {label: median of per-round label / base},
+        "ratio_p25": {...}, "ratio_p75": {...}, "n"}``, labels in ``samples``' order.
+
+    Raises:
+        ValueError: ``base`` missing, or a label's sample count differs from ``base``'s.
+    """
+    if base not in samples:
+        raise ValueError(f"no {base!r} samples among {', '.join(samples) or 'none'}")
+    out: dict = {"base_ms": statistics.median(samples[base]) * scale, "ca_ms": {}, "ratio": {}}
+    out["ratio_p25"], out["ratio_p75"] = {}, {}
+    for label, values in samples.items():
+        if label == base:
+            continue
+        r = paired_ratio(values, samples[base])
+        out["ca_ms"][label] = statistics.median(values) * scale
+        out["ratio"][label], out["ratio_p25"][label], out["ratio_p75"][label] = r["median"], r["p25"], r["p75"]
+    out["n"] = len(samples[base])
+    return out
