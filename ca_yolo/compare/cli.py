@@ -45,22 +45,29 @@ every run alike. Not allowed: model= (use models=), seed= (use seeds=), resume=,
 
 def main(argv: list[str]) -> int:
     """Run ``ca-yolo compare``; return 0 when the report is written, 2 on bad arguments, 1 on a data,
-    model or run problem, 130 on Ctrl-C (finished runs are kept; the same command resumes)."""
+    model or run problem or a folder another compare holds, 130 on Ctrl-C and 143 on SIGTERM (finished
+    runs are kept; the same command resumes)."""
     if argv and argv[0] in HELP_WORDS:  # no arguments is not a request for help here: it runs the default job
         print(USAGE)
         return 0
+    from ca_yolo.compare.lock import Terminated, folder_lock, sigterm_as_interrupt
+
     t0 = time.time()
     try:
-        config = parse_compare_args(argv)
-        check_output(config.out_dir, "project/name=", folder=True)  # before the sample dataset or plan.json
-        data = data_for(config)
-        plan = make_plan(config, data)
-        report_md = run_comparison(plan)
+        # SIGTERM unwinds like Ctrl-C: the same cleanup (plan.json, the lock) and one line, exit 143.
+        with sigterm_as_interrupt():
+            config = parse_compare_args(argv)
+            check_output(config.out_dir, "project/name=", folder=True)  # before the sample dataset or plan.json
+            with folder_lock(config.out_dir):  # a second compare into this folder fails here, at once
+                data = data_for(config)
+                plan = make_plan(config, data)
+                report_md = run_comparison(plan)
     except CaYoloError as e:
         return report("compare", e)
-    except KeyboardInterrupt:
-        print(f"\nca-yolo compare: interrupted; {RESUME_HINT}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        how, code = ("stopped by SIGTERM", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+        print(f"\nca-yolo compare: {how}; {RESUME_HINT}", file=sys.stderr)
+        return code
     print(f"\nca-yolo compare: finished in {fmt_duration(time.time() - t0)}; report: {report_md}")
     return 0
 

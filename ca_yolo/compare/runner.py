@@ -148,6 +148,8 @@ def run_all(
             continue
         progress.start(i, run.label, state, left)
         t0 = time.time()
+        if state == "resume":
+            keep_epochs(run.dir / "results.csv", cfg.epochs - left)
         if state in ("new", "resume"):
             models.add(run.dir / "weights" / "best.pt", _train(run, plan, resume=state == "resume"))
         record = _evaluate(run, plan, gt, settings, models, resumed=state == "resume", seconds=time.time() - t0)
@@ -222,17 +224,66 @@ def _evaluate(
 
 
 def read_curve(results_csv: Path) -> dict[str, list[float]]:
-    """Per-epoch validation mAP from Ultralytics' ``results.csv`` (empty lists if absent)."""
-    curve: dict[str, list[float]] = {"epoch": [], "mAP50-95": [], "mAP50": []}
+    """Per-epoch validation mAP from Ultralytics' ``results.csv`` (empty lists if absent).
+
+    One entry per epoch, in epoch order: an epoch written twice (a folder resumed before
+    :func:`keep_epochs` existed) counts once, with its last row; a row cut short by a kill is skipped.
+    """
+    by_epoch: dict[int, tuple[float, float]] = {}
+    for row in _csv_rows(results_csv)[1]:
+        try:
+            epoch = int(float(row["epoch"]))
+            by_epoch[epoch] = (float(row.get("metrics/mAP50-95(B)") or 0), float(row.get("metrics/mAP50(B)") or 0))
+        except (KeyError, TypeError, ValueError):
+            continue
+    epochs = sorted(by_epoch)
+    return {
+        "epoch": epochs,
+        "mAP50-95": [by_epoch[e][0] for e in epochs],
+        "mAP50": [by_epoch[e][1] for e in epochs],
+    }
+
+
+def _csv_rows(results_csv: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """``results.csv``'s header and rows (keys stripped; rows with missing cells dropped); empty if absent."""
     if not results_csv.is_file():
-        return curve
+        return [], []
     with open(results_csv, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            row = {k.strip(): v for k, v in row.items() if k}
-            curve["epoch"].append(int(float(row["epoch"])))
-            curve["mAP50-95"].append(float(row.get("metrics/mAP50-95(B)") or 0))
-            curve["mAP50"].append(float(row.get("metrics/mAP50(B)") or 0))
-    return curve
+        reader = csv.reader(f)
+        header = next(reader, [])
+        keys = [k.strip() for k in header]
+        rows = [dict(zip(keys, r)) for r in reader if len(r) == len(keys)]
+    return header, rows
+
+
+def keep_epochs(results_csv: Path, epochs_done: int) -> None:
+    """Before a resume: drop ``results.csv`` rows of epochs after ``epochs_done`` (and rows cut short).
+
+    Ultralytics appends an epoch's row before it writes that epoch's ``last.pt``; a run stopped in
+    between resumes at that epoch and would append its row a second time. Rewritten atomically.
+    """
+    header, rows = _csv_rows(results_csv)
+    kept = [r for r in rows if _epoch_of(r) is not None and _epoch_of(r) <= epochs_done]
+    if not header or len(kept) == len(_raw_lines(results_csv)) - 1:
+        return  # nothing to drop
+    from ca_yolo.atomic_io import write_text_atomic
+
+    keys = [k.strip() for k in header]
+    lines = [",".join(header)] + [",".join(r[k] for k in keys) for r in kept]
+    write_text_atomic(results_csv, "\n".join(lines) + "\n")
+
+
+def _epoch_of(row: dict[str, str]) -> int | None:
+    """A results.csv row's epoch number (1-based, as Ultralytics writes it), or None when unreadable."""
+    try:
+        return int(float(row["epoch"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _raw_lines(path: Path) -> list[str]:
+    """The file's non-empty lines."""
+    return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
 
 def _checkpoint_epoch(path: Path) -> tuple[int, bool]:
