@@ -195,53 +195,51 @@ def _check_files(argv: list[str]) -> None:
     - ``data=`` of ``train``/``val``: a data YAML that is missing, or (when it has no ``download:``
       script that could still make the images) one that Ultralytics' own dataset check rejects.
       Otherwise ``train`` fails only after it has made its run folder.
-    - For ``val`` of a detection data YAML, a checkpoint of another task or whose class count
-      differs from the data YAML's: Ultralytics would fail midway or report metrics under the wrong
-      class names.
+    - The model's task against the data (a segmentation model on box labels, a classification
+      model on a data YAML), and every label of the splits used against the YAML's ``names``.
+    - For ``val``, a checkpoint whose class count differs from the data YAML's: Ultralytics would
+      report metrics under the wrong class names.
     """
     kv = dict(a.split("=", 1) for a in argv[1:] if "=" in a)
     mode, model = argv[0], kv.get("model", "")
     ckpt = _check_pt(model, "checkpoint")
     if mode == "train" and kv.get("pretrained", "").endswith(".pt"):
         _check_pt(kv["pretrained"], "pretrained checkpoint")
+    spec = None
     if mode in ("train", "val") and kv.get("data"):
-        _check_data(kv["data"], kv.get("split", "val") if mode == "val" else None)
-    if mode == "val" and kv.get("data", "").endswith((".yaml", ".yml")) and ckpt is not None:
-        from ca_yolo.evaluation.checkpoint import check_class_count
-        from ca_yolo.plugin.checkpoint import checkpoint_task
+        split = kv.get("split", "val") if mode == "val" else None
+        spec = _check_data(kv["data"], split)
+    if spec is not None:
+        from ca_yolo.data.precheck import check_label_classes, task_problem
 
-        task = checkpoint_task(ckpt)
-        if task in ("classify", "segment", "pose", "obb") and not _data_has_task(kv["data"], task):
-            raise CaYoloError(
-                f"checkpoint '{model}' is a {task} model but '{kv['data']}' is a detection dataset; "
-                "val needs a dataset of the checkpoint's task"
-            )
+        task = kv.get("task") or _model_task(model, ckpt)
+        problem = task_problem(task, spec, split or "train") if task else None
+        if problem:
+            raise CaYoloError(f"model '{model}' cannot use dataset '{kv['data']}': {problem}")
+        # Ultralytics would drop each label file with an unknown class id (a warning) and train on the rest.
+        check_label_classes(spec, kv["data"], (split,) if split else ("train", "val"))
+    if mode == "val" and spec is not None and ckpt is not None:
+        from ca_yolo.evaluation.checkpoint import check_class_count
+
         check_class_count(model, kv["data"], ckpt)
 
 
-def _data_has_task(data: str, task: str) -> bool:
-    """Whether data YAML ``data`` could serve ``task``: pose needs ``kpt_shape``; segment and obb labels are
-    told apart from boxes by their first label line (more than 5 numbers); a data YAML never serves classify."""
-    if task == "classify":
-        return False
-    from ca_yolo.data.layout import label_path
-    from ca_yolo.data.yamlio import list_split_images, load_checked
+def _model_task(model: str, ckpt: dict | None) -> str | None:
+    """The task of ``model=`` (a loaded checkpoint, or a model YAML), or None when it cannot be told here."""
+    from ultralytics.nn.tasks import guess_model_task
+
+    if ckpt is not None:
+        from ca_yolo.plugin.checkpoint import checkpoint_task
+
+        return checkpoint_task(ckpt)
+    if not model.endswith((".yaml", ".yml")):
+        return None
+    import ultralytics.nn.tasks as tasks  # its yaml_model_load, as the plugin wrapped it (finds our YAMLs)
 
     try:
-        spec = load_checked(data, split="val")
-        if task == "pose":
-            return "kpt_shape" in spec
-        images = list_split_images(spec, "val")
-    except Exception:  # noqa: BLE001  (the data check reports an unreadable YAML with its own message)
-        return True
-    for image in images[:20]:
-        try:
-            line = next((s for s in label_path(image).read_text(encoding="utf-8").splitlines() if s.strip()), None)
-        except OSError:
-            continue
-        if line is not None:
-            return len(line.split()) > 5
-    return True  # no labels to judge by: leave it to Ultralytics
+        return guess_model_task(tasks.yaml_model_load(model))
+    except Exception:  # noqa: BLE001  (Ultralytics reports an unreadable model YAML itself)
+        return None
 
 
 def _check_pt(value: str, what: str) -> dict | None:
@@ -267,8 +265,9 @@ def _check_pt(value: str, what: str) -> dict | None:
     return read_checkpoint(path, what)
 
 
-def _check_data(value: str, split: str | None = None) -> None:
-    """Raise a :class:`CaYoloError` when data YAML ``value`` is missing or Ultralytics would reject it.
+def _check_data(value: str, split: str | None = None) -> dict | None:
+    """The loaded data YAML ``value`` (None when left to Ultralytics), or a :class:`CaYoloError` when it is
+    missing or Ultralytics would reject it.
 
     A bare name (``coco8.yaml``) that is not on disk is left to Ultralytics, which ships some. With
     ``split`` (``val``), every image of that split is decoded too: Ultralytics' validator would skip
@@ -277,7 +276,7 @@ def _check_data(value: str, split: str | None = None) -> None:
     """
     path = Path(value)
     if not value.endswith((".yaml", ".yml")) or (path.parent == Path(".") and not path.exists()):
-        return
+        return None
     from ca_yolo.data.yamlio import list_split_images, load_checked
 
     if path.is_file():
@@ -288,7 +287,7 @@ def _check_data(value: str, split: str | None = None) -> None:
         except (OSError, yaml.YAMLError, UnicodeDecodeError):
             raw = None  # load_checked reports it
         if isinstance(raw, dict) and raw.get("download"):
-            return  # Ultralytics may still make the dataset
+            return None  # Ultralytics may still make the dataset
     data = load_checked(value, split=split or "val")
     if split and data.get(split):
         from ca_yolo.data.imageio import verify_images
@@ -301,6 +300,7 @@ def _check_data(value: str, split: str | None = None) -> None:
                 f"{len(bad)} of {len(images)} images of the '{split}' split of '{value}' cannot be read ({names}); "
                 "fix or remove them ('ca-yolo data check' lists them all)"
             )
+    return data
 
 
 class _RunFolders:

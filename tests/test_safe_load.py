@@ -217,11 +217,11 @@ def test_checkpoints_of_the_wrong_kind_are_named_in_one_line(files, tmp_path, ca
         (["eval", f"model={files.cls}", f"data={files.data}"],
          f"checkpoint '{files.cls}' is a classify model; eval (COCO box mAP) needs a detect model"),
         (["val", f"model={files.seg}", f"data={files.data}"],
-         f"checkpoint '{files.seg}' is a segment model but '{files.data}' is a detection dataset; val needs a "
-         "dataset of the checkpoint's task"),
+         f"model '{files.seg}' cannot use dataset '{files.data}': a segment model needs polygon labels, and the "
+         "'val' labels are boxes (5 values a line)"),
         (["val", f"model={files.cls}", f"data={files.data}"],
-         f"checkpoint '{files.cls}' is a classify model but '{files.data}' is a detection dataset; val needs a "
-         "dataset of the checkpoint's task"),
+         f"model '{files.cls}' cannot use dataset '{files.data}': a classify model trains on an image folder per "
+         "class, not on a detection data YAML"),
     ]  # fmt: skip
     for argv, message in cases:
         if argv[0] in ("val", "predict"):

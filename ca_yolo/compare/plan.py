@@ -82,6 +82,7 @@ def make_plan(config: CompareConfig, data: str | Path) -> Plan:
         check_images(val, "val")  # every run is evaluated on them: an unreadable one fails now, not after training
     except DatasetError as e:
         raise PlanError(f"dataset: {e}") from None
+    _check_labels(data_path)
     for cfg in config.models:
         _check_builds(cfg, len(val.names))
     if isinstance(config.train_args.get("pretrained"), str):
@@ -95,10 +96,34 @@ def make_plan(config: CompareConfig, data: str | Path) -> Plan:
     return Plan(config, data_path, names, baseline, runs, len(train.images), len(val.images), val.names)
 
 
-def _check_builds(cfg: str, nc: int) -> None:
-    """Build the model from its YAML (with the dataset's class count) or raise PlanError saying why."""
-    from ultralytics.nn.tasks import DetectionModel
+def _check_labels(data: Path) -> None:
+    """Every train and val label against the YAML's ``names``: Ultralytics would drop a file with an unknown
+    class id and train on the rest, and the evaluation would only find it after every training run."""
+    from ca_yolo.data.precheck import check_label_classes
+    from ca_yolo.data.problems import DataError
+    from ca_yolo.data.yamlio import load_checked
 
+    try:
+        check_label_classes(load_checked(data, "val"), data)
+    except DataError as e:
+        raise PlanError(f"dataset: {e}") from None
+
+
+def _check_builds(cfg: str, nc: int) -> None:
+    """Build the model from its YAML (with the dataset's class count) or raise PlanError saying why.
+
+    A model of another task than detection is refused first: compare trains and evaluates boxes, and
+    a segmentation model on box labels would fail only inside its first training step.
+    """
+    import ultralytics.nn.tasks as tasks
+    from ultralytics.nn.tasks import DetectionModel, guess_model_task
+
+    try:
+        task = guess_model_task(tasks.yaml_model_load(cfg))
+    except Exception:  # noqa: BLE001  (the build below reports an unreadable YAML)
+        task = "detect"
+    if task != "detect":
+        raise PlanError(f"model '{cfg}' is a {task} model; compare trains and evaluates detection models")
     try:
         DetectionModel(cfg, nc=nc, verbose=False)
     except Exception as e:  # any failure of a user's YAML is reported the same way

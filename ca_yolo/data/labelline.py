@@ -15,6 +15,7 @@ check`` reports them as findings, evaluation refuses them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def parse_label_line(line: str) -> LabelLine | None:
         cls_f, *vals = (float(p) for p in parts)
     except ValueError:
         raise LabelLineError(f"not numbers: {line.strip()[:60]!r}") from None
-    if cls_f != int(cls_f):
+    if not math.isfinite(cls_f) or cls_f != int(cls_f):  # int() of nan/inf would raise, not name the line
         raise LabelLineError(f"class id {parts[0]} is not an integer", kind="class")
     if len(vals) == 4:
         cx, cy, w, h = vals
