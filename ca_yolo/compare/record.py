@@ -25,6 +25,7 @@ class RunRecord:
         ultralytics: Ultralytics' validator numbers of the same pass (``mAP50``, ``mAP50-95``, ...).
         counts: ``images``, ``gt_objects``, ``detections``.
         gt_source: where the COCO ground truth came from.
+        per_class: class name -> COCO ``AP`` and ``AP50`` of the same pass (empty in older records).
         curve: per-epoch validation ``epoch``, ``mAP50-95``, ``mAP50`` from Ultralytics' results.csv.
     """
 
@@ -43,6 +44,7 @@ class RunRecord:
     counts: dict[str, int] = field(default_factory=dict)
     gt_source: str | None = None
     curve: dict[str, list[float]] = field(default_factory=lambda: {"epoch": [], "mAP50-95": [], "mAP50": []})
+    per_class: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The record as ``run.json`` holds it."""

@@ -43,17 +43,22 @@ def write_outputs(
 
 
 def results_csv(results: dict) -> str:
-    """One row per run: model, seed, every metric, epochs, seconds, and the model's size and speed."""
+    """One row per run: model, seed, every metric, epochs, seconds, the model's size and speed, then
+    per-class ``AP:<class>`` and ``AP50:<class>`` columns (empty where the class has no GT)."""
     measures = {m["name"]: m for m in results["models"]}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     keys = [k for k, *_ in metrics_for(results["data"].get("voc_metric", False))]
-    w.writerow(["model", "seed", *keys, "epochs_trained", "seconds", "params", "gflops", "latency_ms"])
+    classes = results["data"]["classes"]
+    per_class = [f"{metric}:{c}" for c in classes for metric in ("AP", "AP50")]
+    w.writerow(["model", "seed", *keys, "epochs_trained", "seconds", "params", "gflops", "latency_ms", *per_class])
     for rec in results["runs"]:
         m = measures[rec.model]
         vals = ["" if (v := metric_value(rec, k)) is None else f"{v:.5f}" for k in keys]
+        pc = [(rec.per_class.get(c) or {}).get(metric) for c in classes for metric in ("AP", "AP50")]
         w.writerow([rec.model, rec.seed, *vals, rec.epochs_trained, rec.seconds,
-                    m.get("params", ""), m.get("gflops", ""), m.get("latency_ms", "")])  # fmt: skip
+                    m.get("params", ""), m.get("gflops", ""), m.get("latency_ms", ""),
+                    *("" if v is None else f"{v:.5f}" for v in pc)])  # fmt: skip
     return buf.getvalue()
 
 

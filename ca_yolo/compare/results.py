@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ca_yolo.compare.classes import per_class_results
 from ca_yolo.compare.plan import Plan
 from ca_yolo.compare.record import RunRecord
 from ca_yolo.compare.stats import paired_difference, summarize
@@ -127,6 +128,7 @@ def build_results(plan: Plan, records: list[RunRecord], measures: dict[str, dict
         "baseline": plan.baseline,
         "models": models,
         "differences": differences,
+        "per_class": per_class_results(by_model, plan.baseline, plan.class_names),
         "runs": records,
         "environment": env,
     }

@@ -29,17 +29,17 @@ _LABELS = {
 }
 
 
-def coco_metrics(gt: dict, detections: list[dict], image_ids: list[int] | None = None) -> dict[str, float | None]:
-    """Evaluate box detections against COCO ground truth with pycocotools' COCOeval.
+def run_cocoeval(gt: dict, detections: list[dict], image_ids: list[int] | None = None):
+    """Run pycocotools' COCOeval (evaluate, accumulate, summarize) on box detections; return it.
+
+    One run serves every number taken from it: the summary (:func:`coco_summary`), the per-class
+    precision array (:func:`ca_yolo.evaluation.perclass.per_class_ap`) and the per-image matches
+    the bootstrap resamples.
 
     Args:
         gt: COCO GT dict with ``images``, ``annotations``, ``categories``.
         detections: ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` dicts (not modified).
         image_ids: evaluate only these images (default: every GT image).
-
-    Returns:
-        The 12 COCOeval summary numbers keyed by :data:`COCO_METRICS`; ``None`` where pycocotools
-        reports -1 (no GT objects in that area range).
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -61,7 +61,27 @@ def coco_metrics(gt: dict, detections: list[dict], image_ids: list[int] | None =
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
+    return ev
+
+
+def coco_summary(ev) -> dict[str, float | None]:
+    """The 12 summary numbers of a finished COCOeval keyed by :data:`COCO_METRICS` (None where it reports -1)."""
     return {k: (None if v < 0 else float(v)) for k, v in zip(COCO_METRICS, ev.stats)}
+
+
+def coco_metrics(gt: dict, detections: list[dict], image_ids: list[int] | None = None) -> dict[str, float | None]:
+    """Evaluate box detections against COCO ground truth with pycocotools' COCOeval.
+
+    Args:
+        gt: COCO GT dict with ``images``, ``annotations``, ``categories``.
+        detections: ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` dicts (not modified).
+        image_ids: evaluate only these images (default: every GT image).
+
+    Returns:
+        The 12 COCOeval summary numbers keyed by :data:`COCO_METRICS`; ``None`` where pycocotools
+        reports -1 (no GT objects in that area range).
+    """
+    return coco_summary(run_cocoeval(gt, detections, image_ids))
 
 
 def format_coco_table(metrics: dict[str, float | None]) -> str:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ca_yolo.evaluation.cocoeval import coco_metrics
+from ca_yolo.evaluation.cocoeval import coco_summary, run_cocoeval
 from ca_yolo.evaluation.cocogt import GroundTruth, ground_truth_for
 from ca_yolo.evaluation.dataset import DatasetError, check_images, read_split
+from ca_yolo.evaluation.perclass import per_class_ap
 from ca_yolo.evaluation.predict import to_coco_detections
 from ca_yolo.evaluation.validator import ULTRALYTICS_KEYS, match_images, validator_pass
 from ca_yolo.evaluation.vocmetric import voc_metric
@@ -34,6 +35,7 @@ class EvalResult:
             same pass, as ``yolo val`` prints them; empty when not asked for.
         images, detections, gt_objects: counts.
         gt_source: the GT JSON used, or "built from YOLO labels".
+        per_class: class name -> COCO ``AP`` and ``AP50`` from the same COCOeval as ``coco``.
         detections_list: the COCO detections themselves (not in :meth:`summary`).
     """
 
@@ -44,6 +46,7 @@ class EvalResult:
     gt_objects: int
     gt_source: str
     voc: dict = field(default_factory=dict)
+    per_class: dict[str, dict[str, float | None]] = field(default_factory=dict)
     detections_list: list[dict] = field(default_factory=list, repr=False)
 
     def summary(self) -> dict:
@@ -109,13 +112,15 @@ def evaluate_checkpoint(
     dets = to_coco_detections(match_images(done.boxes, split_data.images, data), gt)
     image_ids = [gt.image_ids[p] for p in split_data.images]
     ids = set(image_ids)
+    ev = run_cocoeval(gt.coco, dets, image_ids)
     return EvalResult(
-        coco=coco_metrics(gt.coco, dets, image_ids),
+        coco=coco_summary(ev),
         ultralytics=done.metrics if ultralytics_val else {},
         images=len(split_data.images),
         detections=len(dets),
         gt_objects=sum(1 for a in gt.coco["annotations"] if a["image_id"] in ids),
         gt_source=str(gt.source) if gt.source else "built from YOLO labels",
         voc=voc_metric(gt.coco, dets, image_ids),
+        per_class=per_class_ap(ev),
         detections_list=dets,
     )
