@@ -37,7 +37,7 @@ def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
 class _Spy:
     """Counts calls of the Triton module's entry points (proves the kernels ran, not a fallback)."""
 
-    NAMES = ("pool", "gates", "scale", "scale_grads")
+    NAMES = ("fused_forward", "pool", "scale", "scale_grads")
 
     def __init__(self, monkeypatch):
         self.calls = dict.fromkeys(self.NAMES, 0)
@@ -57,19 +57,23 @@ class _Spy:
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fused_gpu_forms_match_paper_equations(form, dtype, channels_last, monkeypatch):
     spy = _Spy(monkeypatch)
+    strided = 0
     for shape in SHAPES:
         m = _randomise(CoordAtt(shape[1])).eval()
         x = torch.randn(shape)
         ref = reference_coord_att(m, x, training=False)
         m = m.fuse().to(DEVICE, dtype)
         xx = _layout(x.to(DEVICE, dtype), channels_last)
+        strided += not xx.is_contiguous()
         with torch.no_grad(), forced_on_cpu(), gpu_form(form):
             y = m(xx)
         assert y.dtype == dtype and y.shape == x.shape
         assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         assert _rel(y.cpu(), ref) <= TOL[dtype], (shape, _rel(y.cpu(), ref))
     expected = len(SHAPES) if form == "triton" else 0
-    assert spy.calls == {"pool": expected, "gates": expected, "scale": expected, "scale_grads": 0}
+    # non-contiguous (channels_last) maps take the strided scaling kernel, contiguous ones the flat one
+    assert spy.calls == {"fused_forward": expected, "pool": 0, "scale": strided * (form == "triton"), "scale_grads": 0}
+    assert strided == (4 if channels_last else 0)  # a 1x1 map is contiguous in both formats
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -97,7 +101,7 @@ def test_triton_training_matches_paper_and_autograd(channels_last, monkeypatch):
             else:
                 assert _rel(got.cpu(), want) <= 1e-5, name
     # per call: pooling and scaling forward, gate gradients and the one dL/dx pass (a scale with add)
-    assert spy.calls == {"pool": 3, "gates": 0, "scale": 6, "scale_grads": 3}
+    assert spy.calls == {"fused_forward": 0, "pool": 3, "scale": 6, "scale_grads": 3}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])

@@ -7,9 +7,11 @@ Four kernels serve both uses:
   program owns a block of channels of one image and walks down the rows: row means are stored as it
   goes, column sums stay in registers.
 - :func:`gates`: the tiny gate network on z for the inference form (conv1 with BatchNorm folded,
-  h-swish, the stacked gate convs, sigmoid), one program per block of H + W positions, fp32 throughout.
+  h-swish, the stacked gate convs, sigmoid), one program per block of H + W positions and of
+  channels, fp32 throughout.
 - :func:`scale`: one pass, out = x * g_h * g_w (+ an optional broadcast term, which is how the
-  pooling's backward joins the scaling's backward in one pass).
+  pooling's backward joins the scaling's backward in one pass). Contiguous maps at inference take a
+  flat variant with six arguments: at batch 1 a launch's host cost grows with its argument count.
 - :func:`scale_grads`: one pass over (grad, x) -> dL/dg_h = sum_w grad * x * g_w and dL/dg_w =
   sum_h grad * x * g_h, with the same walk as :func:`pool`.
 
@@ -35,27 +37,34 @@ import triton
 import triton.language as tl
 from torch.autograd.function import once_differentiable
 
-# Elements per program tile: large enough to keep the memory system busy, small enough for registers.
+# Elements per program tile: large enough to keep the memory system busy, small enough for registers
+# with 8 warps (16 elements a thread per live array).
 _TILE = 4096
+_WARPS = 8
 
 
 @functools.lru_cache(maxsize=256)
 def _map_tiles(c: int, h: int, w: int, channels_last: bool) -> tuple[int, int, int]:
     """(BLOCK_C, BLOCK_H, BLOCK_W) for a walk over whole rows of a (C, H, W) map.
 
-    Rows are whole (BLOCK_W >= W) so column sums never leave registers. Contiguous maps take one
-    channel per program (many programs even at batch 1, loads along W); channels_last maps take up to
-    64 channels, the contiguous direction there.
+    Rows are whole (BLOCK_W >= W) so column sums never leave registers. Contiguous maps fill a tile
+    with rows of one channel first (loads along W) and take more channels only where the map is
+    small (20 x 20: four), so that no program is mostly overhead; channels_last maps take up to 64
+    channels, the contiguous direction there.
     """
     bw = triton.next_power_of_2(w)
-    bc = min(triton.next_power_of_2(c), max(1, _TILE // bw), 64) if channels_last else 1
-    bh = min(triton.next_power_of_2(h), max(1, _TILE // (bw * bc)))
+    if channels_last:
+        bc = min(triton.next_power_of_2(c), max(1, _TILE // bw), 64)
+        bh = min(triton.next_power_of_2(h), max(1, _TILE // (bw * bc)))
+    else:
+        bh = min(triton.next_power_of_2(h), max(1, _TILE // bw))
+        bc = min(triton.next_power_of_2(c), max(1, _TILE // (bw * bh)))
     return bc, bh, bw
 
 
 @triton.jit
 def _pool_kernel(
-    x_ptr, z_ptr, C, H, W, sb, sc, sh, sw, inv_w, inv_h,
+    x_ptr, z_ptr, C, H, W, sb, sc, sh, sw,
     BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
 ):  # fmt: skip
     b = tl.program_id(1)
@@ -70,22 +79,23 @@ def _pool_kernel(
         hm = h < H
         m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
         t = tl.load(src + h[None, :, None] * sh, mask=m3, other=0.0).to(tl.float32)
-        tl.store(dst + h[None, :], tl.sum(t, 2) * inv_w, mask=cm[:, None] & hm[None, :])
+        tl.store(dst + h[None, :], tl.sum(t, 2) / W, mask=cm[:, None] & hm[None, :])
         cols += tl.sum(t, 1)
-    tl.store(dst + H + w[None, :], cols * inv_h, mask=cm[:, None] & wm[None, :])
+    tl.store(dst + H + w[None, :], cols / H, mask=cm[:, None] & wm[None, :])
 
 
 @triton.jit
 def _gates_kernel(
-    z_ptr, g_ptr, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, H, L, MIP,
+    ws_ptr, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, H, L, MIP,
     MIP_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_L: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(1)
+    # ws holds z (B, C, L) then g (B, C, L); B is the grid's last dimension
+    b = tl.program_id(2)
     pos = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
     m = tl.arange(0, MIP_P)
     lm, mm = pos < L, m < MIP
-    z_img = z_ptr + b.to(tl.int64) * C * L
-    # f = h_swish(W1 z + b1), (MIP, BLOCK_L)
+    z_img = ws_ptr + b.to(tl.int64) * C * L
+    # f = h_swish(W1 z + b1), (MIP, BLOCK_L): every channel block of this image needs all of it
     f = tl.zeros([MIP_P, BLOCK_L], dtype=tl.float32)
     for k0 in range(0, C, BLOCK_K):
         k = k0 + tl.arange(0, BLOCK_K)
@@ -95,18 +105,33 @@ def _gates_kernel(
         f += tl.sum(wt.to(tl.float32)[:, :, None] * zt.to(tl.float32)[None, :, :], 1)
     f += tl.load(b1_ptr + m, mask=mm, other=0.0).to(tl.float32)[:, None]
     f = f * tl.minimum(tl.maximum(f + 3.0, 0.0), 6.0) / 6.0
-    # g = sigmoid(Wg f + bg): gate row c for the first H positions (conv_h), row C + c for the rest (conv_w)
-    shift = (pos >= H).to(tl.int32) * C
-    g_img = g_ptr + b.to(tl.int64) * C * L
-    for k0 in range(0, C, BLOCK_K):
-        k = k0 + tl.arange(0, BLOCK_K)
-        km = k < C
-        row = k[:, None] + shift[None, :]  # (BLOCK_K, BLOCK_L)
-        om = km[:, None] & lm[None, :]
-        wm3 = om[:, None, :] & mm[None, :, None]
-        wt = tl.load(wg_ptr + row[:, None, :] * MIP + m[None, :, None], mask=wm3, other=0.0)
-        a = tl.sum(wt.to(tl.float32) * f[None, :, :], 1) + tl.load(bg_ptr + row, mask=om, other=0.0).to(tl.float32)
-        tl.store(g_img + k[:, None] * L + pos[None, :], tl.sigmoid(a), mask=om)
+    # g = sigmoid(Wg f + bg) for this program's channels: row c for the first H positions (conv_h),
+    # row C + c for the others (conv_w)
+    k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
+    km = k < C
+    row = k[:, None] + (pos >= H).to(tl.int32)[None, :] * C  # (BLOCK_K, BLOCK_L)
+    om = km[:, None] & lm[None, :]
+    wm3 = om[:, None, :] & mm[None, :, None]
+    wt = tl.load(wg_ptr + row[:, None, :] * MIP + m[None, :, None], mask=wm3, other=0.0)
+    a = tl.sum(wt.to(tl.float32) * f[None, :, :], 1) + tl.load(bg_ptr + row, mask=om, other=0.0).to(tl.float32)
+    g_img = z_img + tl.num_programs(2).to(tl.int64) * C * L
+    tl.store(g_img + k[:, None] * L + pos[None, :], tl.sigmoid(a), mask=om)
+
+
+@triton.jit
+def _scale_flat_kernel(x_ptr, out_ptr, ws_ptr, N, H, W, BLOCK: tl.constexpr):
+    # Contiguous x (B, C, H, W) as N elements; the gates are g of the workspace (see _gates_kernel).
+    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    im = i < N
+    hw = H * W
+    bc = i // hw
+    r = i - bc * hw
+    h = r // W
+    g = ws_ptr + (N // hw) * (H + W) + bc * (H + W)
+    x = tl.load(x_ptr + i, mask=im)
+    gh = tl.load(g + h, mask=im, other=0.0)
+    gw = tl.load(g + H + (r - h * W), mask=im, other=0.0)
+    tl.store(out_ptr + i, x.to(tl.float32) * gh * gw, mask=im)
 
 
 @triton.jit
@@ -173,25 +198,31 @@ def pool(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """[mean_w(x) ; mean_h(x)] of x (B, C, H, W) -> (B, C, H + W), in ``dtype`` (default x's), summed in fp32."""
     b, c, h, w = x.shape
     z = torch.empty((b, c, h + w), dtype=dtype or x.dtype, device=x.device)
-    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
-    _pool_kernel[(triton.cdiv(c, bc), b)](x, z, c, h, w, *x.stride(), 1.0 / w, 1.0 / h, bc, bh, bw)
+    _launch_pool(x, z)
     return z
 
 
-def gates(z: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor, h: int):
-    """Inference gates from z (B, C, L) fp32, L = H + W -> (B, C, L) fp32: sigmoid(Wg h_swish(W1 z + b1) + bg).
+def _launch_pool(x: torch.Tensor, z: torch.Tensor) -> None:
+    """The pooling kernel from x (B, C, H, W) into the first B * C * (H + W) elements of z."""
+    b, c, h, w = x.shape
+    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
+    _pool_kernel[(triton.cdiv(c, bc), b)](x, z, c, h, w, *x.stride(), bc, bh, bw, num_warps=_WARPS)
+
+
+def gates(ws: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor, h: int) -> None:
+    """Inference gates: ws (2, B, C, L) fp32, L = H + W, holds z in ``ws[0]``; writes
+    ``ws[1] = sigmoid(Wg h_swish(W1 z + b1) + bg)``.
 
     w1 (mip, C) and b1 (mip,) are conv1 with BatchNorm folded; wg (2C, mip) and bg (2C,) are conv_h
     then conv_w stacked; positions < h take conv_h's rows, the others conv_w's.
     """
-    bsz, c, length = z.shape
+    _, bsz, c, length = ws.shape
     mip = w1.shape[0]
     mip_p = max(2, triton.next_power_of_2(mip))
     block_l = 32 if mip_p <= 8 else 16
-    block_k = max(1, min(triton.next_power_of_2(c), 8192 // (mip_p * block_l)))
-    g = torch.empty_like(z)
-    _gates_kernel[(triton.cdiv(length, block_l), bsz)](z, g, w1, b1, wg, bg, c, h, length, mip, mip_p, block_k, block_l)
-    return g
+    block_k = max(1, min(triton.next_power_of_2(c), 8192 // (mip_p * block_l), 32))
+    grid = (triton.cdiv(length, block_l), triton.cdiv(c, block_k), bsz)
+    _gates_kernel[grid](ws, w1, b1, wg, bg, c, h, length, mip, mip_p, block_k, block_l)
 
 
 def scale(
@@ -220,7 +251,7 @@ def scale(
     _scale_kernel[(triton.cdiv(c, bc) * nhb, b)](
         x, out, g_h, g_w, x if add is None else add, c, h, w, nhb, *x.stride(), *out.stride(),
         g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), gw_offset, 1.0 / w, 1.0 / h,
-        add is not None, bc, bh, bw,
+        add is not None, bc, bh, bw, num_warps=_WARPS,
     )  # fmt: skip
     return out
 
@@ -235,7 +266,7 @@ def scale_grads(
     bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
     _scale_grads_kernel[(triton.cdiv(c, bc), b)](
         grad, x, g_h, g_w, dgh, dgw, c, h, w, grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3),
-        *x.stride(), g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), bc, bh, bw,
+        *x.stride(), g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), bc, bh, bw, num_warps=_WARPS,
     )  # fmt: skip
     return dgh, dgw
 
@@ -245,17 +276,29 @@ def _unit_inner(g: torch.Tensor) -> torch.Tensor:
     return g if g.stride(2 if g.shape[3] == 1 else 3) == 1 or g.shape[2] * g.shape[3] == 1 else g.contiguous()
 
 
+# Elements per program of the flat scaling kernel.
+_FLAT_BLOCK = 2048
+
+
 def fused_forward(
     x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor
 ) -> torch.Tensor:
     """The fused CoordAtt inference form: three kernels, x (B, C, H, W) -> (B, C, H, W) in x's dtype and layout.
 
     w1 (mip, C), b1 (mip, ...), wg (2C, mip), bg (2C, ...): the inference constants (any float dtype,
-    contiguous).
+    contiguous). z and the gates share one fp32 workspace (one allocation fewer at batch 1, where a
+    layer's cost is its host-side calls).
     """
-    h = x.shape[2]
-    g = gates(pool(x, torch.float32), w1, b1, wg, bg, h)
-    return scale(x, g, g, gw_offset=h)
+    b, c, h, w = x.shape
+    ws = torch.empty((2, b, c, h + w), dtype=torch.float32, device=x.device)
+    _launch_pool(x, ws)
+    gates(ws, w1, b1, wg, bg, h)
+    if not x.is_contiguous():
+        return scale(x, ws[1], ws[1], gw_offset=h)
+    out = torch.empty_like(x)
+    n = x.numel()
+    _scale_flat_kernel[(triton.cdiv(n, _FLAT_BLOCK),)](x, out, ws, n, h, w, _FLAT_BLOCK)
+    return out
 
 
 class GradLink:
