@@ -34,7 +34,7 @@ def test_paired_difference_numbers():
     assert (d.ci_low, d.ci_high) == (pytest.approx(mean - half, abs=1e-6), pytest.approx(mean + half, abs=1e-6))
     assert d.verdict == "higher" and d.sentence.endswith("distinguishable from seed noise.")
 
-    noisy = paired_difference({0: 0.5, 1: 0.4}, {0: 0.45, 1: 0.47}, "ca", "AP")
+    noisy = paired_difference({0: 0.5, 1: 0.4, 2: 0.45}, {0: 0.45, 1: 0.47, 2: 0.45}, "ca", "AP")
     assert noisy.verdict == "not distinguishable" and "contains 0" in noisy.sentence
 
     one = paired_difference({0: 0.9}, {0: 0.1}, "ca", "AP")

@@ -145,8 +145,10 @@ def _difference_section(results: dict, labels: dict) -> list[str]:
         ci = "–" if x["ci_low"] is None else f"[{x['ci_low']:+.4f}, {x['ci_high']:+.4f}]"
         out.append(f"| {x['model']} | {labels[x['metric']]} | {x['mean']:+.4f} | {_num(x['std'], '.4f')} | {ci} | "
                    f"{x['n']} | {x['verdict']} |")  # fmt: skip
-    out += ["", "A difference is called distinguishable from seed noise only when its 95% confidence interval "
-            "(Student t over the per-seed differences) excludes 0."]  # fmt: skip
+    out += ["", "A difference is called higher or lower (distinguishable from seed noise) only from 3 or more "
+            "seeds and only when its 95% confidence interval (Student t over the per-seed differences) excludes "
+            "0. With 2 seeds the differences and their interval are shown without a verdict: their spread rests "
+            "on one degree of freedom, so two nearly equal differences give a narrow interval by chance."]  # fmt: skip
     return out
 
 

@@ -71,7 +71,8 @@ class PairedDiff:
         n: number of seeds both have.
         mean, std: of the per-seed differences (std None for n = 1).
         ci_low, ci_high: 95% Student-t confidence interval of the mean difference (None for n = 1).
-        verdict: "higher", "lower", "not distinguishable" or "no conclusion (1 seed)".
+        verdict: "higher", "lower", "not distinguishable" (3+ seeds), "no verdict (2 seeds)" or
+            "no conclusion (1 seed)".
         sentence: the verdict in words, with the numbers.
     """
 
@@ -94,9 +95,10 @@ def paired_difference(
 ) -> PairedDiff:  # fmt: skip
     """Paired difference ``model[seed] - baseline[seed]`` over the seeds both have.
 
-    With n >= 2 seeds: mean ± t(1 - alpha/2, n-1) * std / sqrt(n). The difference is called
-    distinguishable from seed noise only when that interval excludes 0. With one seed no interval
-    exists and the verdict says no conclusion can be drawn.
+    With n >= 2 seeds: mean ± t(1 - alpha/2, n-1) * std / sqrt(n). From 3 seeds on, the difference
+    is called distinguishable from seed noise ("higher"/"lower") only when that interval excludes 0.
+    With 2 seeds the interval is given but no verdict ("no verdict (2 seeds)"); with one seed no
+    interval exists and the verdict says no conclusion can be drawn.
 
     Raises:
         ValueError: the two share no seed.
@@ -114,6 +116,14 @@ def paired_difference(
     lo, hi = s.mean - half, s.mean + half
     pct = f"{round(confidence * 100)}%"
     ci = f"{s.mean:+.4f}, {pct} CI [{lo:+.4f}, {hi:+.4f}] over {s.n} paired seeds"
+    if s.n == 2:
+        # Two differences estimate their spread from one degree of freedom: two nearly equal ones give a
+        # narrow interval by chance, so a verdict from them would be fragile whatever the interval says.
+        each = ", ".join(f"{d:+.4f}" for d in diffs)
+        return PairedDiff(2, s.mean, s.std, lo, hi, "no verdict (2 seeds)",
+                          f"{label} vs baseline on {metric}: differences {each} (mean {s.mean:+.4f}); no "
+                          "higher/lower verdict from 2 seeds, whose spread rests on a single degree of freedom "
+                          "(use 3 or more seeds).")  # fmt: skip
     if lo > 0 or hi < 0:
         verdict = "higher" if lo > 0 else "lower"
         sentence = f"{label} is {verdict} than the baseline on {metric} ({ci}): distinguishable from seed noise."
@@ -121,6 +131,4 @@ def paired_difference(
         verdict = "not distinguishable"
         sentence = (f"{label} vs baseline on {metric}: {ci}; the interval contains 0, so the difference is "
                     "not distinguishable from seed noise.")  # fmt: skip
-    if s.n == 2 and verdict == "not distinguishable":
-        sentence += " (Only 2 seeds: the interval is very wide; 3 or more seeds narrow it.)"
     return PairedDiff(s.n, s.mean, s.std, lo, hi, verdict, sentence)
