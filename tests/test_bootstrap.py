@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from detection_sets import random_set
 
 from ca_yolo.evaluation.bootstrap import image_matches, paired_bootstrap, weighted_ap
 from ca_yolo.evaluation.cocoeval import coco_summary, run_cocoeval
 
 
-def _random_set(seed: int, n_images: int = 8, noise: float = 3.0):
-    """GT of 3 objects per image (2 classes) and noisy detections of them plus a few stray boxes."""
-    rng = np.random.default_rng(seed)
-    anns, dets = [], []
-    for i in range(1, n_images + 1):
-        for _ in range(3):
-            box = [float(v) for v in [*rng.uniform(0, 60, 2), *rng.uniform(8, 30, 2)]]
-            cat = int(rng.integers(1, 3))
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": cat, "bbox": box,
-                         "area": box[2] * box[3], "iscrowd": 0})  # fmt: skip
-            noisy = [float(v) for v in np.maximum(np.asarray(box) + rng.normal(0, noise, 4), 1)]
-            dets.append({"image_id": i, "category_id": cat, "bbox": noisy, "score": float(rng.random())})
-        dets.append({"image_id": i, "category_id": int(rng.integers(1, 3)), "bbox": [70.0, 70.0, 10.0, 10.0],
-                     "score": float(rng.random())})  # fmt: skip
-    gt = {"images": [{"id": i, "width": 100, "height": 100} for i in range(1, n_images + 1)],
-          "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "annotations": anns}  # fmt: skip
-    return gt, dets
-
-
 def test_unit_weights_give_cocoevals_ap_and_ap50():
-    gt, dets = _random_set(0)
+    gt, dets = random_set(0)
     ev = run_cocoeval(gt, dets)
     m = image_matches(ev)
     assert weighted_ap(m) == pytest.approx(coco_summary(ev)["AP"], abs=1e-12)
@@ -37,7 +19,7 @@ def test_unit_weights_give_cocoevals_ap_and_ap50():
 
 
 def test_integer_weights_equal_cocoeval_on_the_images_repeated():
-    gt, dets = _random_set(1, n_images=4)
+    gt, dets = random_set(1, n_images=4)
     w = np.array([2, 0, 1, 3])
     # the same set with each image copied w times under new ids
     images, anns, rep = [], [], []
@@ -54,8 +36,8 @@ def test_integer_weights_equal_cocoeval_on_the_images_repeated():
 
 
 def test_paired_bootstrap_is_deterministic_for_a_seed():
-    gt, dets_a = _random_set(2, noise=1.0)
-    _, dets_b = _random_set(2, noise=4.0)  # same GT, worse boxes
+    gt, dets_a = random_set(2, noise=1.0)
+    _, dets_b = random_set(2, noise=4.0)  # same GT, worse boxes
     a = [image_matches(run_cocoeval(gt, dets_a))]
     b = [image_matches(run_cocoeval(gt, dets_b))]
     first = paired_bootstrap(a, b, n_boot=200, seed=7)

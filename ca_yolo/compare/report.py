@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
+from ca_yolo.compare.analysis_plots import plot_per_class, plot_speed_accuracy
 from ca_yolo.compare.plots import plot_curves, plot_final, plot_prediction_grid
 from ca_yolo.compare.progress import fmt_duration
+from ca_yolo.compare.report_analysis import FIGURES, analysis_markdown
 from ca_yolo.compare.results import HEADLINE, metric_value, metrics_for, results_json
 from ca_yolo.evaluation.cocogt import GroundTruth
 
@@ -33,6 +35,9 @@ def write_outputs(
     files["csv"] = write_text_atomic(out / "results.csv", results_csv(results))
     files["curves"] = plot_curves(results, out / PLOTS["curves"])
     files["final"] = plot_final(results, out / PLOTS["final"])
+    if "tide" in results:
+        files["per_class"] = plot_per_class(results, out / FIGURES["per_class"])
+        files["speed"] = plot_speed_accuracy(results, out / FIGURES["speed"])
     if grid is not None:
         files["grid"] = plot_prediction_grid(*grid, out / PLOTS["grid"])
     md = report_markdown(results, has_grid=grid is not None)
@@ -106,7 +111,8 @@ def report_markdown(results: dict, has_grid: bool = True) -> str:
         )
     lines += ["", f"## Difference to the baseline ({results['baseline']}), paired by seed", ""]
     lines += _difference_section(results, labels)
-    lines += ["", "## Every run", "", "| model | seed | " + " | ".join(labels[k] for k in keys)
+    lines += ["", *analysis_markdown(results)]
+    lines += ["## Every run", "", "| model | seed | " + " | ".join(labels[k] for k in keys)
               + " | epochs | time |", "|---|---:|" + "---:|" * (len(keys) + 2)]  # fmt: skip
     for rec in results["runs"]:
         t = fmt_duration(rec.seconds) + (" (*resumed*: this part only)" if rec.resumed else "")
