@@ -111,3 +111,23 @@ def bootstrap_results(plan: Plan, records: list[RunRecord], matches: dict, n_boo
 def boot_value(matches, iou_index: int | None) -> float:
     """A run's AP (``iou_index`` None) or AP50 (0) on the val set as is, from its matches."""
     return weighted_ap(matches, None, iou_index)
+
+
+def analyze_comparison(plan: Plan, records: list[RunRecord], gt: GroundTruth, split, models) -> dict:
+    """:func:`analyze_runs` for a comparison: its val images, and an evaluation pass with the comparison's
+    settings for any run that has no ``detections.json`` (a folder from before they were kept).
+
+    Args:
+        split: the val :class:`~ca_yolo.evaluation.dataset.SplitData`; models: the comparison's ModelCache.
+    """
+    from ca_yolo.evaluation.evaluate import evaluate_checkpoint
+
+    cfg = plan.config
+
+    def evaluate(weights: Path) -> list[dict]:
+        print(f"ca-yolo compare: {weights.parent.parent.name}: keeping its detections (one evaluation pass)")
+        return evaluate_checkpoint(models.get(weights).yolo, plan.data, imgsz=cfg.imgsz, device=cfg.device, gt=gt,
+                                   batch=cfg.batch if cfg.batch >= 1 else 16).detections_list  # fmt: skip
+
+    image_ids = [gt.image_ids[p] for p in split.images]
+    return analyze_runs(plan, records, gt, image_ids, evaluate)

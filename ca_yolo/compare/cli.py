@@ -75,6 +75,7 @@ def main(argv: list[str]) -> int:
 def run_comparison(plan: Plan):
     """Train and evaluate every run, measure the models, write every output; return report.md's path."""
     from ca_yolo.atomic_io import write_json_atomic
+    from ca_yolo.compare.analysis import analyze_comparison
     from ca_yolo.compare.environment import environment
     from ca_yolo.compare.measure import measure_models
     from ca_yolo.compare.models import ModelCache
@@ -104,7 +105,8 @@ def run_comparison(plan: Plan):
     print(f"ca-yolo compare: measuring params, GFLOPs and latency of {', '.join(plan.names)} side by side")
     loaded = {n: models.get(w) for n, w in first.items()}
     measures = measure_models(loaded, cfg.imgsz, cfg.device, cfg.latency_runs)
-    results = build_results(plan, records, measures, environment())
+    analysis = analyze_comparison(plan, records, gt, split, models)  # fills per-class AP of older records
+    results = {**build_results(plan, records, measures, environment()), **analysis}
     grid, attention = None, {}
     if cfg.grid_images > 0:
         yolos = {n: m.yolo for n, m in loaded.items()}

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ca_yolo.atomic_io import write_json_atomic
+from ca_yolo.compare.analysis import DETECTIONS_FILE
 from ca_yolo.compare.models import ModelCache
 from ca_yolo.compare.plan import Plan, PlanError, Run, run_settings
 from ca_yolo.compare.progress import Progress
@@ -203,6 +204,8 @@ def _evaluate(
         models.get(best).yolo, plan.data, imgsz=cfg.imgsz, batch=cfg.batch if cfg.batch >= 1 else 16,
         device=cfg.device, gt=gt,
     )  # fmt: skip
+    # kept for the comparison's analysis (TIDE, bootstrap), which would otherwise need a second inference pass
+    write_json_atomic(run.dir / DETECTIONS_FILE, result.detections_list)
     curve = read_curve(run.dir / "results.csv")
     return RunRecord(
         model=run.model,
@@ -220,6 +223,7 @@ def _evaluate(
         counts={"images": result.images, "gt_objects": result.gt_objects, "detections": result.detections},
         gt_source=result.gt_source,
         curve=curve,
+        per_class=result.per_class,
     )
 
 
