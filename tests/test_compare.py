@@ -101,7 +101,8 @@ def test_defaults():
 
 def test_run_records_of_existing_folders_still_read(tmp_path):
     """run.json keeps its structure: records of earlier comparisons (here: the runs in docs/results, from
-    before the VOC metric) read as RunRecords and write back as they were, with an empty 'voc' added."""
+    before the VOC metric and per-class AP) read as RunRecords and write back as they were, with an empty
+    'voc' and 'per_class' added."""
     from pathlib import Path
 
     import torch
@@ -111,7 +112,7 @@ def test_run_records_of_existing_folders_still_read(tmp_path):
     from ca_yolo.compare.runner import RUN_FILE, read_run, run_state
 
     order = ["model", "cfg", "seed", "settings", "weights", "epochs_trained", "seconds", "resumed", "finished_at",
-             "coco", "voc", "ultralytics", "counts", "gt_source", "curve"]  # fmt: skip
+             "coco", "voc", "ultralytics", "counts", "gt_source", "curve", "per_class"]  # fmt: skip
     docs = Path(__file__).resolve().parents[1] / "docs" / "results"
     old = [r for f in sorted(docs.glob("*/results.json")) for r in json.loads(f.read_text())["runs"]]
     assert old
@@ -119,7 +120,7 @@ def test_run_records_of_existing_folders_still_read(tmp_path):
         rec = RunRecord.from_json(raw)
         assert (rec.model, rec.seed, rec.coco) == (raw["model"], raw["seed"], raw["coco"])
         back = rec.to_json()
-        assert list(back) == order and back == {**raw, "voc": raw.get("voc", {})}
+        assert list(back) == order and back == {**raw, "voc": raw.get("voc", {}), "per_class": {}}
 
     run = Run("m", "m.yaml", 0, tmp_path / "m-seed0")
     run.dir.mkdir()
