@@ -10,8 +10,7 @@ Four kernels serve both uses:
   h-swish, the stacked gate convs, sigmoid), one program per block of H + W positions and of
   channels, fp32 throughout.
 - :func:`scale`: one pass, out = x * g_h * g_w (+ an optional broadcast term, which is how the
-  pooling's backward joins the scaling's backward in one pass). Contiguous maps at inference take a
-  flat variant with six arguments: at batch 1 a launch's host cost grows with its argument count.
+  pooling's backward joins the scaling's backward in one pass).
 - :func:`scale_grads`: one pass over (grad, x) -> dL/dg_h = sum_w grad * x * g_w and dL/dg_w =
   sum_h grad * x * g_h, with the same walk as :func:`pool`.
 
@@ -37,10 +36,11 @@ import triton
 import triton.language as tl
 from torch.autograd.function import once_differentiable
 
-# Elements per program tile: large enough to keep the memory system busy, small enough for registers
-# with 8 warps (16 elements a thread per live array).
+# Elements per program tile: large enough to keep the memory system busy, small enough for registers.
 _TILE = 4096
-_WARPS = 8
+# The gate-gradient kernel keeps five tile-sized arrays live; 8 warps (16 elements a thread each) keep
+# them in registers. The other kernels hold two or three and run with Triton's default 4.
+_GRAD_WARPS = 8
 
 
 @functools.lru_cache(maxsize=256)
@@ -119,22 +119,6 @@ def _gates_kernel(
 
 
 @triton.jit
-def _scale_flat_kernel(x_ptr, out_ptr, ws_ptr, N, H, W, BLOCK: tl.constexpr):
-    # Contiguous x (B, C, H, W) as N elements; the gates are g of the workspace (see _gates_kernel).
-    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    im = i < N
-    hw = H * W
-    bc = i // hw
-    r = i - bc * hw
-    h = r // W
-    g = ws_ptr + (N // hw) * (H + W) + bc * (H + W)
-    x = tl.load(x_ptr + i, mask=im)
-    gh = tl.load(g + h, mask=im, other=0.0)
-    gw = tl.load(g + H + (r - h * W), mask=im, other=0.0)
-    tl.store(out_ptr + i, x.to(tl.float32) * gh * gw, mask=im)
-
-
-@triton.jit
 def _scale_kernel(
     src_ptr, out_ptr, gh_ptr, gw_ptr, add_ptr, C, H, W, NHB, sb, sc, sh, sw, ob, oc, oh, ow,
     ghb, ghc, gwb, gwc, gw_off, inv_w, inv_h,
@@ -206,7 +190,7 @@ def _launch_pool(x: torch.Tensor, z: torch.Tensor) -> None:
     """The pooling kernel from x (B, C, H, W) into the first B * C * (H + W) elements of z."""
     b, c, h, w = x.shape
     bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
-    _pool_kernel[(triton.cdiv(c, bc), b)](x, z, c, h, w, *x.stride(), bc, bh, bw, num_warps=_WARPS)
+    _pool_kernel[(triton.cdiv(c, bc), b)](x, z, c, h, w, *x.stride(), bc, bh, bw)
 
 
 def gates(ws: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor, h: int) -> None:
@@ -251,7 +235,7 @@ def scale(
     _scale_kernel[(triton.cdiv(c, bc) * nhb, b)](
         x, out, g_h, g_w, x if add is None else add, c, h, w, nhb, *x.stride(), *out.stride(),
         g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), gw_offset, 1.0 / w, 1.0 / h,
-        add is not None, bc, bh, bw, num_warps=_WARPS,
+        add is not None, bc, bh, bw,
     )  # fmt: skip
     return out
 
@@ -266,7 +250,7 @@ def scale_grads(
     bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
     _scale_grads_kernel[(triton.cdiv(c, bc), b)](
         grad, x, g_h, g_w, dgh, dgw, c, h, w, grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3),
-        *x.stride(), g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), bc, bh, bw, num_warps=_WARPS,
+        *x.stride(), g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), bc, bh, bw, num_warps=_GRAD_WARPS,
     )  # fmt: skip
     return dgh, dgw
 
@@ -274,10 +258,6 @@ def scale_grads(
 def _unit_inner(g: torch.Tensor) -> torch.Tensor:
     """g (B, C, N, 1) or (B, C, 1, N) with unit stride along N, as the kernels index it."""
     return g if g.stride(2 if g.shape[3] == 1 else 3) == 1 or g.shape[2] * g.shape[3] == 1 else g.contiguous()
-
-
-# Elements per program of the flat scaling kernel.
-_FLAT_BLOCK = 2048
 
 
 def fused_forward(
@@ -293,12 +273,8 @@ def fused_forward(
     ws = torch.empty((2, b, c, h + w), dtype=torch.float32, device=x.device)
     _launch_pool(x, ws)
     gates(ws, w1, b1, wg, bg, h)
-    if not x.is_contiguous():
-        return scale(x, ws[1], ws[1], gw_offset=h)
-    out = torch.empty_like(x)
-    n = x.numel()
-    _scale_flat_kernel[(triton.cdiv(n, _FLAT_BLOCK),)](x, out, ws, n, h, w, _FLAT_BLOCK)
-    return out
+    g = ws[1]
+    return scale(x, g, g, gw_offset=h)
 
 
 class GradLink:
