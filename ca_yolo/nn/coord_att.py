@@ -414,8 +414,9 @@ class CoordAtt(CoordAttBase):
                 return self._forward_export(x)
             elif not torch.is_grad_enabled():
                 return self._forward_fused(x)
-        if not _plain_ops_only() and active_form(x) in ("triton", "torch"):
-            return self._forward_gpu(x, active_form(x))
+        form = None if _plain_ops_only() else active_form(x, self.training)
+        if form in ("triton", "torch"):
+            return self._forward_gpu(x, form)
         if not torch.is_grad_enabled() or _plain_ops_only():
             g_h, g_w = self.gates(x)
             return _scale(x, g_h, g_w)

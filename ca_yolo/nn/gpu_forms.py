@@ -4,14 +4,15 @@ On a CUDA device a layer is dispatch- and launch-bound at batch 1 and memory-bou
 the CPU-tuned forms (pooling-matrix products, batched products over an expanded weight, a compiled C
 kernel) are neither. Three forms exist for tensors on a GPU:
 
-- ``"triton"`` (default where Triton imports): :mod:`ca_yolo.nn.triton_coord_att`: inference is two
-  kernels (one reads x once and pools it, and the last program of each image computes that image's
-  gates; one reads x and writes x * g_h * g_w); training uses fused pooling/scaling kernels with
-  one-pass backward kernels.
+- ``"triton"`` (the inference default where Triton imports): :mod:`ca_yolo.nn.triton_coord_att`:
+  inference is three kernels (pool: reads x once; gates: the tiny gate network; scale: reads x and
+  writes x * g_h * g_w); training uses pooling/scaling kernels with one-pass backward kernels.
 - ``"torch"``: plain PyTorch ops, the fewest the maths allows (:func:`plain_fused_forward`): two
   means and a concatenation, conv1d + hardswish + conv1d + sigmoid on the (B, C, H + W) descriptors,
   two strided views, two multiplies; no batched products over expanded weights, no pooling matrices.
-  Used where Triton is missing, and forced with ``CA_YOLO_GPU_FORM=torch``.
+  Used where Triton is missing, and forced with ``CA_YOLO_GPU_FORM=torch``. In training (the
+  training default) the gate network runs as conv modules between the pooling and scaling autograd
+  functions the CPU uses.
 - ``"generic"``: the forms the CPU uses (for comparisons only).
 
 :func:`gpu_form` selects one for a scope (timings and parity checks side by side in one process);
@@ -70,14 +71,18 @@ def forced_on_cpu(enabled: bool = True) -> Iterator[None]:
         _ON_CPU.reset(token)
 
 
-def active_form(x: torch.Tensor) -> str | None:
+def active_form(x: torch.Tensor, training: bool = False) -> str | None:
     """The GPU form a layer runs for input ``x``, or None where ``x`` takes the CPU forms.
 
-    "triton" falls back to "torch" where Triton is not importable.
+    A form set by :func:`gpu_form` or ``CA_YOLO_GPU_FORM`` applies to inference and training alike.
+    Otherwise inference runs "triton" and training "torch": on an H200 the Triton training kernels
+    made the AMP training step faster for yolov8n-ca and slower for yolo11n-ca and yolo26n-ca
+    (docs/gpu.md). "triton" falls back to "torch" where Triton is not importable.
     """
     if x.device.type != "cuda" and not _ON_CPU.get():
         return None
-    name = _FORM.get() or _check(os.environ.get(ENV_FORM) or "triton", ENV_FORM)
+    name = _FORM.get() or os.environ.get(ENV_FORM)
+    name = _check(name, ENV_FORM) if name else ("torch" if training else "triton")
     if name == "triton" and not triton_available():
         return "torch"
     return name
