@@ -41,6 +41,10 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
   cost alone (each runs after a large convolution left the caches and the dispatcher cold); one
   call does not. Where the kernel can't be built the PyTorch form above runs; both agree to float
   rounding.
+- On a GPU the CPU-tuned forms above are neither launch- nor bandwidth-minded; tensors on CUDA take
+  the GPU forms of :mod:`ca_yolo.nn.gpu_forms` instead: three Triton kernels for the fused layer
+  (:mod:`ca_yolo.nn.triton_coord_att`), or plain PyTorch ops where Triton is missing; in training
+  the gate network runs as conv modules (docs/gpu.md has the H200 measurements).
 - Exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX nodes and no shape
   arithmetic (:meth:`CoordAtt._forward_export`). An Ultralytics ``format=onnx`` export with
   ``dynamic=False`` (one input size) gets 14 nodes that ONNX Runtime's CPU provider keeps in its
