@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The GPU check, one command, ~9 minutes on one H200 (~4 with a narrowed bench): the CUDA tests, the layer probe, the GPU bench table
+# (`ca-yolo bench --device 0 --parts gpu`) and one `ca-yolo compare device=0` smoke run on the sample data.
+#
+# On a machine with a CUDA GPU, ca-yolo's dependencies installed (or carried as wheels: see docs/gpu.md):
+#   bash scripts/gpu_check.sh OUT_DIR
+# Every step has its own time limit, so one failure does not eat the others; logs and results go to OUT_DIR.
+set -u
+OUT=${1:-runs/gpu-check}
+mkdir -p "$OUT"
+: > "$OUT/steps.txt"
+
+step() {  # step NAME LIMIT_S COMMAND...
+    local name=$1 limit=$2 start rc
+    shift 2
+    echo "== $name (limit ${limit} s): $*"
+    start=$(date +%s)
+    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    rc=$?
+    echo "$name: exit $rc after $(( $(date +%s) - start )) s" | tee -a "$OUT/steps.txt"
+    tail -n 15 "$OUT/$name.log"
+}
+
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+python3 -c "import torch, triton, ultralytics; print(torch.__version__, triton.__version__, ultralytics.__version__, \
+torch.cuda.get_device_name(0))" > "$OUT/versions.txt" 2>&1
+cat "$OUT/versions.txt"
+
+step tests "${TESTS_LIMIT:-150}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_forms.py tests/test_coordatt_compile.py
+step probe "${PROBE_LIMIT:-60}" python3 scripts/gpu_layer_probe.py "$OUT/layer-probe.json"
+# BENCH_ARGS narrows the table (e.g. "--models yolov8-ca.yaml --gpu-rounds 6,5,3") where time is short
+# shellcheck disable=SC2086
+step bench "${BENCH_LIMIT:-330}" python3 -m ca_yolo.cli bench --device 0 --parts gpu ${BENCH_ARGS:-} \
+    --out "$OUT/bench-gpu.json" --markdown "$OUT/bench-gpu.md"
+step compare "${COMPARE_LIMIT:-120}" python3 -m ca_yolo.cli compare device=0 epochs=1 seeds=0 workers=2 \
+    project="$OUT/compare"
+cat "$OUT/steps.txt"
