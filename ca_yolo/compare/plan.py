@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ca_yolo.compare.config import CompareConfig, model_name
+from ca_yolo.data.problems import DataError
+from ca_yolo.data.yamlio import load_checked
 from ca_yolo.errors import CaYoloError
-from ca_yolo.evaluation.dataset import DatasetError, check_images, load_data_yaml, read_split
+from ca_yolo.evaluation.dataset import DatasetError, check_images, read_split
 from ca_yolo.evaluation.kvargs import ArgError
 
 
@@ -100,7 +102,6 @@ def _check_labels(data: Path) -> None:
     """Every train and val label against the YAML's ``names``: Ultralytics would drop a file with an unknown
     class id and train on the rest, and the evaluation would only find it after every training run."""
     from ca_yolo.data.precheck import check_label_classes
-    from ca_yolo.data.problems import DataError
     from ca_yolo.data.yamlio import load_checked
 
     try:
@@ -186,11 +187,10 @@ def data_for(config: CompareConfig) -> Path:
     if config.data is not None:
         p = Path(config.data)
         try:  # a missing file or a folder: the loader names it (and the data YAML in a folder)
-            load_data_yaml(p, "val")
-        except DatasetError as e:
+            load_checked(p, "val")
+        except DataError as e:
             raise PlanError(f"dataset: {e}") from None
         return p
-    from ca_yolo.data.problems import DataError
     from ca_yolo.data.sample import DEFAULT_OUT, make_sample
 
     try:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from .imageio import jpeg_is_truncated, verify_image
 from .labelline import LabelLineError, parse_label_line
+from .layout import label_path
 from .problems import DataError
-from .yamlio import SPLIT_KEYS, label_path_for, list_split_images, load_data_yaml
+from .yamlio import SPLIT_KEYS, list_split_images, load_data_yaml
 
 # kind -> (severity, heading). The order here is the order of the report.
 KINDS: dict[str, tuple[str, str]] = {
@@ -210,7 +211,7 @@ def check_dataset(
         for img, res in zip(images, results):
             if res is not None:
                 report.findings.append(Finding(res[0], rel(img), res[1]))
-            lbl = label_path_for(img)
+            lbl = label_path(img)
             label_dirs.add(lbl.parent)
             label_names.add(lbl)
             if not lbl.is_file():

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ca_yolo.data.labelline import read_label_file
+from ca_yolo.data.layout import label_path
 from ca_yolo.data.problems import DataError
-from ca_yolo.data.yamlio import label_path_for, list_split_images
+from ca_yolo.data.yamlio import list_split_images
 
 # How many label files are read to tell box labels from polygons: a converter writes one kind.
 _TASK_SAMPLE = 20
@@ -34,7 +35,7 @@ def check_label_classes(data: dict, yaml_path: str | Path, splits: tuple[str, ..
             continue
         for image in list_split_images(data, split):
             try:
-                read_label_file(label_path_for(image), nc)
+                read_label_file(label_path(image), nc)
             except DataError as e:
                 raise DataError(f"{e} ('{yaml_path}' names {nc} classes)") from None
 
@@ -46,7 +47,7 @@ def labels_kind(data: dict, split: str = "train") -> str | None:
     seen = 0
     for image in list_split_images(data, split):
         try:
-            text = label_path_for(image).read_text(encoding="utf-8-sig")
+            text = label_path(image).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError):
             continue
         line = next((s for s in text.splitlines() if s.strip()), None)

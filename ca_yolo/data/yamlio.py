@@ -17,7 +17,7 @@ import yaml
 from ca_yolo.atomic_io import write_text_atomic
 from ca_yolo.errors import yaml_problem
 
-from .layout import find_images, label_path
+from .layout import find_images
 from .problems import DataError
 
 SPLIT_KEYS = ("train", "val", "test")
@@ -165,8 +165,3 @@ def list_split_images(data: dict, split: str) -> list[Path]:
         return find_images(spec if isinstance(spec, (list, tuple)) else [spec])
     except DataError as e:
         raise DataError(f"{data['yaml_file']}: {split} {e}") from None
-
-
-def label_path_for(image: Path) -> Path:
-    """The label file Ultralytics reads for an image (:func:`ca_yolo.data.layout.label_path`)."""
-    return label_path(image)

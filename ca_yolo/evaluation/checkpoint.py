@@ -66,13 +66,13 @@ def check_class_count(weights: str | Path, data: str | Path, ckpt: dict | None =
         CheckpointError: the counts differ, or the checkpoint is refused (unsafe, wrong kind). Problems
             reading the data YAML are left to the caller's own loading, which reports them.
     """
-    from ca_yolo.evaluation.dataset import load_data_yaml
+    from ca_yolo.data.yamlio import load_checked
     from ca_yolo.plugin.checkpoint import checkpoint_model, read_checkpoint
 
     model = checkpoint_model(ckpt if ckpt is not None else read_checkpoint(weights), weights)
     try:
         n_model = len(model.names)
-        n_data = int(load_data_yaml(data)["nc"])
+        n_data = int(load_checked(data)["nc"])
     except Exception:  # noqa: BLE001  (reported by the real load, with its own message)
         return
     if n_model != n_data:

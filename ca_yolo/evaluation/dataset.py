@@ -37,54 +37,27 @@ class SplitData:
     info: dict = field(default_factory=dict)
 
 
-def load_data_yaml(data: str | Path, split: str = "val") -> dict:
-    """Resolve a data YAML the way Ultralytics does, no download (:func:`ca_yolo.data.yamlio.load_checked`).
-
-    Raises:
-        DatasetError: the YAML is missing, malformed, or the split's images are not on disk.
-    """
-    from ca_yolo.data.problems import DataError
-    from ca_yolo.data.yamlio import load_checked
-
-    try:
-        return load_checked(data, split)
-    except DataError as e:
-        raise DatasetError(str(e)) from None
-
-
-def list_split_images(spec: str | list[str]) -> list[Path]:
-    """List the images of a split given as a folder, a ``.txt`` list of files, or a list of those.
-
-    Returns:
-        The image paths in Ultralytics' order (:func:`ca_yolo.data.layout.find_images`).
-
-    Raises:
-        DatasetError: a path that does not exist, or no images.
-    """
-    from ca_yolo.data.layout import find_images
-    from ca_yolo.data.problems import DataError
-
-    try:
-        images = find_images(spec if isinstance(spec, list) else [spec])
-    except DataError as e:
-        raise DatasetError(f"split {e}") from None
-    if not images:
-        raise DatasetError(f"no images found in {spec}")
-    return images
-
-
 def read_split(data: str | Path, split: str = "val") -> SplitData:
     """Read a split's images and class names from a data YAML.
 
     Raises:
         DatasetError: missing YAML, missing split key, or no images.
     """
-    info = load_data_yaml(data, split)
-    if not info.get(split):
-        raise DatasetError(f"dataset '{data}' has no '{split}:' split")
+    from ca_yolo.data.problems import DataError
+    from ca_yolo.data.yamlio import list_split_images, load_checked
+
+    try:
+        info = load_checked(data, split)
+        if not info.get(split):
+            raise DatasetError(f"dataset '{data}' has no '{split}:' split")
+        images = list_split_images(info, split)
+    except DataError as e:
+        raise DatasetError(str(e)) from None
+    if not images:
+        raise DatasetError(f"no images found in {info[split]}")
     names_raw = info["names"]
     names = [str(names_raw[i]) for i in range(len(names_raw))]
-    return SplitData(Path(data).resolve(), Path(info["path"]).resolve(), names, list_split_images(info[split]), info)
+    return SplitData(Path(data).resolve(), Path(info["path"]).resolve(), names, images, info)
 
 
 def check_images(split: SplitData, split_name: str = "val", listed: int = 3) -> None:
@@ -105,13 +78,6 @@ def check_images(split: SplitData, split_name: str = "val", listed: int = 3) -> 
             f"{len(bad)} of {len(split.images)} images of the '{split_name}' split of '{split.yaml_path}' "
             f"cannot be read ({names}); fix or remove them ('ca-yolo data check' lists them all)"
         )
-
-
-def label_path(image: Path) -> Path:
-    """The label file Ultralytics reads for ``image`` (:func:`ca_yolo.data.layout.label_path`)."""
-    from ca_yolo.data.layout import label_path as _label_path
-
-    return _label_path(image)
 
 
 def read_labels(path: Path, nc: int) -> np.ndarray:
