@@ -14,9 +14,9 @@ if not _help_only():
     try:
         from ca_yolo.nn import CBAM, ECA, SE, CoordAtt, CoordAttH, CoordAttW, create_layer, register_layer
         from ca_yolo.nn.gate_init import attention_init
-        from ca_yolo.nn.yaml_args import ModelYamlError
         from ca_yolo.plugin.cfg_models import shipped_models
         from ca_yolo.plugin.register import is_registered, register
+        from ca_yolo.plugin.yaml_rows import ModelYamlError
         from ca_yolo.transfer import TransferError, TransferResult, transfer_weights
 
         __all__ = [

@@ -3,7 +3,7 @@
 The YAMLs (``model_yamls.py``) are our own, one per form seen in public repositories: other layer names (CA,
 CoordAttention, SEAttention, ...), the paper's (inp, oup[, r]) args, nominal or real channel counts,
 a count that does not match a Concat, settings only. Each builds at real scales; the rule in
-``ca_yolo.nn.yaml_args`` decides every number, a channel mismatch warns once per row, and errors
+``ca_yolo.plugin.yaml_rows`` decides every number, a channel mismatch warns once per row, and errors
 that are the YAML's own are one line naming the row.
 """
 
@@ -28,7 +28,7 @@ from ultralytics.nn.tasks import ClassificationModel, DetectionModel, Segmentati
 
 import ca_yolo  # noqa: F401  (registers the plugin)
 from ca_yolo.nn.registry import get_layer, layer_aliases
-from ca_yolo.nn.yaml_args import ModelYamlError, split_args
+from ca_yolo.plugin.yaml_rows import ModelYamlError, split_args
 
 # TEMPLATE's attention rows and their real input channels per scale (max_channels 512 caps P5 at l).
 ROWS = (10, 23, 24, 25, 26)

@@ -4,7 +4,15 @@ Importing a layer module registers it (``@register_layer``); the plugin then mak
 registered layer available to YAML parsing and to restricted checkpoint loading.
 """
 
-from ca_yolo.nn.registry import create_layer, get_layer, layer_names, register_layer, registered_classes
+from ca_yolo.nn.registry import (
+    create_layer,
+    gate_names,
+    get_layer,
+    is_registered_layer,
+    layer_names,
+    register_layer,
+    registered_classes,
+)
 
 # Importing a layer module registers it, and registration order is the listing order (``ca-yolo yaml
 # --attn`` choices, error messages): CoordAtt, then the ablation siblings. Keep this order.
@@ -19,7 +27,7 @@ from ca_yolo.nn.aliases import register_aliases
 
 register_aliases()  # other names published YAMLs use (CA, CoordAttention, SEAttention, ...)
 
-ATTENTIONS = ("CoordAtt", "SE", "CBAM", "ECA", "CoordAttH", "CoordAttW")
+ATTENTIONS = tuple(layer_names())  # the registry's canonical names, in the order above
 
 __all__ = [
     "ATTENTIONS",
@@ -30,7 +38,9 @@ __all__ = [
     "CoordAttH",
     "CoordAttW",
     "create_layer",
+    "gate_names",
     "get_layer",
+    "is_registered_layer",
     "layer_names",
     "register_layer",
     "registered_classes",

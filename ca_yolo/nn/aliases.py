@@ -3,7 +3,7 @@
 Each alias below was seen in public YOLO model YAMLs (or, where noted, as the class name of a widely
 copied reference implementation that such YAMLs import), surveyed for issue 12 with a code search
 over public repositories. An alias builds the canonical layer with the same row-argument rule
-(:mod:`ca_yolo.nn.yaml_args`); Ultralytics' layer table shows the class that was built.
+(:mod:`ca_yolo.plugin.yaml_rows`); Ultralytics' layer table shows the class that was built.
 
 Only names that Ultralytics' YAML parser does not already resolve are aliases: a test checks that
 none of them shadows a name in ``ultralytics.nn.tasks`` (e.g. Ultralytics' own ``ChannelAttention``

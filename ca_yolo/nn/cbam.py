@@ -49,6 +49,10 @@ class CBAM(nn.Module):
         spatial: ``nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)``.
     """
 
+    row_settings = ("reduction", "kernel_size")
+    gate_names = ("g_c", "g_s")
+    gate_convs = ("fc2", "spatial")
+
     def __init__(self, c1: int, reduction: int = 16, kernel_size: int = 7, init: str | None = None):
         super().__init__()
         if kernel_size % 2 != 1:
@@ -73,6 +77,11 @@ class CBAM(nn.Module):
         """M_s of x (B, C, H, W); returns (B, 1, H, W), values in (0, 1)."""
         pooled = torch.cat((x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)), dim=1)  # (B, 2, H, W)
         return self.spatial(pooled).sigmoid()
+
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(g_c, g_s)``: M_c (B, C, 1, 1) and M_s (B, 1, H, W), M_s of the channel-refined map (as forward)."""
+        g_c = self.channel_gate(x)
+        return g_c, self.spatial_gate(x * g_c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Channel-refine then spatially refine x (B, C, H, W); returns (B, C, H, W)."""

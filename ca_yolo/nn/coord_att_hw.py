@@ -48,6 +48,10 @@ class _CoordAttHalf(GateForm, CoordAttBase):
         z = x.mean(dim=self.dim, keepdim=True)
         return self.conv_gate(self.act(self.bn1(self.conv1(z)))).sigmoid()
 
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        """``(g_h,)`` for CoordAttH, ``(g_w,)`` for CoordAttW (see :meth:`gate`)."""
+        return (self.gate(x),)
+
     def inference_constants(self) -> dict[str, torch.Tensor]:
         """4-D 1x1 conv weights and biases: conv1 with bn1 folded in, and the gate conv."""
         w1, b1 = fold_conv_bn(self.conv1, self.bn1)
@@ -63,7 +67,11 @@ class _CoordAttHalf(GateForm, CoordAttBase):
 class CoordAttH(_CoordAttHalf, dim=3):
     """Coordinate Attention along height only (pools over W); output (B, C, H, W) like the input."""
 
+    gate_names = ("g_h",)
+
 
 @register_layer()
 class CoordAttW(_CoordAttHalf, dim=2):
     """Coordinate Attention along width only (pools over H); output (B, C, H, W) like the input."""
+
+    gate_names = ("g_w",)

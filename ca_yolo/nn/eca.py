@@ -50,6 +50,10 @@ class ECA(GateForm, nn.Module):
         conv: ``nn.Conv1d(1, 1, k, padding=k // 2, bias=False)`` across the channel axis.
     """
 
+    row_settings = ("k_size",)
+    gate_names = ("g_c",)
+    gate_convs = ("conv",)
+
     def __init__(self, c1: int, k_size: int | None = None, init: str | None = None):
         super().__init__()
         k = eca_kernel_size(c1) if k_size is None else k_size
@@ -65,6 +69,10 @@ class ECA(GateForm, nn.Module):
         """Per-channel gate of x (B, C, H, W); returns (B, C, 1, 1), values in (0, 1)."""
         z = x.mean(dim=(2, 3))[:, None, :]  # (B, 1, C): channels become the 1-D sequence
         return self.conv(z).sigmoid()[:, 0, :, None, None]
+
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        """``(g_c,)``: the one per-channel gate, (B, C, 1, 1)."""
+        return (self.gate(x),)
 
     def inference_constants(self) -> dict[str, torch.Tensor]:
         """The channel conv as a banded (C, C, 1, 1) weight: out[c] = sum_j w[j] z[c + j - k // 2]."""

@@ -6,10 +6,21 @@ A layer says how it is built where it is defined::
     class CoordAtt(nn.Module):
         ...
 
-Registration records two things: the class, under the name a YAML row uses, and a *yaml_args*
+Registration records the class under the name a YAML row uses and, optionally, a *yaml_args*
 function that turns the row's arguments into constructor arguments once the input channel count
 is known (Ultralytics' parser only knows channel counts of its own layers, so the plugin supplies
-them; see :mod:`ca_yolo.plugin.parser`). :func:`create_layer` builds any registered layer by name.
+them; see :mod:`ca_yolo.plugin.parser`). Without one, the plugin's rule for channel-preserving
+attention rows applies (:mod:`ca_yolo.plugin.yaml_rows`). :func:`create_layer` builds any
+registered layer by name.
+
+Everything else the package needs to know about a layer is declared once, on its class, and read
+from there (the registry, the YAML rules, the diagnostics and the figures):
+
+- ``row_settings``: the settings a YAML row may give after its channel counts, in constructor
+  order (default ``("reduction",)``);
+- ``gates(x)``: the gates the layer multiplies its input by, a tuple named by ``gate_names``
+  (default ``("g_h", "g_w")``, Coordinate Attention's, which third-party CA layers follow too);
+- ``gate_convs``: the submodules whose parameters produce the gates' logits.
 
 A layer may also be known by other names (:func:`register_alias`): published model YAMLs call
 Coordinate Attention ``CA``, ``CoordAttention``, ... (the table is :mod:`ca_yolo.nn.aliases`).
@@ -25,32 +36,34 @@ from typing import Any
 
 import torch.nn as nn
 
-from ca_yolo.nn.yaml_args import RowContext, attention_yaml_args
+# f(c1, args, ctx) -> constructor args; ctx is the plugin's RowContext (where the row sits, the model's scale).
+YamlArgs = Callable[[int, list, Any], list]
 
-YamlArgs = Callable[[int, list, RowContext], list]
+# The gate names of a layer class that declares none: Coordinate Attention's (g_h, g_w).
+DEFAULT_GATE_NAMES: tuple[str, ...] = ("g_h", "g_w")
 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """A registered layer: its class and how a YAML row's args become constructor args."""
+    """A registered layer: its class and how a YAML row's args become constructor args (None: the default rule)."""
 
     name: str
     cls: type[nn.Module]
-    yaml_args: YamlArgs
+    yaml_args: YamlArgs | None = None
 
 
 _LAYERS: dict[str, LayerSpec] = {}
 _ALIASES: dict[str, str] = {}  # alias -> canonical name
 
 
-def register_layer(name: str | None = None, yaml_args: YamlArgs = attention_yaml_args) -> Callable[[type], type]:
+def register_layer(name: str | None = None, yaml_args: YamlArgs | None = None) -> Callable[[type], type]:
     """Class decorator that makes a layer usable in model YAMLs under ``name`` (default: class name).
 
     Args:
         name: Name used in the YAML ``module`` column.
-        yaml_args: ``f(c1, args, ctx) -> constructor args``; the default accepts the channel-preserving
+        yaml_args: ``f(c1, args, ctx) -> constructor args``; None (default) accepts the channel-preserving
             attention forms ``[]``, ``[r]``, ``[C]``, ``[C, r]``, ``[inp, oup]`` and ``[inp, oup, r]``
-            (:mod:`ca_yolo.nn.yaml_args`).
+            (:mod:`ca_yolo.plugin.yaml_rows`).
     """
 
     def decorator(cls: type) -> type:
@@ -115,3 +128,13 @@ def create_layer(name: str, channels: int, **kwargs: Any) -> nn.Module:
     if spec is None:
         raise KeyError(f"unknown layer '{name}'; registered layers: {', '.join(_LAYERS) or 'none'}")
     return spec.cls(channels, **kwargs)
+
+
+def gate_names(module: nn.Module) -> tuple[str, ...]:
+    """Names of the gates ``module.gates(x)`` returns, as its class declares them (default ``g_h, g_w``)."""
+    return tuple(getattr(module, "gate_names", DEFAULT_GATE_NAMES))
+
+
+def is_registered_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is an instance of a registered layer class."""
+    return isinstance(module, tuple(registered_classes()))

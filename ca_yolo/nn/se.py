@@ -42,6 +42,9 @@ class SE(GateForm, nn.Module):
         fc1 / fc2: the two fully connected layers C -> C/r -> C (``nn.Linear`` with bias).
     """
 
+    gate_names = ("g_c",)
+    gate_convs = ("fc2",)
+
     def __init__(self, c1: int, reduction: int = 16, init: str | None = None):
         super().__init__()
         hidden = max(1, c1 // reduction)
@@ -55,6 +58,10 @@ class SE(GateForm, nn.Module):
         """Per-channel gate s of x (B, C, H, W); returns (B, C, 1, 1), values in (0, 1)."""
         z = x.mean(dim=(2, 3))  # (B, C): the "squeeze"
         return self.fc2(self.act(self.fc1(z))).sigmoid()[:, :, None, None]
+
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        """``(g_c,)``: the one per-channel gate, (B, C, 1, 1)."""
+        return (self.gate(x),)
 
     def inference_constants(self) -> dict[str, torch.Tensor]:
         """fc1 / fc2 as 1x1 conv weights (out, in, 1, 1) and biases."""

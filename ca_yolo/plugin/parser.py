@@ -10,7 +10,7 @@ built-in layers; any other layer is called with the YAML args untouched. We ther
    meta tensor. That costs no memory or arithmetic and yields every layer's output channels using
    Ultralytics' own rules for its own layers - nothing of its channel bookkeeping is copied here.
 3. Each registered row's args are rewritten to explicit constructor args (see
-   :mod:`ca_yolo.nn.yaml_args`) and the original parser builds the real model from that copy, so
+   :mod:`ca_yolo.plugin.yaml_rows`) and the original parser builds the real model from that copy, so
    Ultralytics' layer table and ``model.info()`` show the true parameter counts.
 
 Rows may name a layer by an alias (``CA``, ``SEAttention``, ... :mod:`ca_yolo.nn.aliases`); the
@@ -37,9 +37,9 @@ from ultralytics.utils import LOGGER
 
 from ca_yolo.nn.gate_init import attention_init, check_mode
 from ca_yolo.nn.registry import get_layer
-from ca_yolo.nn.yaml_args import RowContext, model_rows, picked_scale
 from ca_yolo.plugin.wrapping import mark_wrapper
 from ca_yolo.plugin.yaml_errors import ModelYamlError, check_modules, row_error
+from ca_yolo.plugin.yaml_rows import RowContext, attention_yaml_args, model_rows, picked_scale
 
 _PROBE_SIZE = 256  # divisible by every stride Ultralytics uses (up to 64 for P6 models)
 _FALLBACK_SIZE = 64  # a real CPU tensor, used only if some layer cannot run on the meta device
@@ -128,11 +128,12 @@ def resolve_rows(d: dict, ch: int, parse: Callable) -> dict:
         c1 = ch if sources[i] < 0 else channels[sources[i]]
         if c1 < 0:
             raise ModelYamlError(f"{ctx.where}: its input (layer {sources[i]}) is not a feature map")
-        args = spec.yaml_args(c1, list(rows[i][3]), ctx)
+        yaml_args = spec.yaml_args or attention_yaml_args
+        args = yaml_args(c1, list(rows[i][3]), ctx)
         if ctx.warnings:  # a count neither real nor scaling to it may still be the input's nominal count
             nominal = nominal_channels(d, ch, parse, key, set(ours), max(sources.values()))
             ctx = dataclasses.replace(ctx, nominal=ch if sources[i] < 0 else nominal[sources[i]], warnings=[])
-            args = spec.yaml_args(c1, list(rows[i][3]), ctx)
+            args = yaml_args(c1, list(rows[i][3]), ctx)
         section, j = ("backbone", i) if i < n_backbone else ("head", i - n_backbone)
         out[section][j][2:4] = [spec.name, args]
         for message in ctx.warnings:

@@ -27,7 +27,7 @@ from types import TracebackType
 import torch
 
 from ca_yolo.nn.registry import get_layer, layer_aliases, layer_names
-from ca_yolo.nn.yaml_args import ModelYamlError, model_rows
+from ca_yolo.plugin.yaml_rows import ModelYamlError, model_rows
 
 __all__ = ["ModelYamlError", "check_modules", "row_error", "suggestions"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ca_yolo.errors import CaYoloError
 from ca_yolo.nn.registry import get_layer
-from ca_yolo.nn.yaml_args import model_rows, picked_scale
+from ca_yolo.plugin.yaml_rows import model_rows, picked_scale
 
 _MAX_STEPS = 100_000  # backtracking budget; real models need a few dozen steps
 

@@ -74,7 +74,7 @@ def check_pretrained_early(trainer) -> None:
     from ultralytics.nn.tasks import yaml_model_load
 
     from ca_yolo.nn.registry import get_layer
-    from ca_yolo.nn.yaml_args import model_rows
+    from ca_yolo.plugin.yaml_rows import model_rows
     from ca_yolo.transfer.align import TransferError, align
 
     target = yaml_model_load(model)

@@ -16,7 +16,6 @@ from ca_yolo.viz.capture import (
     capture_attention,
     find_attention_layers,
     is_attention_layer,
-    layer_gates,
     select_layers,
 )
 from ca_yolo.viz.predict import ImageAttention, attention_for_images, list_images
@@ -34,7 +33,6 @@ __all__ = [
     "capture_attention",
     "find_attention_layers",
     "is_attention_layer",
-    "layer_gates",
     "list_images",
     "report_attention_figures",
     "save_attention_figures",

@@ -2,13 +2,13 @@
 
 An attention layer here is one whose gates are 1-D along image height and/or width:
 
-- any module with a ``gates(x)`` method returning ``(g_h, g_w)``: ``CoordAtt`` gives ``g_h``
-  (B, C, H, 1) and ``g_w`` (B, C, 1, W); a single-direction layer may give ``None`` for the other;
-- the single-direction halves ``CoordAttH`` / ``CoordAttW``, whose one ``gate(x)`` is g_h
-  (B, C, H, 1) or g_w (B, C, 1, W) respectively.
+- any module with a ``gates(x)`` method whose gates (named by its class's ``gate_names``, by default
+  ``(g_h, g_w)``; see :mod:`ca_yolo.nn.registry`) are only ``g_h`` and/or ``g_w``: ``CoordAtt``
+  gives ``g_h`` (B, C, H, 1) and ``g_w`` (B, C, 1, W); the single-direction halves ``CoordAttH`` /
+  ``CoordAttW`` give one of them; a third-party single-direction layer may give ``None`` for the other.
 
-Channel-only gates (SE, ECA: (B, C, 1, 1)) and CBAM's 2-D spatial gate are not coordinate maps
-and are not captured.
+Channel-only gates (SE, ECA: ``g_c`` (B, C, 1, 1)) and CBAM's 2-D spatial gate ``g_s`` are not
+coordinate maps and are not captured.
 
 The gates are recomputed from the layer's own input in a forward *pre*-hook, before the layer can
 touch that input, with the layer's own weights: so they are exactly what the layer applies, and the
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ca_yolo.diagnose.gates import is_attention
-from ca_yolo.diagnose.gates import layer_gates as ca_yolo_layer_gates
+from ca_yolo.diagnose.gates import layer_gates
 from ca_yolo.errors import CaYoloError
+from ca_yolo.nn.registry import gate_names
 
 
 class NoAttentionLayersError(CaYoloError, ValueError):
@@ -152,26 +152,12 @@ class AttentionCapture:
         return out
 
 
-def _single_direction_classes() -> tuple[type, ...]:
-    try:
-        from ca_yolo.nn.coord_att_hw import CoordAttH, CoordAttW
-    except ImportError:  # a version without the halves
-        return ()
-    return CoordAttH, CoordAttW
+COORDINATE_GATES = frozenset({"g_h", "g_w"})
 
 
 def is_attention_layer(module: nn.Module) -> bool:
     """Whether ``module`` has coordinate gates this package can capture (see the module docstring)."""
-    return callable(getattr(module, "gates", None)) or isinstance(module, _single_direction_classes())
-
-
-def layer_gates(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The gates ``(g_h (B, C, H, 1) or None, g_w (B, C, 1, W) or None)`` ``module`` applies to x (B, C, H, W)."""
-    if callable(getattr(module, "gates", None)) and not is_attention(module):  # a third-party CA-like layer
-        g_h, g_w = module.gates(x)
-        return g_h, g_w
-    gates = ca_yolo_layer_gates(module, x)
-    return gates.get("g_h"), gates.get("g_w")
+    return callable(getattr(module, "gates", None)) and set(gate_names(module)) <= COORDINATE_GATES
 
 
 def _layer_index(name: str, modules: dict[str, nn.Module]) -> int:
@@ -245,7 +231,8 @@ def _record_gates(capture: AttentionCapture, pos: int):
         saved = [(b, b.detach().clone()) for b in module.buffers()] if module.training else []
         try:
             with torch.no_grad():
-                g_h, g_w = layer_gates(module, x)
+                gates = layer_gates(module, x)
+                g_h, g_w = gates.get("g_h"), gates.get("g_w")
         finally:
             for buf, value in saved:
                 buf.copy_(value)

@@ -70,7 +70,7 @@ def resolve_base(base: str | Path) -> tuple[Path, str]:
     if path.is_file():
         return path, path.name
     if path.is_dir():
-        from ca_yolo.nn.yaml_args import ModelYamlError
+        from ca_yolo.plugin.yaml_rows import ModelYamlError
 
         raise ModelYamlError(f"model YAML '{base}' is a folder, not a YAML file")
     if path.suffix not in (".yaml", ".yml"):  # Ultralytics' lookup asserts on other suffixes

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from ca_yolo.nn.yaml_args import model_rows
+from ca_yolo.plugin.yaml_rows import model_rows
 
 
 @dataclass

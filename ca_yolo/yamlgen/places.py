@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from ca_yolo.nn.yaml_args import model_rows
 from ca_yolo.plugin.parser import probe_shapes
+from ca_yolo.plugin.yaml_rows import model_rows
 
 TAIL_BLOCKS = {"SPPF", "SPP", "SPPELAN", "C2PSA", "PSA", "AIFI"}
 # Rows without parameters never end a stage for this rule (they only move or merge features).

@@ -42,8 +42,8 @@ def check_base(d: object, name: str) -> None:
             unknown module, a scale it lacks, a list ``from`` on a row whose module reads one input,
             or any other row Ultralytics' parser cannot build.
     """
-    from ca_yolo.nn.yaml_args import ModelYamlError, model_rows
     from ca_yolo.plugin.yaml_errors import check_modules
+    from ca_yolo.plugin.yaml_rows import ModelYamlError, model_rows
 
     if not isinstance(d, dict) or not all(isinstance(d.get(k), list) and d[k] for k in ("backbone", "head")):
         dataset = isinstance(d, dict) and any(k in d for k in ("train", "val", "names"))

@@ -4,8 +4,8 @@ Ultralytics' parser never tells a third-party layer its input channels, so the p
 them (:mod:`ca_yolo.plugin.parser`) and calls a layer's *yaml_args* function with them.
 
 The rule for attention rows (README, "Attention rows in any YAML"), for ``args`` of positive
-integers, at most two channel counts followed by the layer's own settings (CoordAtt and SE: ``r``;
-CBAM: ``r, k``; ECA: ``k``)::
+integers, at most two channel counts followed by the layer's own settings, which each layer class
+declares as ``row_settings`` (CoordAtt and SE: ``r``, the default; CBAM: ``r, k``; ECA: ``k``)::
 
     []                  defaults
     [r]                 a number <= 32 is a setting, never a channel count
@@ -39,8 +39,8 @@ from ca_yolo.errors import CaYoloError
 # A number up to this is read as a setting (reduction, kernel size), above it as a channel count.
 # Reductions beyond 32 are meaningless here: mip = max(8, C // r) is already at its floor of 8 for C <= 256.
 MAX_REDUCTION = 32
-# Settings a row may give after the channel counts, by layer, in constructor order (default: reduction).
-ROW_SETTINGS: dict[str, tuple[str, ...]] = {"CBAM": ("reduction", "kernel_size"), "ECA": ("k_size",)}
+# Settings a row may give after the channel counts when the layer class declares no ``row_settings``.
+DEFAULT_ROW_SETTINGS: tuple[str, ...] = ("reduction",)
 _SHORT = {"reduction": "r", "kernel_size": "k", "k_size": "k"}
 _LONE_KERNEL_SIZES = (3, 7)  # Ultralytics' SpatialAttention accepts only these
 
@@ -93,8 +93,9 @@ class RowContext:
 
 
 def settings_of(cls: type | None) -> tuple[str, ...]:
-    """Names of the settings a row may give after its channel counts, for layer class ``cls``."""
-    return ROW_SETTINGS.get(getattr(cls, "__name__", ""), ("reduction",))
+    """Names of the settings a row may give after its channel counts: the class's ``row_settings``
+    (constructor order), by default ``("reduction",)``."""
+    return getattr(cls, "row_settings", DEFAULT_ROW_SETTINGS)
 
 
 def split_args(args: list, settings: tuple[str, ...]) -> tuple[list[int], dict[str, int]]:
