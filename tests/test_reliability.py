@@ -550,7 +550,7 @@ def test_yaml_after_out_of_range_and_output_equal_to_input(tmp_path, capsys):
         (["--sizes", "100"], 2, "argument --sizes: expected multiples of 32 (the models' largest stride), got '100' "
                                 "(see 'ca-yolo bench --help')"),
         (["--threads=-2"], 2, "argument --threads: expected an integer >= 1, got '-2' (see 'ca-yolo bench --help')"),
-        (["--device", "gpu"], 2, "--device gpu: expected cpu, cuda or cuda:N"),
+        (["--device", "gpu"], 2, "--device gpu: expected cpu, cuda, cuda:N or N"),
         (["--out", "{file}/x.json"], 1, "cannot write --out {file}/x.json: '{file}' is a file, not a folder"),
     ],
 )  # fmt: skip

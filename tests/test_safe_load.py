@@ -150,7 +150,7 @@ print("RESULT", json.dumps(res))
 
 def test_the_trainer_hook_refuses_a_payload_pretrained_and_removes_the_fresh_run_folder(files, tmp_path, monkeypatch):
     # Python API users (YOLO(...).train(pretrained=...)) reach the file through this callback, not the CLI.
-    from ca_yolo.transfer.hook import check_pretrained_early
+    from ca_yolo.plugin.load_hook import check_pretrained_early
 
     monkeypatch.setenv(SAFE, "1")
     run = tmp_path / "run"

@@ -17,7 +17,8 @@ from conftest import TINY_TRAIN, cli_args, train_cli
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 from ca_yolo.cfg import MODELS_DIR  # noqa: E402
-from ca_yolo.transfer import TransferError, add_load_hook, align, transfer_weights  # noqa: E402
+from ca_yolo.plugin.load_hook import add_load_hook  # noqa: E402
+from ca_yolo.transfer import TransferError, align, transfer_weights  # noqa: E402
 
 add_load_hook()  # idempotent; register() installs it too once the lead wires it in
 

@@ -138,8 +138,8 @@ def _check_pretrained(path: str, models: list[str], nc: int) -> None:
 
     from ca_yolo.errors import CheckpointError
     from ca_yolo.plugin.checkpoint import checkpoint_model, read_checkpoint
+    from ca_yolo.plugin.load_hook import has_registered_layers
     from ca_yolo.transfer.align import TransferError
-    from ca_yolo.transfer.hook import has_registered_layers
     from ca_yolo.transfer.weights import align_models
 
     try:

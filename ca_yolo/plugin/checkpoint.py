@@ -8,7 +8,7 @@ on an allow-list; torch's public ``add_safe_globals`` puts ours on it.
 Every place in ca-yolo that opens a ``.pt`` file goes through :func:`read_checkpoint`, which loads
 through Ultralytics' own ``torch_safe_load`` (same allow-list, same flag), so a user who turns safe
 loading on is never exposed to a pickle payload by one of our pre-checks, hooks or resume logic.
-Before anything is unpickled the archive is checked whole (:func:`checkpoint_problem`) and the
+Before anything is unpickled the archive is checked whole (:mod:`.checkpoint_file`) and the
 pickle's top-level object is read with :mod:`pickletools`, which only parses opcodes: a file whose
 top level is not a dict (``torch.save(model)``, or a bare ``__reduce__`` payload) is refused by name
 without running any of it, whatever the flag says.
@@ -26,6 +26,7 @@ import torch
 
 from ca_yolo.errors import CheckpointError
 from ca_yolo.nn.registry import registered_classes
+from ca_yolo.plugin.checkpoint_file import require_checkpoint
 
 SAFE_LOAD_ENV = "ULTRALYTICS_SAFE_LOAD"
 
@@ -100,13 +101,7 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint", *, model: bool =
             file references a global outside the allow-list (nothing of it ran either way).
         CheckpointError: missing, cut short, not a checkpoint, or the wrong kind; one line naming it.
     """
-    from ca_yolo.evaluation.checkpoint import checkpoint_problem
-
-    problem = checkpoint_problem(path)
-    if problem == "missing":
-        raise CheckpointError(f"{what} '{path}' not found")
-    if problem:
-        raise CheckpointError(f"{what} '{path}' is {problem}")
+    require_checkpoint(path, what)
     top = pickled_top_level(path)
     if "." in top and not top.rpartition(".")[2][:1].isupper():  # a function call, never a checkpoint
         raise UnsafeCheckpointError(f"{what} '{path}' is {_kind_of_top(top)}")

@@ -9,11 +9,18 @@ What :func:`register` does (each step idempotent, nothing in Ultralytics' files 
 4. Allows our classes in restricted checkpoint loading (:mod:`.checkpoint`).
 5. Adds a default trainer callback that re-registers in DDP workers (:mod:`.ddp`).
 6. Wraps ``BaseModel.load`` so ``pretrained=`` for attention variants maps baseline layers to their
-   new indices (:mod:`ca_yolo.transfer.hook`).
+   new indices, and adds a default ``on_pretrain_routine_start`` callback that refuses a checkpoint
+   that is not the variant's base before any weights load (:mod:`.load_hook`).
 7. Adds a default ``on_train_start`` callback that collects attention statistics when
    ``attn_stats=True`` asked for them (:mod:`ca_yolo.diagnose`); otherwise it does nothing.
 8. Wraps ``BaseModel.fuse`` so fused models run the attention layers' inference form (:mod:`.fuse_hook`).
 9. Wraps ``Exporter.export_onnx`` so a fixed-size ONNX export may use fixed-size layer graphs (:mod:`.export_hook`).
+
+Not done by :func:`register`, and undone when its command ends:
+
+10. ``ca-yolo`` commands run through Ultralytics add, for that command only, a first
+    ``on_pretrain_routine_start`` callback that records the run folders it makes, so a command that
+    fails before any weights removes them (:class:`.run_folders.RunFolders`).
 
 Tested with Ultralytics 8.4.x; the wrapped functions are looked up by name at call time there.
 """
@@ -23,8 +30,8 @@ from __future__ import annotations
 from ca_yolo.diagnose.stats import attach_if_requested
 from ca_yolo.nn.registry import get_layer, layer_names
 from ca_yolo.plugin import cfg_models, checkpoint, ddp, export_hook, fuse_hook, parser
+from ca_yolo.plugin.load_hook import add_load_hook, check_pretrained_early
 from ca_yolo.plugin.wrapping import is_wrapped
-from ca_yolo.transfer.hook import add_load_hook, check_pretrained_early
 
 
 def _wrap(module, attr: str, wrapper) -> None:

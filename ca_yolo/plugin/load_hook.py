@@ -9,7 +9,7 @@ that covers them all: ``ca-yolo train model=yolov8n-ca.yaml pretrained=yolov8n.p
 The wrapper changes nothing unless the receiving model contains registered (ca-yolo) layers. Then:
 
 - same layers as the checkpoint (e.g. fine-tuning a CA checkpoint): Ultralytics' load, unchanged;
-- the checkpoint is the variant's base: index-aware transfer (:mod:`.weights`), logging
+- the checkpoint is the variant's base: index-aware transfer (:mod:`ca_yolo.transfer.weights`), logging
   ``Transferred N/N baseline tensors``;
 - anything else: :class:`~ca_yolo.transfer.align.TransferError`, naming the first differing row,
   instead of Ultralytics silently loading whatever keys happen to match.
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ca_yolo.nn.registry import registered_classes
+from ca_yolo.plugin.run_folders import remove_fresh_run_folder
 from ca_yolo.plugin.wrapping import is_wrapped, mark_wrapper
 from ca_yolo.transfer.weights import align_models, log_result, transfer
 
@@ -85,24 +86,12 @@ def check_pretrained_early(trainer) -> None:
     try:
         source = checkpoint_model(read_checkpoint(pretrained, "pretrained checkpoint"), pretrained)
     except Exception:
-        _remove_fresh_run_folder(Path(trainer.save_dir))  # refused before any weights: leave no run folder
+        remove_fresh_run_folder(Path(trainer.save_dir))  # refused before any weights: leave no run folder
         raise
     if not isinstance(getattr(source, "yaml", None), dict):
         return  # the load hook reports what is missing
     try:
         align(source.yaml, target, f"checkpoint '{pretrained}'")
     except TransferError:
-        _remove_fresh_run_folder(Path(trainer.save_dir))
+        remove_fresh_run_folder(Path(trainer.save_dir))
         raise
-
-
-def _remove_fresh_run_folder(save_dir) -> None:
-    """Delete a run folder Ultralytics has just made (args.yaml + empty weights/), nothing else."""
-    import shutil
-
-    if not save_dir.is_dir():
-        return
-    entries = {p.name for p in save_dir.iterdir()}
-    weights = save_dir / "weights"
-    if entries <= {"args.yaml", "weights"} and (not weights.exists() or not any(weights.iterdir())):
-        shutil.rmtree(save_dir)
