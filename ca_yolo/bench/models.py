@@ -150,7 +150,7 @@ def export_onnx(name: str, folder: Path, imgsz: int) -> Path:
     from ultralytics import YOLO
 
     import ca_yolo  # noqa: F401
-    from ca_yolo.evaluation.kvargs import quiet_ultralytics
+    from ca_yolo.cli_args import quiet_ultralytics
 
     threads = torch.get_num_threads()
     try:

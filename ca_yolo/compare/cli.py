@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 import time
 
+from ca_yolo.cli_args import HELP_WORDS
 from ca_yolo.compare.config import CompareConfig, parse_compare_args
 from ca_yolo.compare.plan import PLAN_FILE, Plan, data_for, make_plan, run_settings
 from ca_yolo.compare.progress import fmt_duration
 from ca_yolo.errors import CaYoloError, check_output, report
-from ca_yolo.evaluation.kvargs import HELP_WORDS
 
 RESUME_HINT = "finished runs are kept; re-run the same command to resume"
 

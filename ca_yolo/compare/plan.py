@@ -11,12 +11,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ca_yolo.cli_args import ArgError
 from ca_yolo.compare.config import CompareConfig, model_name
 from ca_yolo.data.problems import DataError
 from ca_yolo.data.yamlio import load_checked
 from ca_yolo.errors import CaYoloError
 from ca_yolo.evaluation.dataset import DatasetError, check_images, read_split
-from ca_yolo.evaluation.kvargs import ArgError
 
 
 class PlanError(CaYoloError, ValueError):

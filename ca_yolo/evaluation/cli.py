@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ca_yolo.errors import CaYoloError, check_output, report
-from ca_yolo.evaluation.cocoeval import format_coco_table
-from ca_yolo.evaluation.kvargs import (
+from ca_yolo.cli_args import (
     ArgError,
     check_device,
     check_ultralytics_settings,
@@ -14,6 +12,8 @@ from ca_yolo.evaluation.kvargs import (
     typed,
     usage_exit_code,
 )
+from ca_yolo.errors import CaYoloError, check_output, report
+from ca_yolo.evaluation.cocoeval import format_coco_table
 from ca_yolo.evaluation.vocmetric import format_voc_line
 
 USAGE = """\

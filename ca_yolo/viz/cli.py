@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ca_yolo.cli_args import ArgError, check_device, parse_command, usage_exit_code
 from ca_yolo.errors import CaYoloError, check_output, report
-from ca_yolo.evaluation.kvargs import ArgError, check_device, parse_command, usage_exit_code
 
 USAGE = """\
 usage: ca-yolo attn model=best.pt source=IMG|DIR [key=value ...]
