@@ -25,8 +25,9 @@ from ultralytics.utils import LOGGER
 from ca_yolo.cfg import MODELS_DIR
 from ca_yolo.plugin.wrapping import mark_wrapper
 
-# Same shape as Ultralytics' rule: a scale letter right after the version digits is dropped.
-_SCALE_LETTER = re.compile(r"(\d+)([nslmx])(.+)?$")
+# Ultralytics' rule for the scale-less name (an expression inside its yaml_model_load, not a function
+# it exports): the scale letter right after the first version digits is dropped.
+SCALE_LETTER = re.compile(r"(\d+)([nslmx])(.+)?$")
 
 
 def shipped_models() -> list[str]:
@@ -48,10 +49,10 @@ def find_shipped(name: str | Path) -> Path | None:
     return None
 
 
-def unscaled_name(name: str) -> str:
-    """``yolov8s-ca.yaml`` -> ``yolov8-ca.yaml``: the name without its scale letter, as Ultralytics forms it."""
-    stem, suffix = name.rsplit(".", 1)
-    return _SCALE_LETTER.sub(r"\1\3", stem) + "." + suffix
+def unscaled_name(name: str, letter: str = "") -> str:
+    """``yolov8s-ca.yaml`` -> ``yolov8-ca.yaml``: the name (or path) without its scale letter, as Ultralytics
+    forms it; with ``letter``, that scale letter in its place instead (``yolov8n-ca.yaml``)."""
+    return SCALE_LETTER.sub(rf"\g<1>{letter}\g<3>", name)
 
 
 def file_used(path: str | Path, shipped: Path | None) -> str | None:
@@ -60,7 +61,7 @@ def file_used(path: str | Path, shipped: Path | None) -> str | None:
 
     if shipped is not None:
         return str(shipped if shipped.is_file() else MODELS_DIR / unscaled_name(shipped.name))
-    unified = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", str(path))  # Ultralytics' own expression
+    unified = unscaled_name(str(path))
     try:
         return check_yaml(path, hard=False) or check_yaml(unified, hard=False) or None
     except Exception:  # lookup failures are Ultralytics' to report when it loads the file

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import re
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +26,7 @@ from types import TracebackType
 import torch
 
 from ca_yolo.nn.registry import get_layer, layer_aliases, layer_names
+from ca_yolo.plugin.cfg_models import unscaled_name
 from ca_yolo.plugin.yaml_rows import ModelYamlError, model_rows
 
 __all__ = ["ModelYamlError", "check_modules", "row_error", "suggestions"]
@@ -61,13 +61,11 @@ def check_scale(d: dict) -> None:
         return
     file = Path(str(d.get("yaml_file") or ""))
     where, origin, hint = f" {file.name}" if file.name else "", "", ""
-    letter = re.search(r"yolo(e-)?[v]?\d+([nslmx])", file.stem)  # where Ultralytics' guess_model_scale reads it
-    if letter and letter.group(2) == scale:
-        other = next(iter(scales))
+    from ultralytics.nn.tasks import guess_model_scale
+
+    if file.name and guess_model_scale(file) == scale:
         origin = " (the letter in the model name)"
-        hint = (
-            f"; name one of those, e.g. {file.stem[: letter.start(2)]}{other}{file.stem[letter.end(2) :]}{file.suffix}"
-        )
+        hint = f"; name one of those, e.g. {unscaled_name(file.name, next(iter(scales)))}"
     raise ModelYamlError(
         f"model YAML{where}: scale '{scale}'{origin} is not one of its scales ({', '.join(map(str, scales))}){hint}"
     )

@@ -13,17 +13,21 @@ from pathlib import Path
 
 from ca_yolo.errors import command_parser, report
 
-_VERSION_STEM = re.compile(r"^(yolo(?:e-)?v?\d+)([nslmx])?(.*)$")
+# Where a scale letter would go in a name that has none: right after the version digits (the place
+# Ultralytics' guess_model_scale reads it from).
+VERSION_PREFIX = re.compile(r"^(yolo(?:e-)?v?\d+)(.*)$")
 
 
 def scale_hint(out: Path, model: dict) -> str | None:
     """How to pick a scale for a written YAML: Ultralytics reads it from the file *name* only."""
+    from ultralytics.nn.tasks import guess_model_scale
+
     scales = list(model.get("scales") or {})
-    m = _VERSION_STEM.match(out.stem)
-    if not scales or (m and m.group(2)):
+    if not scales or guess_model_scale(out):
         return None
+    m = VERSION_PREFIX.match(out.stem)
     if m:
-        example = f"{m.group(1)}{scales[-1]}{m.group(3)}{out.suffix}"
+        example = f"{m.group(1)}{scales[-1]}{m.group(2)}{out.suffix}"
         return f"pick a scale by name: model={example} loads {out.name} at scale '{scales[-1]}'"
     return (
         f"Ultralytics reads the scale from the file name (yolov8s-... -> 's'); '{out.name}' has none, so the "

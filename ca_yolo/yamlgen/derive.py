@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ca_yolo.nn.gate_init import DEFAULT_MODE, check_mode
-from ca_yolo.plugin.cfg_models import _SCALE_LETTER
+from ca_yolo.plugin.cfg_models import unscaled_name
 from ca_yolo.yamlgen.emit import base_row_comments, render
 from ca_yolo.yamlgen.insert import Insertion, insert_after
 from ca_yolo.yamlgen.places import default_places
@@ -75,7 +75,7 @@ def resolve_base(base: str | Path) -> tuple[Path, str]:
         raise ModelYamlError(f"model YAML '{base}' is a folder, not a YAML file")
     if path.suffix not in (".yaml", ".yml"):  # Ultralytics' lookup asserts on other suffixes
         raise FileNotFoundError(f"model YAML '{base}' not found")
-    unscaled = _SCALE_LETTER.sub(r"\1\3", path.stem) + path.suffix
+    unscaled = unscaled_name(path.name)
     found = check_yaml(str(path), hard=False) or check_yaml(unscaled, hard=False)
     if not found:
         raise FileNotFoundError(f"model YAML '{base}' is neither a file nor a stock Ultralytics model name")
