@@ -196,9 +196,9 @@ def markdown(summary: dict) -> str:
 
 
 def plot(sets: list[dict], path: Path) -> None:
-    from ca_yolo.compare.plots import _pyplot, _save
+    from ca_yolo.figures import pyplot, save_and_close
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     names = {"kernel": "compiled kernel", "pytorch": "PyTorch form", "ort640": "exported graph"}
     per_set = [metrics(s) for s in sets]
@@ -213,7 +213,7 @@ def plot(sets: list[dict], path: Path) -> None:
         ax.set(title=title, xlabel="yolov8n latency in that set (ms)", ylabel="yolov8n-ca / yolov8n")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_and_close(fig, path)
 
 
 def report(out: Path) -> dict:
@@ -260,13 +260,13 @@ def run(args: argparse.Namespace) -> None:
     from ultralytics.utils import LOGGER
 
     from ca_yolo.atomic_io import write_json_atomic
-    from ca_yolo.bench.cli import _device_name
+    from ca_yolo.bench.cli import device_name
 
     torch.set_num_threads(args.threads)
     LOGGER.setLevel(logging.WARNING)
     data = _load(args.out)
     data["meta"] = {
-        "device": _device_name("cpu"),
+        "device": device_name("cpu"),
         "threads": args.threads,
         "torch": torch.__version__,
         "onnxruntime": ort.__version__,

@@ -153,11 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _device_name(device: str) -> str:
+def device_name(device: str) -> str:
+    """The device's name: the GPU model for cuda devices, the CPU model and CPU count otherwise."""
     import torch
 
     if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
+        return torch.cuda.getdevice_name(torch.device(device))
     with open("/proc/cpuinfo") if Path("/proc/cpuinfo").exists() else open(os.devnull) as f:
         for line in f:
             if line.startswith("model name"):
@@ -188,7 +189,7 @@ def _meta(args: argparse.Namespace) -> dict:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": "ca-yolo bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
         "device": args.device,
-        "device_name": _device_name(args.device),
+        "device_name": device_name(args.device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "ultralytics": ultralytics.__version__,

@@ -6,17 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ca_yolo.atomic_io import save_figure_atomic
+from ca_yolo.figures import pyplot, save_and_close
 
 
 def _figure(size: tuple[float, float]):
     """A new figure and axes on matplotlib's file-only Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt, *plt.subplots(figsize=size)
+    return pyplot().subplots(figsize=size)
 
 
 def plot_per_class(results: dict, path: Path, metric: str = "AP") -> Path:
@@ -25,7 +20,7 @@ def plot_per_class(results: dict, path: Path, metric: str = "AP") -> Path:
     diffs = [d for d in results["per_class"]["differences"] if d["metric"] == metric]
     models = [m["name"] for m in results["models"] if m["name"] != results["baseline"]]
     n_cls = max((sum(1 for d in diffs if d["model"] == m) for m in models), default=1)
-    plt, fig, ax = _figure((7, 1.2 + 0.3 * max(n_cls, 5) * max(len(models), 1)))
+    fig, ax = _figure((7, 1.2 + 0.3 * max(n_cls, 5) * max(len(models), 1)))
     labels, y = [], 0
     for i, m in enumerate(models):
         rows = sorted((d for d in diffs if d["model"] == m), key=lambda d: d["mean"])
@@ -44,15 +39,12 @@ def plot_per_class(results: dict, path: Path, metric: str = "AP") -> Path:
     ax.grid(axis="x", alpha=0.3)
     if labels:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over a bar
-    try:
-        return save_figure_atomic(fig, path, dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    return save_and_close(fig, path)
 
 
 def plot_speed_accuracy(results: dict, path: Path, metric: str = "AP") -> Path:
     """Latency (batch 1) against AP: a dot per run, each model's mean as a large marker joined to its seeds."""
-    plt, fig, ax = _figure((6.5, 4.5))
+    fig, ax = _figure((6.5, 4.5))
     for i, m in enumerate(results["models"]):
         lat = m.get("latency_ms")
         vals = [v for v in m["metrics"][metric]["values"].values() if v is not None]
@@ -71,7 +63,4 @@ def plot_speed_accuracy(results: dict, path: Path, metric: str = "AP") -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.margins(x=0.3, y=0.15)
-    try:
-        return save_figure_atomic(fig, path, dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    return save_and_close(fig, path)

@@ -136,13 +136,13 @@ def _attention_figures(models: dict, images: list, out, cfg: CompareConfig, n_im
 
 def _summary(results: dict) -> str:
     """The report's headline, for the terminal."""
-    from ca_yolo.compare.report import _cell
+    from ca_yolo.compare.report import metric_cell
 
     lines = ["", f"{'model':<22} {'AP@[.5:.95]':>15} {'AP50':>15} {'mAP50-95 (U)':>15} {'latency ms':>10}"]
     for m in results["models"]:
         mm = m["metrics"]
-        lines.append(f"{m['name']:<22} {_cell(mm['AP']):>15} {_cell(mm['AP50']):>15} "
-                     f"{_cell(mm['ultralytics_mAP50-95']):>15} {m.get('latency_ms', 0):>10.2f}")  # fmt: skip
+        lines.append(f"{m['name']:<22} {metric_cell(mm['AP']):>15} {metric_cell(mm['AP50']):>15} "
+                     f"{metric_cell(mm['ultralytics_mAP50-95']):>15} {m.get('latency_ms', 0):>10.2f}")  # fmt: skip
     if len(results["seeds"]) < 2:
         lines.append("one seed only: no conclusion can be drawn about differences (use seeds=0,1,2)")
     lines += [x["sentence"] for x in results["differences"] if x["metric"] in ("AP", "AP50")]

@@ -6,35 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ca_yolo.atomic_io import save_figure_atomic
 from ca_yolo.compare.results import METRICS
+from ca_yolo.figures import pyplot, save_and_close
 
 # Metrics in the bar chart (size-split APs are left to the table: often undefined on small sets).
 BAR_METRICS = ("AP", "AP50", "AP75", "ultralytics_mAP50", "ultralytics_mAP50-95")
 _LINESTYLES = ("-", "--", ":", "-.")
 
 
-def _pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path, dpi: int = 110) -> Path:
-    """Save a figure as PNG atomically and close it (pyplot keeps every open figure alive)."""
-    try:
-        return save_figure_atomic(fig, path, dpi=dpi, bbox_inches="tight")
-    finally:
-        _pyplot().close(fig)
-
-
 def plot_curves(results: dict, path: Path) -> Path:
     """Validation mAP50-95 (Ultralytics, per epoch) of every run, overlaid: colour = model, line = seed."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colors = {m["name"]: f"C{i}" for i, m in enumerate(results["models"])}
     seeds = {s: i for i, s in enumerate(results["seeds"])}
@@ -48,12 +30,12 @@ def plot_curves(results: dict, path: Path) -> Path:
     ax.set_title("Validation mAP50-95 per epoch, every run")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_and_close(fig, path)
 
 
 def plot_final(results: dict, path: Path) -> Path:
     """Final metrics per model: bar = mean over seeds, error bar = std, dots = single seeds."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = {k: label for k, _, _, label in METRICS}
     models = results["models"]
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -73,7 +55,7 @@ def plot_final(results: dict, path: Path) -> Path:
     ax.set_title(f"Final metrics on val: mean ± std over {n} seed{'s' if n > 1 else ''} (dots: single runs)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_and_close(fig, path)
 
 
 def plot_prediction_grid(
@@ -91,7 +73,7 @@ def plot_prediction_grid(
     """
     import cv2
 
-    plt = _pyplot()
+    plt = pyplot()
     cols = 1 + len(preds)
     fig, axes = plt.subplots(len(images), cols, figsize=(3 * cols, 3 * len(images)), squeeze=False)
     for r, img in enumerate(images):
@@ -114,4 +96,4 @@ def plot_prediction_grid(
         axes[r][0].text(0, -0.02, img.name, transform=axes[r][0].transAxes, fontsize=6, va="top")
     fig.suptitle("Same val images: ground truth and each model's predictions (conf >= 0.25, first seed)", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path, dpi=80)
+    return save_and_close(fig, path, dpi=80)

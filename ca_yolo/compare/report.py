@@ -67,7 +67,7 @@ def results_csv(results: dict) -> str:
     return buf.getvalue()
 
 
-def _cell(metric: dict) -> str:
+def metric_cell(metric: dict) -> str:
     """``mean ± std`` of a metric over seeds, ``–`` when undefined."""
     if metric["mean"] is None:
         return "–"
@@ -106,7 +106,7 @@ def report_markdown(results: dict, has_grid: bool = True) -> str:
         lines.append(
             f"| {m['name']}{' (baseline)' if m['name'] == results['baseline'] else ''} | {size} | "
             f"{_num(m.get('gflops'), '.2f')} | {_num(m.get('latency_ms'), '.2f')} | "
-            + " | ".join(_cell(m["metrics"][k]) for k in keys)
+            + " | ".join(metric_cell(m["metrics"][k]) for k in keys)
             + " |"
         )
     lines += ["", f"## Difference to the baseline ({results['baseline']}), paired by seed", ""]

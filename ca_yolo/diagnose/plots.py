@@ -6,7 +6,7 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-from ca_yolo.atomic_io import save_figure_atomic
+from ca_yolo.figures import pyplot, save_and_close
 
 
 def read_stats(path: str | Path) -> list[dict]:
@@ -24,11 +24,7 @@ def read_stats(path: str | Path) -> list[dict]:
 
 def plot_attention_stats(csv_path: str | Path, png_path: str | Path) -> Path:
     """Gate mean, gate spread (std) and gradient ratio per layer and gate against epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     series: dict[tuple[int, str, str], list[dict]] = defaultdict(list)
     for r in read_stats(csv_path):
         series[(r["layer"], r["type"], r["gate"])].append(r)
@@ -47,7 +43,4 @@ def plot_attention_stats(csv_path: str | Path, png_path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     axes[2].set_yscale("log")
     axes[0].legend(fontsize=7, ncol=2)
-    try:
-        return save_figure_atomic(fig, png_path, dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    return save_and_close(fig, png_path)
