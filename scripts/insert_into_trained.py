@@ -35,12 +35,12 @@ def main() -> None:
     import cv2
     import numpy as np
     import torch
+    from train_mode_change import train_mode_change  # scripts/train_mode_change.py, beside this script
     from ultralytics import YOLO
     from ultralytics.data.augment import LetterBox
 
     import ca_yolo
     from ca_yolo.evaluation.dataset import read_split
-    from ca_yolo.transfer.outputs import train_mode_change
 
     base = YOLO(a.checkpoint)
     images = read_split(Path(a.data), "val").images[:16]

@@ -5,6 +5,7 @@ Everything is built locally (no download): models from YAML, images drawn with n
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import subprocess
@@ -32,6 +33,14 @@ REPO = Path(__file__).resolve().parents[1]
 # The settings of every short CPU training run in the tests (64 px images of the tiny dataset). amp=False
 # only says what CPU training does anyway (Ultralytics' AMP check is for CUDA).
 TINY_TRAIN = dict(imgsz=64, batch=4, workers=0, device="cpu", plots=False, amp=False)
+
+
+def script_module(name: str):
+    """A study script of ``scripts/`` (outside the package, not in the wheel) imported as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def cli_args(**settings) -> list[str]:

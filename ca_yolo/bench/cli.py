@@ -240,7 +240,7 @@ def run(args: argparse.Namespace, log=print) -> dict:
 def _run(args: argparse.Namespace, log) -> dict:
     import torch
 
-    from ca_yolo.bench import layer, models, ops, report, train_throughput
+    from ca_yolo.bench import layer, models, ops, train_throughput
 
     cuda = args.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else None
@@ -304,8 +304,6 @@ def _run(args: argparse.Namespace, log) -> dict:
             train_pairs, args.train_batch, args.train_imgsz, args.train_repeats, args.device, sync, log
         )
     result["meta"]["loadavg_after"] = _loadavg()
-    if set(args.parts) & set(CPU_PARTS):  # the CPU targets; the GPU table prints measurements only
-        result["targets"] = report.check_targets(result)
     return result
 
 

@@ -1,49 +1,6 @@
-"""Targets from the issue, checked against a benchmark result, and the result as markdown tables."""
+"""A benchmark result as markdown tables."""
 
 from __future__ import annotations
-
-# name -> (what is compared, comparison, limit); see README "Speed". Latency targets are batch 1,
-# fused models, at the image size in their name (issue 14).
-TARGETS = {
-    "layer_speedup_vs_reference": ("ours vs reference forward, eval, batch 8, P3", ">=", 3.0),
-    "layer_x_floor": ("ours forward / elementwise floor, eval, batch 8, P3", "<=", 4.0),
-    "torch_latency_ratio_160": ("yolov8n-ca / yolov8n latency, PyTorch, 160 px", "<=", 1.06),
-    "torch_latency_ratio_640": ("yolov8n-ca / yolov8n latency, PyTorch, 640 px", "<=", 1.02),
-    "onnxruntime_latency_ratio_640": ("yolov8n-ca / yolov8n latency, ONNX Runtime, 640 px", "<=", 1.03),
-    "train_throughput_ratio": ("yolov8n-ca / yolov8n training images/s", ">=", 0.95),
-}
-HEADLINE_MODEL = "yolov8n-ca.yaml"
-
-
-def _p3_batch8_eval(layer_rows: list[dict]) -> dict | None:
-    rows = [r for r in layer_rows if r["level"] == "P3" and r["shape"][0] == 8 and r["mode"] == "eval"]
-    return rows[0] if rows else None
-
-
-def check_targets(result: dict) -> list[dict]:
-    """Each target with its measured value: ``{"name", "what", "op", "limit", "value", "met"}``.
-
-    A target whose figure was not measured (skipped part, other shapes) gets value None, met None.
-    """
-    values: dict[str, float | None] = dict.fromkeys(TARGETS)
-    p3 = _p3_batch8_eval(result.get("layer", []))
-    if p3:
-        values["layer_speedup_vs_reference"] = p3["speedup_vs_reference"]
-        values["layer_x_floor"] = p3["x_floor"]
-    for runtime in ("torch", "onnxruntime"):
-        for row in result.get("models", {}).get(runtime, []):
-            key = f"{runtime}_latency_ratio_{row.get('imgsz', 640)}"
-            if row["model"] == HEADLINE_MODEL and key in values:
-                values[key] = row["ratio"]
-    for row in result.get("train", []):
-        if row["model"] == HEADLINE_MODEL:
-            values["train_throughput_ratio"] = row["ratio"]
-    out = []
-    for name, (what, op, limit) in TARGETS.items():
-        v = values[name]
-        met = None if v is None else (v >= limit if op == ">=" else v <= limit)
-        out.append({"name": name, "what": what, "op": op, "limit": limit, "value": v, "met": met})
-    return out
 
 
 def _ratio(row: dict) -> str:
@@ -106,13 +63,6 @@ def _train_cells(r: dict) -> list[str]:
     return [r["model"], r["baseline"], f"{r['batch']}×{r['imgsz']}", *images_per_s, _ratio(r)]
 
 
-def _target_cells(t: dict) -> list[str]:
-    """One target of the issue: its limit, the measured value and whether it is met."""
-    value = "–" if t["value"] is None else f"{t['value']:.3f}"
-    met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
-    return [t["what"], f"{t['op']} {t['limit']}", value, met]
-
-
 # The tables of :func:`markdown`, in order: (part of the result, header, alignment row, cells of one
 # item of that part). A part the result lacks, or has empty, gets no table.
 _TABLES = (
@@ -143,12 +93,11 @@ _TABLES = (
         "|---|---|---|---:|---:|---:|",
         _train_cells,
     ),
-    ("targets", "| target | limit | measured | met |", "|---|---|---:|---|", _target_cells),
 )
 
 
 def markdown(result: dict) -> str:
-    """The result as markdown tables (layer, ops, whole model, training, targets)."""
+    """The result as markdown tables (layer, ops, whole model, training)."""
     meta = result.get("meta", {})
     lines = [
         f"Device: {meta.get('device_name', '?')}, {meta.get('threads', '?')} threads, torch {meta.get('torch', '?')}, "

@@ -1,4 +1,5 @@
-"""How far an attention variant with transferred weights computes from its baseline, before training.
+"""How far an attention variant with transferred weights computes from its baseline, before training
+(for ``insert_into_trained.py`` and the gate-init tests).
 
 Compared in training mode: there BatchNorm normalises with batch statistics, so a gate that scales
 every position alike in front of a conv + BatchNorm cancels, and what is left is what the inserted
