@@ -1,4 +1,4 @@
-"""Issue 13: one label-line parser, so 'data check', 'data gt' and evaluation accept the same lines."""
+"""One label-line parser, so 'data check', 'data gt' and evaluation accept the same lines."""
 
 from __future__ import annotations
 

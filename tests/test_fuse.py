@@ -1,4 +1,4 @@
-"""Inference form of the attention layers (``fuse()``, issue 14): parity, op counts, life cycle, hook.
+"""Inference form of the attention layers (``fuse()``): parity, op counts, life cycle, hook.
 
 Parity is to float rounding against the unfused layer in eval mode (which ``test_coord_att`` and
 ``test_siblings`` check against the papers' equations), in eager mode, TorchScript and ONNX Runtime.

@@ -1,4 +1,4 @@
-"""Model YAMLs written the way published CA/SE/CBAM/ECA YAMLs are (issue 12).
+"""Model YAMLs written the way published CA/SE/CBAM/ECA YAMLs are.
 
 The YAMLs (``model_yamls.py``) are our own, one per form seen in public repositories: other layer names (CA,
 CoordAttention, SEAttention, ...), the paper's (inp, oup[, r]) args, nominal or real channel counts,

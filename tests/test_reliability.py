@@ -1,4 +1,4 @@
-"""Issue 15: every failure is one line naming what is wrong (or recovers), and leaves no partial output.
+"""Every failure is one line naming what is wrong (or recovers), and leaves no partial output.
 
 Each case here is a row of docs/reliability.md; the messages are asserted exactly.
 """

@@ -188,7 +188,7 @@ def test_compare_reports_the_voc_metric_for_voc_data_only():
 
 
 def test_eval_ultralytics_key(ca_run, tiny_data, tmp_path, capsys):
-    """Ultralytics' numbers come from the one pass: none leaves them out, 'shared' (earlier versions) = validator."""
+    """Ultralytics' numbers come from the one pass: none leaves them out, 'shared' is another name for validator."""
     from ca_yolo.evaluation.cli import main as eval_main
 
     best = ca_run / "weights" / "best.pt"

@@ -36,7 +36,7 @@ keys:
   coco_gt=   COCO GT JSON to use instead (images matched by file name, classes by name)
   conf= iou= max_det=   validator settings (default 0.001, 0.7, 300, as in validation)
   ultralytics=  validator (default): also print Ultralytics' numbers of the pass; none: leave them
-             out (the pass is the same; 'shared', from earlier versions, means validator)
+             out (the pass is the same; 'shared' is another name for validator)
   save_dir=  also write metrics.json and detections.json (COCO results format) there
 """
 

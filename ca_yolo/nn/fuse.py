@@ -1,4 +1,4 @@
-"""Inference form of the attention layers: BatchNorm folded, gate weights stacked, made once (issue 14).
+"""Inference form of the attention layers: BatchNorm folded, gate weights stacked, made once, not per call.
 
 At batch 1 an attention layer costs what it dispatches, not what it computes: each small op is a
 few microseconds of framework overhead (more on a busy multi-core CPU, where every op may wait for
@@ -29,7 +29,7 @@ _STATIC_SHAPES = contextvars.ContextVar("ca_yolo_static_shape_export", default=F
 
 @contextlib.contextmanager
 def static_shape_export(enabled: bool = True) -> Iterator[None]:
-    """While active, export forms may take the traced input's size as the only size (issue 14).
+    """While active, export forms may take the traced input's size as the only size (a faster graph).
 
     The plugin enters it around Ultralytics' ONNX export when ``dynamic=False`` and the format is
     ``onnx`` (:mod:`ca_yolo.plugin.export_hook`): that file then runs at the exported size only, and

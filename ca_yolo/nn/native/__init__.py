@@ -1,4 +1,4 @@
-"""CoordAtt's inference form as one compiled CPU call, built on first use with the system C compiler (issue 14).
+"""CoordAtt's inference form as one compiled CPU call, built on first use with the system C compiler.
 
 At batch 1 the eager PyTorch inference form of a CoordAtt layer is ten small calls; inside a model each
 runs right after a large convolution left the caches cold, and the layer costs two to three times what

@@ -1,5 +1,5 @@
 /*
- * CoordAtt's inference form as one CPU call (issue 14): float32, contiguous NCHW, any batch.
+ * CoordAtt's inference form as one CPU call (no per-op dispatch): float32, contiguous NCHW, any batch.
  *
  * Why a kernel: at batch 1 the eager PyTorch form is ten small calls, and inside a model each one runs
  * right after a large convolution left the caches and the dispatcher cold, so a layer costs two to three
