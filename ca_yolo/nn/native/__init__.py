@@ -29,6 +29,7 @@ import contextvars
 import ctypes
 import functools
 import hashlib
+import logging
 import os
 import platform
 import shutil
@@ -39,6 +40,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
+
+# Ultralytics' logger by name (the same object as its LOGGER), so nn/ needs only torch.
+LOGGER = logging.getLogger("ultralytics")
 
 SOURCE = Path(__file__).with_name("coord_att_cpu.c")
 ENV_SWITCH = "CA_YOLO_NATIVE"
@@ -151,8 +155,6 @@ def cache_problem(path: Path) -> str | None:
 
 def _discard_damaged(path: Path, problem: str) -> None:
     """Remove a cached library that failed verification (and its checksum file), saying so in one log line."""
-    from ultralytics.utils import LOGGER
-
     LOGGER.warning(f"ca-yolo: the cached CoordAtt kernel {path} is damaged ({problem}); building it again")
     for p in (path, checksum_path(path)):
         with contextlib.suppress(FileNotFoundError, PermissionError):
@@ -255,8 +257,6 @@ def _kernel_once() -> tuple[CoordAttKernel | None, str, Path | None]:
         path = build()
         return load(path), "compiled kernel", path
     except BuildError as e:
-        from ultralytics.utils import LOGGER
-
         LOGGER.warning(
             f"ca-yolo: CoordAtt kernel not built ({e}); the PyTorch inference form runs instead "
             f"({ENV_SWITCH}=0 silences this)"
