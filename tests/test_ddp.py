@@ -15,7 +15,7 @@ def test_ddp_worker_script_builds_ca_model_without_importing_the_plugin(tiny_dat
     from ultralytics.utils.dist import ddp_cleanup, generate_ddp_file
 
     import ca_yolo  # noqa: F401
-    from ca_yolo.plugin.ddp import EVENT, ensure_registered
+    from ca_yolo.plugin.register import DDP_EVENT, ensure_registered
 
     trainer = DetectionTrainer(
         overrides={
@@ -29,7 +29,7 @@ def test_ddp_worker_script_builds_ca_model_without_importing_the_plugin(tiny_dat
             "workers": 0,
         }
     )
-    assert ensure_registered in trainer.callbacks[EVENT]
+    assert ensure_registered in trainer.callbacks[DDP_EVENT]
     if not with_callback:  # every callback of ours rides on the pickle (attn stats too): drop them all
         for event, fns in trainer.callbacks.items():
             trainer.callbacks[event] = [f for f in fns if not getattr(f, "__module__", "").startswith("ca_yolo")]

@@ -7,7 +7,7 @@ What :func:`register` does (each step idempotent, nothing in Ultralytics' files 
 2. Wraps ``parse_model`` so registered layers get their input channels (:mod:`.parser`).
 3. Wraps ``yaml_model_load`` so our shipped YAMLs resolve by bare name (:mod:`.cfg_models`).
 4. Allows our classes in restricted checkpoint loading (:mod:`.checkpoint`).
-5. Adds a default trainer callback that re-registers in DDP workers (:mod:`.ddp`).
+5. Adds a default trainer callback that re-registers in DDP workers (:func:`ensure_registered`).
 6. Wraps ``BaseModel.load`` so ``pretrained=`` for attention variants maps baseline layers to their
    new indices, and adds a default ``on_pretrain_routine_start`` callback that refuses a checkpoint
    that is not the variant's base before any weights load (:mod:`.load_hook`).
@@ -29,9 +29,11 @@ from __future__ import annotations
 
 from ca_yolo.diagnose.stats import attach_if_requested
 from ca_yolo.nn.registry import get_layer, layer_names
-from ca_yolo.plugin import cfg_models, checkpoint, ddp, export_hook, fuse_hook, parser
+from ca_yolo.plugin import cfg_models, checkpoint, export_hook, fuse_hook, parser
 from ca_yolo.plugin.load_hook import add_load_hook, check_pretrained_early
 from ca_yolo.plugin.wrapping import is_wrapped
+
+DDP_EVENT = "on_pretrain_routine_start"  # the event ensure_registered is added to
 
 
 def _wrap(module, attr: str, wrapper) -> None:
@@ -55,12 +57,24 @@ def register() -> None:
     ul_nn.yaml_model_load = tasks.yaml_model_load
     engine_model.yaml_model_load = tasks.yaml_model_load  # imported by name into YOLO's Model class
     checkpoint.allow_in_safe_load()
-    ddp.add_default_callback()
+    _add_default_callback(DDP_EVENT, ensure_registered)
     add_load_hook()
     _add_default_callback("on_train_start", attach_if_requested)
     _add_default_callback("on_pretrain_routine_start", check_pretrained_early)  # before any weights load
     _wrap(tasks.BaseModel, "fuse", fuse_hook.wrap_base_model_fuse)
     _wrap(exporter.Exporter, "export_onnx", export_hook.wrap_export_onnx)
+
+
+def ensure_registered(trainer=None) -> None:
+    """Trainer callback: register the plugin in this process (a no-op when already registered).
+
+    Ultralytics trains on several GPUs by cloudpickling the trainer's class, args, model and callbacks
+    into a file that each torch.distributed worker loads before it builds the model - possibly from a
+    YAML path. cloudpickle stores an importable module-level function by reference, so this callback
+    in every trainer's default callbacks makes each worker import ``ca_yolo`` (which registers the
+    plugin) while it loads that file, before any model is built.
+    """
+    register()
 
 
 def _add_default_callback(event: str, fn) -> None:
