@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Where a fused CoordAtt layer's batch-1 time goes on CPU (issue 14); prints one JSON object.
+"""Where a fused CoordAtt layer's batch-1 time goes on CPU; prints one JSON object.
 
 The README's "Speed" section quotes these figures. Each is a median of many calls in this process:
 
@@ -70,13 +70,13 @@ def layer_in_model_us(imgsz: int, passes: int) -> dict[str, dict[str, float]]:
     for m in model.model:
         if isinstance(m, CoordAtt):
 
-            def timed(x, m=m, fused=m._forward_fused):
+            def timed(x, m=m, fused=m.forward_fused):
                 t0 = time.perf_counter()
                 y = fused(x)
                 spent.setdefault(label[0], {}).setdefault(f"layer {m.i}", []).append(time.perf_counter() - t0)
                 return y
 
-            m._forward_fused = timed  # instance attribute: this model only
+            m.forward_fused = timed  # instance attribute: this model only
     x = torch.rand(1, 3, imgsz, imgsz)
     with torch.inference_mode():
         for _ in range(passes):
@@ -126,7 +126,7 @@ def in_model_floor_us(imgsz: int, passes: int) -> dict[str, float]:
 
     layers = [m for m in model.model if isinstance(m, CoordAtt)]
     for m in layers:
-        m._forward_fused = lambda x, fused=m._forward_fused: probe(x, fused)  # this model only
+        m.forward_fused = lambda x, fused=m.forward_fused: probe(x, fused)  # this model only
     x, modes = torch.rand(1, 3, imgsz, imgsz), ["layer", "x.sum()", "x * 0.5", "empty_like"]
     with torch.inference_mode():
         for p in range(passes):

@@ -6,7 +6,7 @@ compare`'s default schedule and attention statistics:
 
 - from scratch (12 epochs), and
 - fine-tuned for 3 epochs from a trained yolov8n checkpoint (``--pretrained``, e.g. the seed-0
-  baseline of the default comparison), close_mosaic=0, as in issue 11's protocol.
+  baseline of the default comparison), close_mosaic=0, as in the protocol of docs/attention-training.md.
 
 Resumable (compare skips finished runs). Writes ``OUT/sweep.json`` and ``OUT/sweep.md``.
 

@@ -76,12 +76,12 @@ def test_custom_backward_handles_channels_last_and_mixed_precision_gates():
     (g2,) = torch.autograd.grad(m(x2).square().sum(), [x2])
     assert torch.allclose(g, g2, atol=1e-6)
 
-    from ca_yolo.nn.coord_att import _Scale
+    from ca_yolo.nn.coord_att import scale_with_grad
 
     xs = torch.randn(2, 4, 3, 5, requires_grad=True)
     gh = torch.rand(2, 4, 3, 1).half().requires_grad_(True)
     gw = torch.rand(2, 4, 1, 5).half().requires_grad_(True)
-    out = _Scale.apply(xs, gh, gw)
+    out = scale_with_grad(xs, gh, gw)
     out.sum().backward()
     assert (out.dtype, xs.grad.dtype, gh.grad.dtype, gw.grad.dtype) == (
         torch.float32,

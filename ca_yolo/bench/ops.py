@@ -14,6 +14,7 @@ import os
 import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 # Tensor methods that read a property and dispatch nothing (the compiled kernel's checks and pointers).
 ACCESSORS = frozenset({"data_ptr", "is_contiguous", "numel"})
@@ -44,6 +45,31 @@ def eager_calls(layer: nn.Module, x: torch.Tensor) -> list[str]:
         with counter:
             layer(x)
     return counter.calls
+
+
+class _DispatchCounter(TorchDispatchMode):
+    """Records every ATen op that reaches a backend kernel (views included), after autograd and decompositions."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def dispatched_ops(layer: nn.Module, x: torch.Tensor) -> list[str]:
+    """Names of the ATen ops one inference forward of ``layer`` on x (B, C, H, W) dispatches, in order.
+
+    What a GPU pays a launch (or, for views, a dispatch) for; counted on a second call, as :func:`eager_calls`.
+    """
+    counter = _DispatchCounter()
+    with torch.no_grad():
+        layer(x)
+        with counter:
+            layer(x)
+    return counter.ops
 
 
 def export_layer(layer: nn.Module, x: torch.Tensor, f: str | os.PathLike | io.BytesIO, opset: int = 18) -> None:

@@ -170,6 +170,12 @@ class _Scale(torch.autograd.Function):
         return grad_x, grad_h, grad_w
 
 
+def scale_with_grad(x: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor) -> torch.Tensor:
+    """x (B, C, H, W) * g_h (B, C, H, 1) * g_w (B, C, 1, W) for training: saves only its inputs, and its
+    backward gives the gate gradients in the gates' dtypes and dL/dx in x's (AMP's mixed dtypes)."""
+    return _Scale.apply(x, g_h, g_w)
+
+
 @functools.cache
 def _triton():
     """:mod:`ca_yolo.nn.triton_coord_att`, imported on first use (it imports Triton, which a CPU install may lack)."""
@@ -309,7 +315,7 @@ class CoordAtt(CoordAttBase):
             coord_att_kernel()
         return self
 
-    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_fused(self, x: torch.Tensor) -> torch.Tensor:
         """Inference form, eager, no autograd: x (B, C, H, W) -> (B, C, H, W).
 
         float32 on the CPU: one call of the compiled kernel (:mod:`ca_yolo.nn.native`) where it could be
@@ -417,7 +423,7 @@ class CoordAtt(CoordAttBase):
             elif _plain_ops_only():
                 return self._forward_export(x)
             elif not torch.is_grad_enabled():
-                return self._forward_fused(x)
+                return self.forward_fused(x)
         form = None if _plain_ops_only() else active_form(x, self.training)
         if form in ("triton", "torch"):
             return self._forward_gpu(x, form)

@@ -58,7 +58,7 @@ class _CoordAttHalf(GateForm, CoordAttBase):
         wg, bg = conv_weight_bias(self.conv_gate)
         return {"_cw1": w1[:, :, None, None], "_cb1": b1, "_cwg": wg[:, :, None, None], "_cbg": bg.clone()}
 
-    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_fused(self, x: torch.Tensor) -> torch.Tensor:
         """Plain out-of-place ops: the same form serves eager, autograd, tracing and export."""
         return x * folded_gate(x.mean(dim=self.dim, keepdim=True), self._cw1, self._cb1, self._cwg, self._cbg)
 

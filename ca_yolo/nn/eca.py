@@ -83,7 +83,7 @@ class ECA(GateForm, nn.Module):
             band.diagonal(j).fill_(taps[j])
         return {"_cw": band[:, k // 2 : k // 2 + c, None, None].contiguous()}
 
-    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_fused(self, x: torch.Tensor) -> torch.Tensor:
         """The banded channel conv as one 1x1 conv on the kept-dims mean: 4 ops, no reshapes."""
         return x * F.conv2d(x.mean(dim=(2, 3), keepdim=True), self._cw).sigmoid()
 

@@ -148,11 +148,11 @@ class InferenceForm:
 class GateForm(InferenceForm):
     """An :class:`InferenceForm` layer whose output is ``x * self.gate(x)`` (SE, ECA, the CA halves).
 
-    The subclass gives ``gate`` and :meth:`_forward_fused`, the eval-mode pass from the constants;
+    The subclass gives ``gate`` and :meth:`forward_fused`, the eval-mode pass from the constants;
     :meth:`forward` picks between them.
     """
 
-    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def forward_fused(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         """The inference form of ``forward``: x (B, C, H, W) -> (B, C, H, W), from the constants."""
         raise NotImplementedError
 
@@ -160,7 +160,7 @@ class GateForm(InferenceForm):
         """Scale x (B, C, H, W) by its gate; returns (B, C, H, W)."""
         if self._fused_names:
             if not self.training:
-                return self._forward_fused(x)
+                return self.forward_fused(x)
             self.unfuse()  # fused while training: the weights move, the snapshot would go stale
         return x * self.gate(x)
 

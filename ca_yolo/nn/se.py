@@ -72,7 +72,7 @@ class SE(GateForm, nn.Module):
             "_cb2": self.fc2.bias.detach().clone(),
         }
 
-    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_fused(self, x: torch.Tensor) -> torch.Tensor:
         """The MLP as two 1x1 convs on the kept-dims mean: 6 ops, no reshapes."""
         z = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1): no flatten / unsqueeze around the MLP
         return x * F.conv2d(F.relu(F.conv2d(z, self._cw1, self._cb1)), self._cw2, self._cb2).sigmoid()

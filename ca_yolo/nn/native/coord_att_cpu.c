@@ -7,7 +7,7 @@
  * little arithmetic between them. Built and loaded by ca_yolo/nn/native/__init__.py; the PyTorch form is
  * the fallback and the reference (tests compare the two).
  *
- * Same maths as CoordAtt._forward_fused with the inference constants:
+ * Same maths as CoordAtt.forward_fused with the inference constants:
  *   z_h[c, h] = mean_w x[c, h, :],  z_w[c, w] = mean_h x[c, :, w]            (the descriptor, L = H + W)
  *   f[l, :]   = hswish(w1 @ z[:, l] + b1)                                      (mip values per position)
  *   g[l, c]   = sigmoid(wgt[:, c (+ C for l >= H)] . f[l, :] + bg[c (+ C)])    (conv_h rows, then conv_w)
