@@ -20,7 +20,7 @@ imports itself back through others (``tests/test_layering.py`` checks both on th
 
 from ca_yolo._help_only import help_only as _help_only
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # The layers above as module prefixes, for the layering test; a module belongs to its longest prefix.
 LAYERS: tuple[tuple[str, ...], ...] = (
