@@ -38,6 +38,9 @@ SHAPES = [
 ]
 # One CoordAtt layer exported after fuse(): each direction is ReduceMean -> Conv -> HardSwish -> Conv -> Sigmoid.
 CA_NODES = collections.Counter({"ReduceMean": 2, "Conv": 4, "HardSwish": 2, "Sigmoid": 2, "Mul": 2})
+# How both paths of fused CoordAtt's PyTorch form end: one in-place sigmoid over both gates, sliced into the two,
+# then the two products (the second in place).
+GATES_APPLIED = ["sigmoid_", "__getitem__", "__getitem__", "mul", "mul_"]
 
 
 # Every layer's inference form as it runs by default, plus CoordAtt's PyTorch form: on the CPU the default
@@ -112,34 +115,9 @@ def test_op_counts_before_and_after():
     # the PyTorch form, batch 1, small map: conv1 and both poolings in two products, biases inside addmm
     with native.disabled():
         small, batch, large = (eager_calls(fused, torch.randn(s)) for s in [x.shape, (2, 64, 20, 20), (1, 64, 48, 40)])
-    assert small == [
-        "view",
-        "mm",
-        "addmm",
-        "hardswish",
-        "addmm",
-        "sigmoid_",
-        "__getitem__",
-        "__getitem__",
-        "mul",
-        "mul_",
-    ]
+    assert small == ["view", "mm", "addmm", "hardswish", "addmm", *GATES_APPLIED]
     # a batch (or a large map): two sums and batched products
-    assert batch == [
-        "sum",
-        "sum",
-        "cat",
-        "expand",
-        "baddbmm",
-        "expand",
-        "hardswish",
-        "baddbmm",
-        "sigmoid_",
-        "__getitem__",
-        "__getitem__",
-        "mul",
-        "mul_",
-    ]
+    assert batch == ["sum", "sum", "cat", "expand", "baddbmm", "expand", "hardswish", "baddbmm", *GATES_APPLIED]
     assert large[:3] == ["sum", "sum", "cat"]
     for cls, after in ((CoordAttH, 6), (SE, 6), (ECA, 4)):
         counts = layer_op_counts(cls(64), x)
