@@ -12,6 +12,7 @@ it came from.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,8 @@ from pathlib import Path
 from .atomic import atomic_output_dir
 from .classes import COCO_CATEGORY_IDS, COCO_ID_TO_INDEX, COCO_NAMES
 from .cocojson import image_id_from_stem
-from .files import write_split
-from .imageio import verify_images
+from .files import name_clashes, write_split
+from .imageio import size_mismatch, verify_images
 from .labels import clip_box, yolo_line
 from .problems import DataError, Problems
 from .yamlio import write_data_yaml
@@ -90,6 +91,12 @@ def _split_items(ann_path: Path, img_dir: Path, problems: Problems, counts: dict
         except (KeyError, TypeError, ValueError):
             problems.add(ann_path.name, f"image entry {str(im)[:120]} lacks id/file_name/width/height")
             continue
+        if not all(math.isfinite(v) and v > 0 for v in (w, h)):  # nan passes float() and would break every box
+            problems.add(
+                ann_path.name,
+                f"image id {iid} ({name}): width {im['width']!r} / height {im['height']!r} are not positive numbers",
+            )
+            continue
         if iid in images:
             problems.add(ann_path.name, f"image id {iid} appears twice")
             continue
@@ -117,6 +124,9 @@ def _split_items(ann_path: Path, img_dir: Path, problems: Problems, counts: dict
         except (KeyError, TypeError, ValueError):
             im["bad"] = f"annotation {a.get('id')}: bbox {a.get('bbox')!r} is not [x, y, w, h]"
             continue
+        if not all(math.isfinite(v) for v in (x, y, w, h)):
+            im["bad"] = f"annotation {a.get('id')}: bbox {a.get('bbox')!r} holds a value that is not a finite number"
+            continue
         if w < 0 or h < 0:  # not a box at all: a broken file, not one of the official zero-size ones
             im["bad"] = f"annotation {a.get('id')}: bbox {a.get('bbox')!r} has a negative width or height"
             continue
@@ -130,6 +140,7 @@ def _split_items(ann_path: Path, img_dir: Path, problems: Problems, counts: dict
             continue
         im["lines"].append(yolo_line(COCO_ID_TO_INDEX[cid], x0, y0, x1, y1, im["w"], im["h"]))
     items = []
+    taken: dict[Path, int] = {}  # source image -> the image id that claimed it
     present = {
         iid: img_dir / im["name"] for iid, im in images.items() if not im["bad"] and (img_dir / im["name"]).is_file()
     }
@@ -144,10 +155,21 @@ def _split_items(ann_path: Path, img_dir: Path, problems: Problems, counts: dict
         elif isinstance(got, DataError):
             problems.add(src, str(got).removeprefix(f"{src}: "))
         elif got != (int(im["w"]), int(im["h"])):
-            problems.add(src, f"image is {got[0]}x{got[1]} but {ann_path.name} says {im['w']:g}x{im['h']:g}")
+            problems.add(src, size_mismatch(src, got, (im["w"], im["h"]), ann_path.name))
+        elif src in taken:
+            problems.add(
+                src,
+                f"listed twice in {ann_path.name} (image ids {taken[src]} and {iid}); "
+                "one output file cannot hold both ids' boxes",
+            )
         else:
+            taken[src] = iid
             mismatched_ids += image_id_from_stem(src.stem) != iid
             items.append(_Item(src, im["lines"]))
+    clashes = name_clashes(it.src_image for it in items)
+    for src, first in clashes.items():
+        problems.add(src, f"same output name '{src.stem}' as {first} (both listed in {ann_path.name}); rename one")
+    items = [it for it in items if it.src_image not in clashes]
     counts.update(
         images=len(items),
         boxes=sum(len(i.lines) for i in items),
@@ -200,7 +222,7 @@ def convert_coco(
 
     with atomic_output_dir(out, force=force, sources=(root,)) as tmp:
         for split, its in items.items():
-            write_split(tmp, split, ((it.src_image, it.lines) for it in its), images)
+            counts[split].update(write_split(tmp, split, ((it.src_image, it.lines) for it in its), images))
         (tmp / "annotations").mkdir()
         shutil.copyfile(val_json, tmp / "annotations" / val_json.name)
         summary = {

@@ -92,6 +92,33 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def exif_swaps_sides(path: str | Path) -> bool:
+    """True when the image's EXIF orientation turns it by 90 degrees (tags 5-8), so that it is
+    loaded (by OpenCV and Ultralytics) with width and height swapped from the stored pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # 0x0112: the EXIF Orientation tag
+    except Exception:  # noqa: BLE001  (an unreadable header is reported by the decode checks, not here)
+        return False
+
+
+def size_mismatch(path: str | Path, got: tuple[int, int], said: tuple[float, float], source: str) -> str:
+    """Why an image of size ``got`` (as loaded) does not fit the ``said`` size of its annotation ``source``.
+
+    A phone photo whose EXIF orientation turns it is loaded turned while annotation tools often
+    record the stored size; that case is named, since the fix (rotate the pixels, or the boxes) differs.
+    """
+    text = f"image is {got[0]}x{got[1]} but {source} says {said[0]:g}x{said[1]:g}"
+    if (got[1], got[0]) == (int(said[0]), int(said[1])) and exif_swaps_sides(path):
+        text += (
+            f" (its EXIF rotation turns the stored {got[1]}x{got[0]} pixels by 90 degrees when loaded; "
+            "write the rotation into the pixels, or annotate the rotated image)"
+        )
+    return text
+
+
 def read_image_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` of an image, decoding it (which also proves it is readable)."""
     h, w = decode_image(path).shape[:2]

@@ -11,6 +11,7 @@ val COCO ground truth as ignore regions (``iscrowd: 1``), as the VOC evaluation 
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from .atomic import atomic_output_dir
 from .classes import VOC_NAMES
 from .cocojson import GtBox, GtImage, write_coco_gt
 from .files import write_split
-from .imageio import read_image_size, verify_images
+from .imageio import read_image_size, size_mismatch, verify_images
 from .labels import clip_box, yolo_line
 from .problems import DataError, Problems
 from .yamlio import write_data_yaml
@@ -62,9 +63,20 @@ def _text(el: ET.Element, tag: str, xml: Path, default: str | None = None) -> st
 def _number(el: ET.Element, tag: str, xml: Path, default: str | None = None) -> float:
     s = _text(el, tag, xml, default)
     try:
-        return float(s)
+        value = float(s)
     except ValueError:
         raise DataError(f"{xml}: <{tag}> is not a number: {s!r}") from None
+    if not math.isfinite(value):  # float() takes 'nan' and 'inf', which would poison every box computed from them
+        raise DataError(f"{xml}: <{tag}> is not a finite number: {s!r}")
+    return value
+
+
+def _size(el: ET.Element, tag: str, xml: Path) -> int:
+    """A ``<size>`` side: a whole number of pixels >= 0 (0 or absent: read from the image)."""
+    value = _number(el, tag, xml, "0")
+    if value < 0 or value != int(value):
+        raise DataError(f"{xml}: <{tag}> must be a whole number of pixels, got {_text(el, tag, xml, '0')!r}")
+    return int(value)
 
 
 def parse_voc_xml(xml: str | Path) -> VocAnnotation:
@@ -80,8 +92,8 @@ def parse_voc_xml(xml: str | Path) -> VocAnnotation:
     if root.tag != "annotation":
         raise DataError(f"{xml}: root element is <{root.tag}>, expected <annotation>")
     size = root.find("size")
-    w = int(_number(size, "width", xml, "0")) if size is not None else 0
-    h = int(_number(size, "height", xml, "0")) if size is not None else 0
+    w = _size(size, "width", xml) if size is not None else 0
+    h = _size(size, "height", xml) if size is not None else 0
     ann = VocAnnotation(_text(root, "filename", xml, ""), w, h)
     for obj in root.findall("object"):
         name = _text(obj, "name", xml)
@@ -201,7 +213,7 @@ def _verify_item_images(items: dict[str, list[_Item]], problems: Problems) -> No
             if isinstance(got, DataError):
                 problems.add(it.src_image, str(got).removeprefix(f"{it.src_image}: "))
             elif got != (it.width, it.height):
-                problems.add(it.src_image, f"image is {got[0]}x{got[1]} but its annotation says {it.width}x{it.height}")
+                problems.add(it.src_image, size_mismatch(it.src_image, got, (it.width, it.height), "its annotation"))
             else:
                 kept.append(it)
         items[split] = kept
@@ -271,12 +283,8 @@ def convert_voc(
     counts = {}
     with atomic_output_dir(out, force=force, sources=(root,)) as tmp:
         for split, its in items.items():
-            write_split(tmp, split, ((it.src_image, it.lines) for it in its), images)
-            counts[split] = {
-                "images": len(its),
-                "boxes": sum(len(it.lines) for it in its),
-                "difficult": sum(it.n_difficult for it in its),
-            }
+            written = write_split(tmp, split, ((it.src_image, it.lines) for it in its), images)
+            counts[split] = {**written, "difficult": sum(it.n_difficult for it in its)}
         gt = [GtImage(it.src_image.name, it.width, it.height, it.gt) for it in items["val"]]
         write_coco_gt(tmp / "annotations" / "val.json", gt, list(VOC_NAMES), description=f"VOC val: {protocol}")
         summary = {
