@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from detection_sets import add_random_object, coco_gt
 
 from ca_yolo.evaluation.cocoeval import coco_metrics
 from ca_yolo.evaluation.tide import MAIN_ERRORS, tide_errors
@@ -78,19 +79,15 @@ def test_unfixed_ap50_equals_pycocotools_on_a_random_set():
     import numpy as np
 
     rng = np.random.default_rng(3)
-    images = [{"id": i, "width": 100, "height": 100} for i in range(1, 7)]
     anns, dets = [], []
     for i in range(1, 7):
         for _ in range(3):
-            box = [float(v) for v in [*rng.uniform(0, 60, 2), *rng.uniform(8, 30, 2)]]
-            cat = int(rng.integers(1, 3))
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": cat, "bbox": box,
-                         "area": box[2] * box[3], "iscrowd": 0})  # fmt: skip
+            cat, box = add_random_object(rng, i, anns)
             for _ in range(2):
                 noisy = [float(v) for v in np.maximum(np.asarray(box) + rng.normal(0, 4, 4), 1)]
                 dets.append({"image_id": i, "category_id": cat if rng.random() > 0.2 else 3 - cat,
                              "bbox": noisy, "score": float(rng.random())})  # fmt: skip
-    gt = {"images": images, "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "annotations": anns}
+    gt = coco_gt(6, anns)
     out = tide_errors(gt, dets)
     assert out["AP50"] == pytest.approx(coco_metrics(gt, dets)["AP50"], abs=1e-12)
     # every false positive has exactly one type; Missed GT are a subset of the false negatives
