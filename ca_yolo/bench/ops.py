@@ -20,18 +20,42 @@ from torch.utils._python_dispatch import TorchDispatchMode
 ACCESSORS = frozenset({"data_ptr", "is_contiguous", "numel"})
 
 
-class _CallCounter(TorchFunctionMode):
-    """Records every torch function / Tensor method called, except attribute reads (``x.shape``)."""
+class _Recorder:
+    """The op names a counting mode records, in call order (mixed in before the torch mode class)."""
 
     def __init__(self):
         super().__init__()
-        self.calls: list[str] = []
+        self.names: list[str] = []
+
+
+class _CallCounter(_Recorder, TorchFunctionMode):
+    """Records every torch function / Tensor method called, except attribute reads (``x.shape``)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", str(func))
         if name != "__get__":
-            self.calls.append(name)
+            self.names.append(name)
         return func(*args, **(kwargs or {}))
+
+
+class _DispatchCounter(_Recorder, TorchDispatchMode):
+    """Records every ATen op that reaches a backend kernel (views included), after autograd and decompositions."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def _second_call(layer: nn.Module, x: torch.Tensor, counter: _Recorder) -> list[str]:
+    """What ``counter`` records over one no-grad forward of ``layer`` on x, after an uncounted first call.
+
+    The first call may make per-size constants once (CoordAtt's pooling matrix): steady state is the second.
+    """
+    with torch.no_grad():
+        layer(x)
+        with counter:
+            layer(x)
+    return counter.names
 
 
 def eager_calls(layer: nn.Module, x: torch.Tensor) -> list[str]:
@@ -39,24 +63,7 @@ def eager_calls(layer: nn.Module, x: torch.Tensor) -> list[str]:
 
     Counted on a second call: the first may make per-size constants once (CoordAtt's pooling matrix).
     """
-    counter = _CallCounter()
-    with torch.no_grad():
-        layer(x)
-        with counter:
-            layer(x)
-    return counter.calls
-
-
-class _DispatchCounter(TorchDispatchMode):
-    """Records every ATen op that reaches a backend kernel (views included), after autograd and decompositions."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(func.overloadpacket.__name__)
-        return func(*args, **(kwargs or {}))
+    return _second_call(layer, x, _CallCounter())
 
 
 def dispatched_ops(layer: nn.Module, x: torch.Tensor) -> list[str]:
@@ -64,12 +71,7 @@ def dispatched_ops(layer: nn.Module, x: torch.Tensor) -> list[str]:
 
     What a GPU pays a launch (or, for views, a dispatch) for; counted on a second call, as :func:`eager_calls`.
     """
-    counter = _DispatchCounter()
-    with torch.no_grad():
-        layer(x)
-        with counter:
-            layer(x)
-    return counter.ops
+    return _second_call(layer, x, _DispatchCounter())
 
 
 def export_layer(layer: nn.Module, x: torch.Tensor, f: str | os.PathLike | io.BytesIO, opset: int = 18) -> None:
