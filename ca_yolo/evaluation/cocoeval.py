@@ -72,10 +72,7 @@ def coco_summary(ev) -> dict[str, float | None]:
 def coco_metrics(gt: dict, detections: list[dict], image_ids: list[int] | None = None) -> dict[str, float | None]:
     """Evaluate box detections against COCO ground truth with pycocotools' COCOeval.
 
-    Args:
-        gt: COCO GT dict with ``images``, ``annotations``, ``categories``.
-        detections: ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` dicts (not modified).
-        image_ids: evaluate only these images (default: every GT image).
+    Args: as :func:`run_cocoeval`, which runs it.
 
     Returns:
         The 12 COCOeval summary numbers keyed by :data:`COCO_METRICS`; ``None`` where pycocotools
