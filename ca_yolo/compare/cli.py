@@ -76,12 +76,12 @@ def run_comparison(plan: Plan):
     """Train and evaluate every run, measure the models, write every output; return report.md's path."""
     from ca_yolo.atomic_io import write_json_atomic
     from ca_yolo.compare.analysis import analyze_comparison
+    from ca_yolo.compare.backend import run_plan
     from ca_yolo.compare.environment import environment
     from ca_yolo.compare.measure import measure_models
     from ca_yolo.compare.models import ModelCache
     from ca_yolo.compare.report import grid_inputs, write_outputs
     from ca_yolo.compare.results import build_results
-    from ca_yolo.compare.runner import run_all
     from ca_yolo.evaluation.cocogt import ground_truth_for
     from ca_yolo.evaluation.dataset import read_split
 
@@ -95,7 +95,7 @@ def run_comparison(plan: Plan):
     first = {n: out / f"{n}-seed{cfg.seeds[0]}" / "weights" / "best.pt" for n in plan.names}
     models = ModelCache(keep=first.values())  # each best.pt loaded once; the first seed's kept for what follows
     try:
-        records = run_all(plan, gt, models=models)
+        records = run_plan(plan, gt, models)
     except BaseException:
         # plan.json pins the settings runs were trained with; if none got as far as a checkpoint, it
         # pins nothing and must not block a corrected command.

@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ca_yolo.evaluation.kvargs import (
+from ca_yolo.cli_args import (
     ArgError,
     check_device,
     check_ultralytics_settings,
@@ -56,8 +56,11 @@ RESERVED = {
     "mode": "compare always trains",
     "task": "compare trains detectors",
 }
+# Where runs execute; they never change what a run trains, so they are not settings of the comparison.
+BACKEND_KEYS = {"backend", "ray_address", "gpus_per_run", "cpus_per_run"}
 OWN_KEYS = {"data", "models", "seeds", "baseline", "project", "name", "epochs", "imgsz", "batch", "device",
-            "workers", "latency_runs", "grid_images", "attn_stats"}  # fmt: skip
+            "workers", "latency_runs", "grid_images", "attn_stats"} | BACKEND_KEYS  # fmt: skip
+RAY_INSTALL_HINT = 'pip install "ca-yolo[ray]"'
 
 
 @dataclass
@@ -77,6 +80,9 @@ class CompareConfig:
         attn_stats: write each run's attention statistics (``attention_stats.csv``/``.png``, see
             :mod:`ca_yolo.diagnose`); they do not change training, so they are not a setting.
         command: the command line as typed, for the report.
+        backend: ``local`` (runs one after another in this process) or ``ray`` (each run a Ray task).
+        ray_address: the Ray cluster to use (None: the one ``ray.init()`` finds, else a local one).
+        gpus_per_run, cpus_per_run: what each Ray task asks for (gpus None: 1 where the cluster has GPUs).
     """
 
     data: str | None
@@ -95,6 +101,10 @@ class CompareConfig:
     grid_images: int = 4
     attn_stats: bool = False
     command: str = "ca-yolo compare"
+    backend: str = "local"
+    ray_address: str | None = None
+    gpus_per_run: float | None = None
+    cpus_per_run: float = 1.0
 
     @property
     def out_dir(self) -> Path:
@@ -146,7 +156,9 @@ def parse_compare_args(argv: list[str]) -> CompareConfig:
     if min(seeds) < 0:
         raise ArgError(f"seeds={merged['seeds']}: seeds must be >= 0 (Ultralytics rejects negative seeds)")
     device = None if merged.get("device") in (None, "") else str(merged["device"])
-    check_device(device)  # Ultralytics' own device selection, now rather than when run 1 starts
+    backend = _backend(given, device)
+    if backend == "local":
+        check_device(device)  # Ultralytics' own device selection, now rather than when run 1 starts
     _check_optimizer(train_args.get("optimizer"))
     data = None if sample else str(merged["data"])
     name = merged.get("name") or _default_name(data, merged)
@@ -167,7 +179,45 @@ def parse_compare_args(argv: list[str]) -> CompareConfig:
         grid_images=_int({"grid_images": 4, **merged}, "grid_images", minimum=0),
         attn_stats=_bool(merged.get("attn_stats", False), "attn_stats"),
         command=shlex.join(["ca-yolo", "compare", *argv]),
+        backend=backend,
+        ray_address=None if given.get("ray_address") in (None, "") else str(given["ray_address"]),
+        gpus_per_run=None if given.get("gpus_per_run") is None else _resources(given, "gpus_per_run", zero_ok=True),
+        cpus_per_run=_resources({"cpus_per_run": 1.0, **given}, "cpus_per_run", zero_ok=False),
     )
+
+
+def _backend(given: dict, device: str | None) -> str:
+    """``backend=`` checked against the keys that go with it; for ``ray``, that Ray is installed.
+
+    Only the import machinery is asked about Ray (``find_spec``): the local backend imports nothing of it.
+    """
+    backend = str(given.get("backend", "local"))
+    if backend not in ("local", "ray"):
+        raise ArgError(f"backend={backend} must be local or ray")
+    if backend == "local":
+        for key in sorted(BACKEND_KEYS - {"backend"}):
+            if key in given:
+                raise ArgError(f"{key}= is for backend=ray")
+        return backend
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise ArgError(f"backend=ray needs Ray, which is not installed: {RAY_INSTALL_HINT}")
+    if device not in (None, "cpu"):
+        # Ray hands each task its own GPUs (CUDA_VISIBLE_DEVICES); an index chosen here would not be one of them
+        raise ArgError(f"device={device}: with backend=ray each run gets its GPU from Ray; use gpus_per_run= "
+                       "(or device=cpu)")  # fmt: skip
+    if device == "cpu" and given.get("gpus_per_run") not in (None, 0):
+        raise ArgError(f"gpus_per_run={given['gpus_per_run']} with device=cpu: the runs would hold GPUs they never use")
+    return backend
+
+
+def _resources(merged: dict, key: str, zero_ok: bool) -> float:
+    """A Ray resource amount (``gpus_per_run``, ``cpus_per_run``): a number > 0, or >= 0 when ``zero_ok``."""
+    value = merged[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not zero_ok):
+        raise ArgError(f"{key}={value} must be a number {'>=' if zero_ok else '>'} 0")
+    return float(value)
 
 
 def _bool(value: object, key: str) -> bool:

@@ -27,6 +27,8 @@ class RunRecord:
         gt_source: where the COCO ground truth came from.
         per_class: class name -> COCO ``AP`` and ``AP50`` of the same pass (empty in older records).
         curve: per-epoch validation ``epoch``, ``mAP50-95``, ``mAP50`` from Ultralytics' results.csv.
+        ran_on: where the run trained: ``backend``, ``host``, ``device`` and, on Ray, ``node_id``,
+            ``ip`` and ``gpus`` (empty in older records).
     """
 
     model: str
@@ -45,10 +47,14 @@ class RunRecord:
     gt_source: str | None = None
     curve: dict[str, list[float]] = field(default_factory=lambda: {"epoch": [], "mAP50-95": [], "mAP50": []})
     per_class: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    ran_on: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        """The record as ``run.json`` holds it."""
-        return asdict(self)
+        """The record as ``run.json`` holds it (an older record without ``ran_on`` writes back as it was)."""
+        d = asdict(self)
+        if not d["ran_on"]:
+            del d["ran_on"]
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> RunRecord:
@@ -68,3 +74,18 @@ class RunRecord:
     def metric(self, source: str, name: str) -> float | None:
         """One number of the record: ``source`` is ``coco``, ``voc`` or ``ultralytics`` (None if absent)."""
         return getattr(self, source).get(name)
+
+
+def describe_place(ran_on: dict) -> str:
+    """Where a run trained, for progress lines and the report: ``host node 1a2b3c4d GPU 0``, or "" if unknown.
+
+    Ray nodes on one machine share its host name, so a Ray run names its node too.
+    """
+    if not ran_on:
+        return ""
+    parts = [str(ran_on.get("host", "?"))]
+    if ran_on.get("node_id"):
+        parts.append(f"node {str(ran_on['node_id'])[:8]}")
+    gpus = ran_on.get("gpus") or []
+    parts.append(f"GPU {','.join(str(g) for g in gpus)}" if gpus else str(ran_on.get("device", "")))
+    return " ".join(p for p in parts if p)

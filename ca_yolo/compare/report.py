@@ -12,6 +12,7 @@ from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
 from ca_yolo.compare.analysis_plots import plot_per_class, plot_speed_accuracy
 from ca_yolo.compare.plots import plot_curves, plot_final, plot_prediction_grid
 from ca_yolo.compare.progress import fmt_duration
+from ca_yolo.compare.record import describe_place
 from ca_yolo.compare.report_analysis import FIGURES, analysis_markdown
 from ca_yolo.compare.results import HEADLINE, metric_value, metrics_for, results_json
 from ca_yolo.evaluation.cocogt import GroundTruth
@@ -112,13 +113,16 @@ def report_markdown(results: dict, has_grid: bool = True) -> str:
     lines += ["", f"## Difference to the baseline ({results['baseline']}), paired by seed", ""]
     lines += _difference_section(results, labels)
     lines += ["", *analysis_markdown(results)]
+    spread = any(rec.ran_on.get("backend") == "ray" for rec in results["runs"])  # runs on several machines
     lines += ["## Every run", "", "| model | seed | " + " | ".join(labels[k] for k in keys)
-              + " | epochs | time |", "|---|---:|" + "---:|" * (len(keys) + 2)]  # fmt: skip
+              + " | epochs | time |" + (" ran on |" if spread else ""),
+              "|---|---:|" + "---:|" * (len(keys) + 2) + ("---|" if spread else "")]  # fmt: skip
     for rec in results["runs"]:
         t = fmt_duration(rec.seconds) + (" (*resumed*: this part only)" if rec.resumed else "")
         lines.append(f"| {rec.model} | {rec.seed} | "
                      + " | ".join(_num(metric_value(rec, k)) for k in keys)
-                     + f" | {rec.epochs_trained} | {t} |")  # fmt: skip
+                     + f" | {rec.epochs_trained} | {t} |"
+                     + (f" {describe_place(rec.ran_on)} |" if spread else ""))  # fmt: skip
     lines += ["", "## Plots", "", f"![mAP50-95 per epoch]({PLOTS['curves']})", "",
               f"![final metrics]({PLOTS['final']})", ""]  # fmt: skip
     if has_grid:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from ca_yolo.evaluation.cocogt import GroundTruth
 from ca_yolo.evaluation.evaluate import evaluate_checkpoint
 
 RUN_FILE = "run.json"
+PREVIOUS_FILE = "last.prev.pt"  # the epoch before last.pt's, while Ultralytics writes the new one
 
 
 def run_state(run: Run, settings: dict, epochs: int, log: Callable[[str], None] = print) -> tuple[str, int]:
@@ -44,6 +47,7 @@ def run_state(run: Run, settings: dict, epochs: int, log: Callable[[str], None] 
     """
     weights = run.dir / "weights"
     best, last = weights / "best.pt", weights / "last.pt"
+    _restore_previous(run, log)
     raw = _read_json(run.dir / RUN_FILE)
     if raw is not None:
         if raw.get("settings") != settings:
@@ -76,6 +80,31 @@ def run_state(run: Run, settings: dict, epochs: int, log: Callable[[str], None] 
             log(f"ca-yolo compare: {run.label}: {_rel(run, last)} holds the final epoch; evaluating its best.pt")
         return "evaluate", 0
     return _retrain(run, f"training finished but {_rel(run, best)} is {problem}", log), epochs
+
+
+def _keep_previous(trainer) -> None:
+    """``on_train_epoch_end``: move the last epoch's (whole) ``last.pt`` aside before Ultralytics saves this one.
+
+    Ultralytics writes ``last.pt`` in place; a process killed during that write (a lost node, a
+    SIGKILL) would leave a cut-short file and nothing to resume from. Moved aside, the previous
+    epoch's checkpoint survives until :func:`_restore_previous` or the next epoch replaces it.
+    """
+    last = Path(trainer.last)
+    if last.is_file():
+        os.replace(last, last.with_name(PREVIOUS_FILE))
+
+
+def _restore_previous(run: Run, log: Callable[[str], None]) -> None:
+    """Put the previous epoch's ``last.pt`` back where the current one is missing or cut short; else drop it."""
+    weights = run.dir / "weights"
+    previous, last = weights / PREVIOUS_FILE, weights / "last.pt"
+    if not previous.is_file():
+        return
+    if last.is_file() and checkpoint_problem(last) is None:
+        previous.unlink()  # the newer checkpoint is whole
+        return
+    os.replace(previous, last)
+    log(f"ca-yolo compare: {run.label}: training stopped while it saved an epoch; resuming from the epoch before")
 
 
 def _rel(run: Run, path: Path) -> str:
@@ -122,25 +151,36 @@ def _record(raw: dict | None) -> RunRecord | None:
         return None
 
 
-def run_all(
-    plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print, models: ModelCache | None = None
-) -> list[RunRecord]:
-    """Train (or resume) and evaluate every unfinished run; return every run's record in plan order.
+def survey(plan: Plan, log: Callable[[str], None] = print) -> tuple[dict, list[tuple[str, int]]]:
+    """The runs' shared settings and where each run stands (see :func:`run_state`), announced in one line.
 
-    Args:
-        models: where evaluation loads checkpoints from (a cache that keeps some for later users).
+    Both backends start with it, so a comparison folder is read the same way whoever trains its runs.
     """
-    models = models or ModelCache()
     cfg = plan.config
     settings = run_settings(cfg, plan.data)
     states = [run_state(r, settings, cfg.epochs, log) for r in plan.runs]
-    progress = Progress([left for _, left in states], log)
     counts = {s: sum(1 for st, _ in states if st == s) for s in ("done", "evaluate", "resume", "new")}
     log(
         f"ca-yolo compare: {len(plan.runs)} runs ({len(plan.names)} models x {len(cfg.seeds)} seeds) in {cfg.out_dir}: "
         f"{counts['done']} finished, {counts['resume']} to resume, {counts['evaluate']} to evaluate, "
         f"{counts['new']} new"
     )
+    return settings, states
+
+
+def run_all(
+    plan: Plan, gt: GroundTruth, log: Callable[[str], None] = print, models: ModelCache | None = None
+) -> list[RunRecord]:
+    """Train (or resume) and evaluate every unfinished run, one after another in this process; return
+    every run's record in plan order.
+
+    Args:
+        models: where evaluation loads checkpoints from (a cache that keeps some for later users).
+    """
+    models = models or ModelCache()
+    settings, states = survey(plan, log)
+    progress = Progress([left for _, left in states], log)
+    ran_on = local_place(plan.config.device)
     records = []
     for i, (run, (state, left)) in enumerate(zip(plan.runs, states)):
         if state == "done":
@@ -148,16 +188,47 @@ def run_all(
             records.append(read_run(run))
             continue
         progress.start(i, run.label, state, left)
-        t0 = time.time()
-        if state == "resume":
-            keep_epochs(run.dir / "results.csv", cfg.epochs - left)
-        if state in ("new", "resume"):
-            models.add(run.dir / "weights" / "best.pt", _train(run, plan, resume=state == "resume"))
-        record = _evaluate(run, plan, gt, settings, models, resumed=state == "resume", seconds=time.time() - t0)
-        write_json_atomic(run.dir / RUN_FILE, record.to_json(), indent=2)
-        progress.finish(i, run.label, time.time() - t0, left, record.coco, record.ultralytics)
+        record = train_and_evaluate(run, plan, gt, settings, (state, left), models, ran_on)
+        progress.finish(i, run.label, record.seconds, left, record.coco, record.ultralytics)
         records.append(record)
     return records
+
+
+def local_place(device: str | None) -> dict:
+    """``run.json``'s ``ran_on`` for a run trained in this process."""
+    return {"backend": "local", "host": socket.gethostname(), "device": device or "auto"}
+
+
+def train_and_evaluate(
+    run: Run,
+    plan: Plan,
+    gt: GroundTruth,
+    settings: dict,
+    stage: tuple[str, int],
+    models: ModelCache,
+    ran_on: dict,
+) -> RunRecord:
+    """Train one run (state new or resume; evaluate: only evaluate), evaluate it, write its ``run.json``.
+
+    The one path of a run, whichever backend calls it: the local loop, or a Ray worker on another
+    machine, so settings, seeds, resume and evaluation cannot differ between the two.
+
+    Args:
+        stage: ``(state, epochs left)`` from :func:`run_state` (state not "done").
+        models: where the trained model is kept and evaluation loads checkpoints from.
+        ran_on: where it runs, recorded in ``run.json``.
+    """
+    t0 = time.time()
+    state, left = stage
+    if state == "resume":
+        keep_epochs(run.dir / "results.csv", plan.config.epochs - left)
+    if state in ("new", "resume"):
+        models.add(run.dir / "weights" / "best.pt", _train(run, plan, resume=state == "resume"))
+        (run.dir / "weights" / PREVIOUS_FILE).unlink(missing_ok=True)  # training ended: last.pt is whole
+    record = _evaluate(run, plan, gt, settings, models, resumed=state == "resume", seconds=time.time() - t0)
+    record.ran_on = ran_on
+    write_json_atomic(run.dir / RUN_FILE, record.to_json(), indent=2)
+    return record
 
 
 def _train(run: Run, plan: Plan, resume: bool):
@@ -171,6 +242,7 @@ def _train(run: Run, plan: Plan, resume: bool):
     cfg = plan.config
     where = {"device": cfg.device} if cfg.device is not None else {}
     model = YOLO(str(run.dir / "weights" / "last.pt") if resume else run.cfg)
+    model.add_callback("on_train_epoch_end", _keep_previous)
     if cfg.attn_stats:
         from ca_yolo.diagnose import attach
 
