@@ -18,6 +18,7 @@ import platform
 import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
 from ca_yolo.errors import CaYoloError, command_parser
@@ -72,6 +73,32 @@ def _int(minimum: int, multiple: int | None = None):
     return parse
 
 
+class GpuFlag(NamedTuple):
+    """One ``--gpu-*`` flag: a value for each of the rows (or sizes) it names, and what its values must be."""
+
+    name: str  # --gpu-<name>, args.gpu_<name>
+    values: str  # what each value is for, in order; a value per entry of ``default``
+    default: tuple[int, ...]
+    minimum: int
+    multiple: int | None
+    help: str
+
+
+# The gpu part's settings (gpu.row_specs takes them in this order). Parser and check_args both read
+# this table, so a flag's value count and its help cannot disagree.
+GPU_FLAGS = (
+    GpuFlag("imgsz", "main, small", (640, 320), 32, 32, "main and small image size"),
+    GpuFlag("batch", "inference, training", (32, 64), 1, None, "large inference batch and training batch"),
+    GpuFlag(
+        "rounds", "batch 1, large batch, training", (10, 8, 5), 1, None,
+        "timed rounds of the batch-1, large-batch and training rows",
+    ),
+    GpuFlag(
+        "iters", "batch 1, large batch, training", (30, 10, 3), 1, None,
+        "calls per sample of the batch-1, large-batch and training rows",
+    ),
+)  # fmt: skip
+
 DESCRIPTION = (
     "Time the CoordAtt layer (vs a paper-style reference and an elementwise floor), whole CA models vs their "
     "baselines (PyTorch and ONNX Runtime) and training throughput; interleaved runs, medians."
@@ -119,30 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-batch", type=_int(1), default=8, help="training batch size (default 8)")
     p.add_argument("--train-imgsz", type=_int(32, 32), default=320, help="training image size (default 320)")
     p.add_argument("--train-repeats", type=_int(1), default=8, help="timed training steps per model (default 8)")
-    p.add_argument(
-        "--gpu-imgsz",
-        type=_csv(int, 32, 32),
-        default=[640, 320],
-        help="gpu part: main and small image size (default 640,320)",
-    )
-    p.add_argument(
-        "--gpu-batch",
-        type=_csv(int, 1),
-        default=[32, 64],
-        help="gpu part: large inference batch and training batch (default 32,64)",
-    )
-    p.add_argument(
-        "--gpu-rounds",
-        type=_csv(int, 1),
-        default=[10, 8, 5],
-        help="gpu part: timed rounds of the batch-1, large-batch and training rows (default 10,8,5)",
-    )
-    p.add_argument(
-        "--gpu-iters",
-        type=_csv(int, 1),
-        default=[30, 10, 3],
-        help="gpu part: calls per sample of the batch-1, large-batch and training rows (default 30,10,3)",
-    )
+    for g in GPU_FLAGS:
+        default = ",".join(map(str, g.default))
+        p.add_argument(
+            f"--gpu-{g.name}",
+            type=_csv(int, g.minimum, g.multiple),
+            default=list(g.default),
+            help=f"gpu part: {g.help} (default {default})",
+        )
     p.add_argument("--half", action="store_true", help="GPU only: layer and PyTorch model timings in float16")
     p.add_argument(
         "--no-kernel",
@@ -295,7 +306,7 @@ def _run(args: argparse.Namespace, log) -> dict:
     if "gpu" in args.parts:
         from ca_yolo.bench import gpu
 
-        specs = gpu.row_specs(*(tuple(getattr(args, f"gpu_{k}")) for k in ("imgsz", "batch", "rounds", "iters")))
+        specs = gpu.row_specs(*(tuple(getattr(args, f"gpu_{g.name}")) for g in GPU_FLAGS))
         gpu_pairs = models.ca_model_pairs(args.models or list(gpu.DEFAULT_MODELS))
         result["gpu"] = gpu.bench_gpu(gpu_pairs, specs, args.device, log)
     if "train" in args.parts:
@@ -334,15 +345,10 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if args.half and args.device == "cpu":
         raise UsageError("--half needs a CUDA device (half precision on CPU is not a deployment target)")
-    for flag, count, what in (
-        ("imgsz", 2, "main, small"),
-        ("batch", 2, "inference, training"),
-        ("rounds", 3, "batch 1, large batch, training"),
-        ("iters", 3, "batch 1, large batch, training"),
-    ):
-        values = getattr(args, f"gpu_{flag}")
-        if len(values) != count:
-            raise UsageError(f"--gpu-{flag}: expected {count} values ({what}), got {len(values)}")
+    for g in GPU_FLAGS:
+        values = getattr(args, f"gpu_{g.name}")
+        if len(values) != len(g.default):
+            raise UsageError(f"--gpu-{g.name}: expected {len(g.default)} values ({g.values}), got {len(values)}")
     try:
         ca_model_pairs(args.models)
         ca_model_pairs(args.train_models)
