@@ -169,7 +169,7 @@ def device_name(device: str) -> str:
     import torch
 
     if device.startswith("cuda"):
-        return torch.cuda.getdevice_name(torch.device(device))
+        return torch.cuda.get_device_name(torch.device(device))
     with open("/proc/cpuinfo") if Path("/proc/cpuinfo").exists() else open(os.devnull) as f:
         for line in f:
             if line.startswith("model name"):
