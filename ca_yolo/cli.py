@@ -284,9 +284,11 @@ def _check_data(value: str, split: str | None = None) -> dict | None:
     if path.is_file():
         import yaml
 
+        from ca_yolo.data.yamlio import read_yaml_text
+
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            raw = yaml.safe_load(read_yaml_text(path))
+        except (OSError, yaml.YAMLError, CaYoloError):
             raw = None  # load_checked reports it
         if isinstance(raw, dict) and raw.get("download"):
             return None  # Ultralytics may still make the dataset

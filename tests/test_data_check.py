@@ -67,7 +67,7 @@ def test_every_problem_is_reported_with_its_file(tmp_path, capsys):
         ("label_malformed", "labels/train/malformed.txt:2", "not numbers: 'x 0.1 0.1 0.1 0.1'"),
         ("class_out_of_range", "labels/train/cls.txt:1", "class 2 not in 0..1"),
         ("class_out_of_range", "labels/train/cls.txt:2", "class -1 not in 0..1"),
-        ("class_out_of_range", "labels/train/cls.txt:3", "class 0.5 not in 0..1"),
+        ("class_not_integer", "labels/train/cls.txt:3", "class id 0.5 is not an integer"),
         ("box_out_of_bounds", "labels/train/bounds.txt:1", "value 1.2 outside [0,1]"),
         ("box_out_of_bounds", "labels/train/bounds.txt:2", "box reaches x 0.8500..1.0500, y 0.4500..0.5500"),
         ("box_zero_area", "labels/train/zero.txt:1", "w=0 h=0.1"),
@@ -85,7 +85,7 @@ def test_every_problem_is_reported_with_its_file(tmp_path, capsys):
     assert data_main(["check", str(y), "--max-listed", "1"]) == 1
     out = capsys.readouterr().out
     assert "ERROR duplicate box: 1\n  labels/train/dup.txt:2  same as line 1" in out
-    assert "ERROR class id out of range: 3\n  labels/train/cls.txt:1  class 2 not in 0..1\n  ... and 2 more" in out
+    assert "ERROR class id out of range: 2\n  labels/train/cls.txt:1  class 2 not in 0..1\n  ... and 1 more" in out
     assert "WARNING empty label file (image treated as background): 1\n  labels/train/empty.txt" in out
     assert out.splitlines()[-1] == "10 error(s), 4 warning(s): FAILED"
 

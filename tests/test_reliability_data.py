@@ -204,3 +204,85 @@ def test_voc_exif_rotated_jpeg_is_named_as_rotation(tmp_path):
         f"  {img}: image is 30x60 but its annotation says 60x30 (its EXIF rotation turns the stored 60x30 pixels "
         "by 90 degrees when loaded; write the rotation into the pixels, or annotate the rotated image)"
     )
+
+
+# ------------------------------------------------------------------------------- data check
+
+
+def _yolo(root: Path, labels: dict[str, str], yaml_bytes: bytes | None = None) -> Path:
+    """A YOLO dataset: one 32x24 image per split named 000000.jpg, label text per split (key: split)."""
+    for split in ("train", "val"):
+        _jpeg(root / "images" / split / "000000.jpg", 32, 24)
+        if split in labels:
+            (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+            (root / "labels" / split / "000000.txt").write_text(labels[split])
+    y = root / "data.yaml"
+    text = f"path: {root}\ntrain: images/train\nval: images/val\nnames: [a, b]\n"
+    y.write_bytes(yaml_bytes if yaml_bytes is not None else text.encode())
+    return y
+
+
+def _check(y: Path, capsys) -> tuple[int, list[str]]:
+    code = data_main(["check", str(y)])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_check_finds_labels_placed_beside_the_images(tmp_path, capsys):
+    y = _yolo(tmp_path, {})
+    for split in ("train", "val"):
+        (tmp_path / "images" / split / "000000.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    code, out = _check(y, capsys)
+    assert code == 1
+    assert out[3:] == [
+        "ERROR label files beside the images, where Ultralytics does not look: 2",
+        "  images/train/000000.txt  Ultralytics reads labels/train/000000.txt; move it there",
+        "  images/val/000000.txt  Ultralytics reads labels/val/000000.txt; move it there",
+        "WARNING split without a single box (every image is background): 2",
+        "  images/train  train split: 0 boxes found",
+        "  images/val  val split: 0 boxes found",
+        "2 error(s), 2 warning(s): FAILED",
+    ]
+
+
+def test_check_finds_one_label_file_shared_by_jpg_and_png(tmp_path, capsys):
+    y = _yolo(tmp_path, {"train": "0 0.5 0.5 0.2 0.2\n", "val": "1 0.5 0.5 0.2 0.2\n"})
+    _jpeg(tmp_path / "images" / "train" / "000000.png", 32, 24)
+    code, out = _check(y, capsys)
+    assert code == 1
+    assert out[3:] == [
+        "ERROR label file shared by several images (Ultralytics gives each the same boxes): 1",
+        "  labels/train/000000.txt  for images/train/000000.jpg, images/train/000000.png",
+        "1 error(s), 0 warning(s): FAILED",
+    ]
+
+
+def test_check_names_non_integer_class_ids_and_nan_values_with_file_and_line(tmp_path, capsys):
+    text = "0 0.5 0.5 0.2 0.2\nnan 0.5 0.5 0.2 0.2\n1e999 0.5 0.5 0.2 0.2\n1.5 0.5 0.5 0.2 0.2\n0 nan 0.5 0.2 0.2\n"
+    y = _yolo(tmp_path, {"train": text, "val": "1 0.5 0.5 0.2 0.2\n"})
+    code, out = _check(y, capsys)
+    assert code == 1
+    assert out[3:] == [
+        "ERROR class id not an integer: 3",
+        "  labels/train/000000.txt:2  class id nan is not an integer",
+        "  labels/train/000000.txt:3  class id 1e999 is not an integer",
+        "  labels/train/000000.txt:4  class id 1.5 is not an integer",
+        "ERROR box outside [0,1]: 1",
+        "  labels/train/000000.txt:5  value nan is not a number",
+        "4 error(s), 0 warning(s): FAILED",
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig"])
+def test_check_reads_a_utf16_data_yaml_as_powershell_writes_it(tmp_path, capsys, encoding):
+    text = f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames: [a, b]\n"
+    y = _yolo(tmp_path, {"train": "0 0.5 0.5 0.2 0.2\n", "val": "1 0.5 0.5 0.2 0.2\n"}, text.encode(encoding))
+    code, out = _check(y, capsys)
+    assert (code, out[-1]) == (0, "0 error(s), 0 warning(s): OK")
+
+
+def test_check_names_a_yaml_that_is_no_text(tmp_path, capsys):
+    y = _yolo(tmp_path, {"train": "0 0.5 0.5 0.2 0.2\n"}, b"train: \xe9t\xe9\n")  # Latin-1, not UTF-8
+    code, out = _check(y, capsys)
+    assert code == 1
+    assert out[1] == "ERROR data YAML unusable: 1"
+    assert out[2] == f"  {y}  not UTF-8 or UTF-16 text (byte 0xe9 at offset 7); save it as UTF-8"

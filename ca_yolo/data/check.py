@@ -1,14 +1,19 @@
 """Validate any YOLO detection dataset described by a data YAML.
 
 Errors (exit code 1): unreadable data YAML, missing split folders, splits without images,
-missing or undecodable images, malformed label lines, class ids out of range, coordinates
-outside [0, 1] (boxes reaching past the image included), boxes of zero area, duplicate boxes.
-Warnings: images without a label file or with an empty one (background images, legal in YOLO
-but often a mistake), JPEGs without their end marker, label files without an image.
+missing or undecodable images, label files placed beside the images (Ultralytics reads them from
+the ``labels/`` twin folder only, so it would train on no boxes), one label file serving two
+images (``x.jpg`` and ``x.png``), malformed label lines, class ids that are not integers or out of
+range, coordinates outside [0, 1] or not numbers (boxes reaching past the image included), boxes
+of zero area, duplicate boxes.
+Warnings: a split without a single box, images without a label file or with an empty one
+(background images, legal in YOLO but often a mistake), JPEGs without their end marker, label
+files without an image.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -28,11 +33,15 @@ KINDS: dict[str, tuple[str, str]] = {
     "no_images": ("error", "split has no images"),
     "image_missing": ("error", "image file missing"),
     "image_corrupt": ("error", "image corrupt or unreadable"),
+    "label_beside_image": ("error", "label files beside the images, where Ultralytics does not look"),
+    "label_shared": ("error", "label file shared by several images (Ultralytics gives each the same boxes)"),
     "label_malformed": ("error", "malformed label line"),
+    "class_not_integer": ("error", "class id not an integer"),
     "class_out_of_range": ("error", "class id out of range"),
     "box_out_of_bounds": ("error", "box outside [0,1]"),
     "box_zero_area": ("error", "box with zero area"),
     "box_duplicate": ("error", "duplicate box"),
+    "no_boxes": ("warning", "split without a single box (every image is background)"),
     "label_missing": ("warning", "image without label file (treated as background)"),
     "label_empty": ("warning", "empty label file (image treated as background)"),
     "jpeg_truncated": ("warning", "JPEG without end marker (Ultralytics rewrites such files in place)"),
@@ -108,8 +117,8 @@ def check_label_text(text: str, nc: int) -> tuple[list[tuple[int, str, str]], in
         try:
             parsed = parse_label_line(line)  # the one parser every label reader uses
         except LabelLineError as e:
-            if e.kind == "class":
-                found.append((n, "class_out_of_range", f"class {line.split()[0]} not in 0..{nc - 1}"))
+            if e.kind == "class":  # nan, 1e999, 1.5: Ultralytics rejects the whole file
+                found.append((n, "class_not_integer", str(e)))
             else:
                 found.append((n, "label_malformed", str(e)))
             continue
@@ -121,7 +130,8 @@ def check_label_text(text: str, nc: int) -> tuple[list[tuple[int, str, str]], in
             continue
         bad = [v for v in vals if not 0.0 <= v <= 1.0]
         if bad:
-            found.append((n, "box_out_of_bounds", f"value {bad[0]:g} outside [0,1]"))
+            what = "is not a number" if math.isnan(bad[0]) else "outside [0,1]"
+            found.append((n, "box_out_of_bounds", f"value {bad[0]:g} {what}"))
             continue
         if len(vals) == 4:
             cx, cy, w, h = vals
@@ -208,14 +218,22 @@ def check_dataset(
                 results = list(pool.map(_check_image, images))
         else:
             results = [None if p.is_file() else ("image_missing", "") for p in images]
+        owners: dict[Path, list[Path]] = defaultdict(list)
         for img, res in zip(images, results):
             if res is not None:
                 report.findings.append(Finding(res[0], rel(img), res[1]))
             lbl = label_path(img)
+            owners[lbl].append(img)
             label_dirs.add(lbl.parent)
             label_names.add(lbl)
             if not lbl.is_file():
-                report.findings.append(Finding("label_missing", rel(img)))
+                beside = img.with_suffix(".txt")
+                if beside != lbl and beside.is_file():
+                    report.findings.append(
+                        Finding("label_beside_image", rel(beside), f"Ultralytics reads {rel(lbl)}; move it there")
+                    )
+                else:
+                    report.findings.append(Finding("label_missing", rel(img)))
                 continue
             try:
                 text = lbl.read_text(encoding="utf-8")
@@ -228,6 +246,11 @@ def check_dataset(
             found, n_ok = check_label_text(text, nc)
             c["boxes"] += n_ok
             report.findings += [Finding(kind, f"{rel(lbl)}:{n}", detail) for n, kind, detail in found]
+        for lbl, imgs in owners.items():
+            if len(imgs) > 1:  # 000000.jpg and 000000.png: one label file for two different pictures
+                report.findings.append(Finding("label_shared", rel(lbl), "for " + ", ".join(rel(i) for i in imgs)))
+        if c["boxes"] == 0:
+            report.findings.append(Finding("no_boxes", rel(data[split][0]), f"{split} split: 0 boxes found"))
     # Checked over all splits together: a label folder may serve images listed by several splits.
     for d in sorted(label_dirs):
         if d.is_dir():

@@ -10,6 +10,7 @@ Keys ca-yolo adds beside Ultralytics' ``path/train/val/test/names``:
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import yaml
@@ -37,6 +38,39 @@ def write_data_yaml(path: str | Path, data: dict, header: str = "") -> Path:
     return write_text_atomic(path, dump_data_yaml(data, header))
 
 
+# UTF-32 before UTF-16: the UTF-32-LE mark begins with the UTF-16-LE one.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def read_yaml_text(file: str | Path) -> str:
+    """The text of a YAML file in UTF-8 or, by its byte-order mark, UTF-16/32.
+
+    Windows PowerShell's ``>`` and ``Out-File`` write UTF-16 with a mark; Ultralytics reads such a
+    file anyway (it drops the bytes UTF-8 cannot decode, and the NULs), so ``train``/``eval`` accept
+    it and every ca-yolo reader must too. A UTF-16 file without a mark is recognised by its NUL bytes.
+
+    Raises:
+        OSError: the file cannot be read.
+        DataError: the bytes are no such text (naming the file and the first bad byte's offset).
+    """
+    raw = Path(file).read_bytes()
+    encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), None)
+    if encoding is None and len(raw) >= 2 and b"\x00" in raw[:64]:
+        encoding = "utf-16-le" if raw[1:64:2].count(0) > raw[0:64:2].count(0) else "utf-16-be"
+    try:
+        return raw.decode(encoding or "utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{file}: not UTF-8 or UTF-16 text (byte {raw[e.start]:#04x} at offset {e.start}); save it as UTF-8"
+        ) from None
+
+
 def _datasets_dir() -> Path | None:
     """Ultralytics' DATASETS_DIR setting, where it looks up a relative ``path`` it cannot find."""
     try:
@@ -57,7 +91,7 @@ def load_data_yaml(file: str | Path) -> dict:
     """
     file = Path(file).resolve()
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_yaml_text(file))
     except OSError as e:
         raise DataError(f"{file}: cannot read data YAML ({e.strerror or e})") from None
     except yaml.YAMLError as e:
