@@ -14,6 +14,14 @@ SCALES = """scales:
   l: [1.00, 1.00, 512]
   x: [1.00, 1.25, 512]"""
 
+# YOLO11's and YOLO12's scales (the same in both).
+YOLO11_SCALES = """scales:
+  n: [0.50, 0.25, 1024]
+  s: [0.50, 0.50, 1024]
+  m: [0.50, 1.00, 512]
+  l: [1.00, 1.00, 512]
+  x: [1.00, 1.50, 512]"""
+
 V8_BACKBONE = """
   - [-1, 1, Conv, [64, 3, 2]]
   - [-1, 1, Conv, [128, 3, 2]]
@@ -52,9 +60,9 @@ _C3K2_STEM = """
   - [-1, 1, Conv, [512, 3, 2]]"""
 
 
-def scales(names: str = "nsmlx") -> str:
-    """The ``scales:`` block of YOLOv8 with only the scales in ``names``."""
-    return "\n".join(["scales:", *(line for line in SCALES.splitlines()[1:] if line.split(":")[0].strip() in names)])
+def scales(names: str = "nsmlx", block: str = SCALES) -> str:
+    """A ``scales:`` block (YOLOv8's unless ``block`` is given) with only the scales in ``names``."""
+    return "\n".join(["scales:", *(line for line in block.splitlines()[1:] if line.split(":")[0].strip() in names)])
 
 
 def v8_head(p4: int, p3: int, n4: int, n5: int, after_p4: str = "", after_p3: str = "") -> str:
@@ -94,14 +102,9 @@ V5_MULTIPLES = (
 
 # YOLO11: CA, [1024] at P5 before SPPF; the paper's (inp, oup) after the last neck block, into Detect.
 YOLO11_P5_AND_NECK = (
-    """nc: 4
-scales:
-  n: [0.50, 0.25, 1024]
-  s: [0.50, 0.50, 1024]
-  m: [0.50, 1.00, 512]
-  l: [1.00, 1.00, 512]
-  x: [1.00, 1.50, 512]
-backbone:"""
+    "nc: 4\n"
+    + scales(block=YOLO11_SCALES)
+    + "\nbackbone:"
     + _C3K2_STEM
     + """
   - [-1, 2, C3k2, [512, True]]
@@ -130,12 +133,9 @@ head:
 
 # YOLO12-style A2C2f with a P2 output: CoordinateAttention rows reading explicit layers, a 4-input Detect.
 YOLO12_P2 = (
-    """nc: 2
-scales:
-  n: [0.50, 0.25, 1024]
-  s: [0.50, 0.50, 1024]
-  l: [1.00, 1.00, 512]
-backbone:"""
+    "nc: 2\n"
+    + scales("nsl", YOLO11_SCALES)
+    + "\nbackbone:"
     + _C3K2_STEM
     + """
   - [-1, 4, A2C2f, [512, True, 4]]
