@@ -87,15 +87,21 @@ def _commands(f: SimpleNamespace, pt: Path, out: Path) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
+def _fails(f: SimpleNamespace, pt: Path, out: Path, command: str) -> tuple[list[str], str]:
+    """Run ``command`` of :func:`_commands` on ``pt``, which must fail (exit 1); return its argv and what the
+    command calls the file in its error (the pretrained= reader names it a pretrained checkpoint)."""
+    argv = _commands(f, pt, out)[command]
+    assert cli_main(argv) == 1
+    return argv, "pretrained checkpoint" if command == "train pretrained=" else "checkpoint"
+
+
 @pytest.mark.parametrize("command", list(_commands(SimpleNamespace(data=Path("d")), Path("p"), Path("o"))))
 def test_a_payload_checkpoint_is_never_run_under_safe_loading(files, tmp_path, monkeypatch, capsys, command):
     # The flag set after Ultralytics was imported: only ca-yolo's own rule (read at call time) stands
     # between the file and Ultralytics' unrestricted load, so a reader that skips it runs the payload.
     monkeypatch.setenv(SAFE, "1")
     out = tmp_path / "out"
-    argv = _commands(files, files.nested, out)[command]
-    assert cli_main(argv) == 1
-    what = "pretrained checkpoint" if command == "train pretrained=" else "checkpoint"
+    argv, what = _fails(files, files.nested, out, command)
     line = refused(files.nested, what)
     expected = f"ca-yolo {argv[0]}: error: {line}"
     if command == "compare pretrained=":
@@ -111,9 +117,7 @@ def test_a_pickle_that_is_only_a_payload_is_refused_unread_even_without_safe_loa
 ):
     monkeypatch.delenv(SAFE, raising=False)
     out = tmp_path / "out"
-    argv = _commands(files, files.top, out)[command]
-    assert cli_main(argv) == 1
-    what = "pretrained checkpoint" if command == "train pretrained=" else "checkpoint"
+    argv, what = _fails(files, files.top, out, command)
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"ca-yolo {argv[0]}: error: {what} '{files.top}' is a pickle that calls __builtin__.exec when loaded, "
         "not a checkpoint dict (nothing of it was run)"
@@ -202,32 +206,32 @@ def test_read_checkpoint_without_safe_loading_still_refuses_a_bare_payload(files
 def test_checkpoints_of_the_wrong_kind_are_named_in_one_line(files, tmp_path, capsys):
     img = files.data.parent / "images" / "val" / "val0.jpg"
     how = "an Ultralytics checkpoint is a dict holding 'model' (a run's weights/best.pt, or YOLO(...).save('x.pt'))"
+    # (command, the checkpoint it is given, its one line): each command reads the dataset, predict an image
     cases = [
-        (["predict", f"model={files.state_dict}", f"source={img}"],
+        ("predict", files.state_dict,
          f"checkpoint '{files.state_dict}' is a plain state_dict (355 tensors, no model), not an Ultralytics "
          "checkpoint: load it with model.load_state_dict() into a model built from its YAML, or give a run's "
          "weights/best.pt"),
-        (["val", f"model={files.whole}", f"data={files.data}"],
+        ("val", files.whole,
          f"checkpoint '{files.whole}' is a whole pickled ultralytics.nn.tasks.DetectionModel object "
          f"(torch.save(model) rather than a checkpoint dict); {how}"),
-        (["eval", f"model={files.no_model}", f"data={files.data}"],
+        ("eval", files.no_model,
          f"checkpoint '{files.no_model}' is not an Ultralytics checkpoint: it holds no model (keys: epoch, note)"),
-        (["eval", f"model={files.seg}", f"data={files.data}"],
-         f"checkpoint '{files.seg}' is a segment model; eval (COCO box mAP) needs a detect model"),
-        (["eval", f"model={files.cls}", f"data={files.data}"],
-         f"checkpoint '{files.cls}' is a classify model; eval (COCO box mAP) needs a detect model"),
-        (["val", f"model={files.seg}", f"data={files.data}"],
+        ("eval", files.seg, f"checkpoint '{files.seg}' is a segment model; eval (COCO box mAP) needs a detect model"),
+        ("eval", files.cls, f"checkpoint '{files.cls}' is a classify model; eval (COCO box mAP) needs a detect model"),
+        ("val", files.seg,
          f"model '{files.seg}' cannot use dataset '{files.data}': a segment model needs polygon labels, and the "
          "'val' labels are boxes (5 values a line)"),
-        (["val", f"model={files.cls}", f"data={files.data}"],
+        ("val", files.cls,
          f"model '{files.cls}' cannot use dataset '{files.data}': a classify model trains on an image folder per "
          "class, not on a detection data YAML"),
     ]  # fmt: skip
-    for argv, message in cases:
-        if argv[0] in ("val", "predict"):
-            argv = [*argv, f"project={tmp_path / 'o'}"]
+    for command, pt, message in cases:
+        argv = [command, f"model={pt}", f"source={img}" if command == "predict" else f"data={files.data}"]
+        if command in ("val", "predict"):
+            argv.append(f"project={tmp_path / 'o'}")
         assert cli_main(argv) == 1, argv
-        assert capsys.readouterr().err.strip() == f"ca-yolo {argv[0]}: error: {message}"
+        assert capsys.readouterr().err.strip() == f"ca-yolo {command}: error: {message}"
     assert not (tmp_path / "o").exists()
 
 
