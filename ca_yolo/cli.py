@@ -180,6 +180,13 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
         except SyntaxError as e:  # Ultralytics' way to reject an unknown argument: a message, not a traceback
             print(f"ca-yolo {argv[0]}: error: {e.msg if hasattr(e, 'msg') else e}", file=sys.stderr)
             return 2
+        except (ValueError, RuntimeError, AssertionError, FileNotFoundError) as e:
+            from ca_yolo.plugin.failures import dataset_failure
+
+            clean = dataset_failure(e)
+            if clean is None:
+                raise
+            raise clean from e
         finally:
             sys.argv[:] = saved
     return 0
@@ -199,11 +206,13 @@ def _check_files(argv: list[str]) -> None:
       Otherwise ``train`` fails only after it has made its run folder.
     - The model's task against the data (a segmentation model on box labels, a classification
       model on a data YAML), and every label of the splits used against the YAML's ``names``.
+    - Sizes and counts out of range (``imgsz=-64``, ``batch=0``): usage errors, exit 2.
     - For ``val``, a checkpoint whose class count differs from the data YAML's: Ultralytics would
       report metrics under the wrong class names.
     """
     kv = dict(a.split("=", 1) for a in argv[1:] if "=" in a)
     mode, model = argv[0], kv.get("model", "")
+    _check_numbers(mode, kv)
     ckpt = _check_pt(model, "checkpoint")
     if mode == "train" and kv.get("pretrained", "").endswith(".pt"):
         _check_pt(kv["pretrained"], "pretrained checkpoint")
@@ -224,6 +233,15 @@ def _check_files(argv: list[str]) -> None:
         from ca_yolo.evaluation.checkpoint import check_class_count
 
         check_class_count(model, kv["data"], ckpt)
+
+
+def _check_numbers(mode: str, kv: dict[str, str]) -> None:
+    """Sizes and counts out of range (``imgsz=-64``, ``batch=0``) as usage errors (exit 2) before Ultralytics
+    starts; values that are not plain numbers (``imgsz=[640,480]``) are left to Ultralytics' own parser."""
+    from ca_yolo.cli_args import check_counts, parse_value
+
+    numbers = {k: parse_value(v) for k, v in kv.items() if k in ("imgsz", "batch", "workers")}
+    check_counts({k: v for k, v in numbers.items() if isinstance(v, (int, float))}, training=mode == "train")
 
 
 def _model_task(model: str, ckpt: dict | None) -> str | None:

@@ -108,13 +108,49 @@ def typed(args: dict[str, object], key: str, kind: type, default: object = None)
     return kind(value)
 
 
-def check_ultralytics_settings(settings: dict[str, object]) -> None:
-    """Ultralytics' own type and range checks (``get_cfg``) of ``settings``, now rather than after the model loads.
+def check_counts(settings: dict[str, object], training: bool = False) -> None:
+    """Range checks of the sizes and counts Ultralytics' ``get_cfg`` lets through.
+
+    ``imgsz=-64`` would be raised to the model's stride and evaluated at 32 px, ``batch=0`` fails
+    deep inside the data loader, ``workers=-1`` in the worker pool; each is a usage mistake.
+    (``max_det`` and ``epochs`` are checked by ``get_cfg`` itself.)
+    ``batch=-1`` (AutoBatch) and a fraction in (0, 1) (AutoBatch's share of GPU memory) are
+    training settings only.
 
     Raises:
-        ArgError: ``bad Ultralytics setting: <Ultralytics' message>`` (e.g. ``'iou=2' is an invalid value. ...``).
+        ArgError: ``<key>=<value> must be ...``.
+    """
+    sizes = settings.get("imgsz")
+    for size in sizes if isinstance(sizes, (list, tuple)) else [sizes]:
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ArgError(f"imgsz={_shown(sizes)} must be a positive integer (pixels) or two of them")
+    batch = settings.get("batch")
+    if batch is not None:
+        autobatch = training and (batch == -1 or (isinstance(batch, float) and 0 < batch < 1))
+        if not autobatch and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            hint = " (or -1, or a fraction in (0, 1), for AutoBatch)" if training else ""
+            raise ArgError(f"batch={batch} must be an integer >= 1{hint}")
+    workers = settings.get("workers")  # (max_det and epochs get_cfg checks itself)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise ArgError(f"workers={workers} must be an integer >= 0")
+
+
+def _shown(value: object) -> str:
+    """A value as the user typed it: a list without spaces (``640,480``)."""
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def check_ultralytics_settings(settings: dict[str, object], training: bool = False) -> None:
+    """Ultralytics' own type and range checks (``get_cfg``) of ``settings``, now rather than after the model loads,
+    and :func:`check_counts` (``training``: AutoBatch values of ``batch`` are allowed).
+
+    Raises:
+        ArgError: ``bad Ultralytics setting: <Ultralytics' message>`` (e.g. ``'iou=2' is an invalid value. ...``),
+            or ``<key>=<value> must be ...`` for a size or count out of range.
     """
     from ultralytics.cfg import get_cfg
+
+    check_counts(settings, training)
 
     try:
         get_cfg(overrides=dict(settings))

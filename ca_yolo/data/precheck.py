@@ -8,6 +8,7 @@ line naming the file and line (or the model and the dataset), before any run fol
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from ca_yolo.data.labelline import read_label_file
@@ -33,11 +34,23 @@ def check_label_classes(data: dict, yaml_path: str | Path, splits: tuple[str, ..
     for split in splits:
         if not data.get(split):
             continue
-        for image in list_split_images(data, split):
-            try:
-                read_label_file(label_path(image), nc)
-            except DataError as e:
-                raise DataError(f"{e} ('{yaml_path}' names {nc} classes)") from None
+        try:
+            check_labels(list_split_images(data, split), nc)
+        except DataError as e:
+            raise DataError(f"{e} ('{yaml_path}' names {nc} classes)") from None
+
+
+def check_labels(images: Iterable[Path], nc: int) -> None:
+    """Refuse the first line of the images' label files that does not parse or names a class outside 0..nc-1.
+
+    Ultralytics' loader drops such a file with a warning; evaluation against a ``coco_gt`` JSON
+    would then see fewer images than the split only after inference, without naming the line.
+
+    Raises:
+        DataError: ``<label file>:<line>: class id 7 is not in 0..3`` (:func:`read_label_file`'s message).
+    """
+    for image in images:
+        read_label_file(label_path(image), nc)
 
 
 def labels_kind(data: dict, split: str = "train") -> str | None:

@@ -162,7 +162,27 @@ def load_checked(file: str | Path, split: str = "val") -> dict:
     try:
         return check_det_dataset(str(path), autodownload=False, split=split)
     except (FileNotFoundError, SyntaxError, TypeError, KeyError, ValueError) as e:
-        raise DataError(f"dataset '{file}': {_ultralytics_message(e)}") from None
+        raise DataError(f"dataset '{file}': {_ultralytics_message(e)}{_relative_path_hint(path)}") from None
+
+
+def _relative_path_hint(file: Path) -> str:
+    """Why a YAML's relative ``path:`` may point elsewhere than meant (empty when it is absolute or absent).
+
+    Ultralytics resolves a relative ``path:`` against the working folder (then its datasets folder),
+    never against the YAML's own folder, so a YAML that works from one folder fails from another.
+    """
+    try:
+        value = (yaml.safe_load(read_yaml_text(file)) or {}).get("path")
+    except Exception:  # noqa: BLE001  (an unreadable YAML has its own message already)
+        return ""
+    if not value or Path(str(value)).is_absolute():
+        return ""
+    beside = (file.resolve().parent / str(value)).resolve()
+    fix = f"; from the YAML's folder it would be {beside}" if beside.is_dir() else ""
+    return (
+        f" (its 'path: {value}' is relative, so it is read from the working folder {Path.cwd()}, "
+        f"not from the YAML's folder{fix}: run from the folder it was written for, or make path: absolute)"
+    )
 
 
 def _ultralytics_message(e: Exception) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ca_yolo.data.precheck import check_labels
 from ca_yolo.evaluation.cocoeval import coco_summary, run_cocoeval
 from ca_yolo.evaluation.cocogt import GroundTruth, ground_truth_for
 from ca_yolo.evaluation.dataset import DatasetError, check_images, read_split
@@ -106,6 +107,9 @@ def evaluate_checkpoint(
         )
     if gt is None:  # a ready GT comes from a caller (compare) that has checked the images already
         check_images(split_data, split)
+        # The validator drops a label file it rejects; against a coco_gt JSON that would surface only
+        # after inference, as a mismatch of images, so each label line is checked here first.
+        check_labels(split_data.images, len(split_data.names))
     gt = gt or ground_truth_for(split_data, coco_gt, split)
     imgsz = imgsz or checkpoint_imgsz(model)
     done = validator_pass(model, data, split, imgsz, batch, device, conf, iou, max_det)

@@ -1,0 +1,161 @@
+"""Reliability of the command line: bad numbers, Ultralytics' own failures, data YAML readers, the
+``yaml`` command and rough edges. Every input is made inside the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ca_yolo.cli import main as cli_main
+from ca_yolo.plugin.failures import dataset_failure
+
+
+def _dataset(root: Path, labels: dict[str, str], names: tuple[str, ...] = ("a", "b"), encoding: str = "utf-8") -> Path:
+    """One 64x48 image per split (``000000.jpg``), its label text per split; the data YAML in ``encoding``."""
+    for split, text in labels.items():
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "images" / split / "000000.jpg"), np.full((48, 64, 3), 90, np.uint8))
+        (root / "labels" / split / "000000.txt").write_text(text)
+    y = root / "data.yaml"
+    y.write_bytes(f"path: {root}\ntrain: images/train\nval: images/val\nnames: {list(names)}\n".encode(encoding))
+    return y
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str]:
+    code = cli_main(argv)
+    return code, capsys.readouterr().err.strip()
+
+
+# ---------------------------------------------------------------------- bad numbers: usage errors
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["eval", "model=x.pt", "data=y.yaml", "imgsz=-64"],
+            "imgsz=-64 must be a positive integer (pixels) or two of them",
+        ),
+        (["eval", "model=x.pt", "data=y.yaml", "batch=0"], "batch=0 must be an integer >= 1"),
+        (["eval", "model=x.pt", "data=y.yaml", "batch=-1"], "batch=-1 must be an integer >= 1"),
+        (
+            ["train", "model=yolov8n.yaml", "data=y.yaml", "batch=0"],
+            "batch=0 must be an integer >= 1 (or -1, or a fraction in (0, 1), for AutoBatch)",
+        ),
+        (["train", "model=yolov8n.yaml", "imgsz=0"], "imgsz=0 must be a positive integer (pixels) or two of them"),
+        (["train", "model=yolov8n.yaml", "workers=-1"], "workers=-1 must be an integer >= 0"),
+        (["val", "model=x.pt", "imgsz=-64"], "imgsz=-64 must be a positive integer (pixels) or two of them"),
+        (["predict", "model=x.pt", "batch=-3"], "batch=-3 must be an integer >= 1"),
+    ],
+)
+def test_bad_sizes_and_counts_are_usage_errors(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, err = _run(argv, capsys)
+    assert (code, err) == (2, f"ca-yolo {argv[0]}: error: {message}")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------- Ultralytics' own dataset failures
+
+
+def test_no_labels_found_is_one_clean_line_and_leaves_no_run_folder(tmp_path, capsys):
+    root = tmp_path / "ds"
+    y = _dataset(root, {"train": "", "val": ""})
+    for split in ("train", "val"):  # the labels beside the images, where Ultralytics does not look
+        (root / "labels" / split / "000000.txt").unlink()
+        (root / "images" / split / "000000.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    argv = ["train", "model=yolov8n.yaml", f"data={y}", "epochs=1", "imgsz=32", "batch=1", "workers=0"]
+    code, err = _run([*argv, f"project={tmp_path / 'runs'}", "name=r", "plots=False"], capsys)
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"ca-yolo train: error: train: No labels found in {root / 'labels' / 'train.cache'}. (Ultralytics reads "
+        "each image's labels from the 'labels' folder beside its 'images' folder; "
+        "'ca-yolo data check <data.yaml>' lists what is wrong)"
+    )
+    assert "\x1b" not in err.splitlines()[-1]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_no_valid_images_found_keeps_the_first_reason_and_counts_the_rest():
+    e = RuntimeError(
+        "No valid images found in /d/labels/train.cache.\n"
+        "  \x1b[33mtrain: /d/images/train/a.jpg: ignoring corrupt image/label: image size (4, 4) <10 pixels\n"
+        "  train: /d/images/train/b.jpg: ignoring corrupt image/label: cannot identify image file\n"
+        "See https://docs.ultralytics.com/datasets for dataset formatting guidance."
+    )
+    assert str(dataset_failure(e)) == (
+        "No valid images found in /d/labels/train.cache: train: /d/images/train/a.jpg: ignoring corrupt "
+        "image/label: image size (4, 4) <10 pixels; and 1 more"
+    )
+    assert dataset_failure(ValueError("something else")) is None
+
+
+# ------------------------------------------------------------------------------ data YAML readers
+
+
+def test_utf16_data_yaml_is_read_by_the_train_precheck(tmp_path, capsys):
+    y = _dataset(tmp_path, {"train": "3 0.5 0.5 0.2 0.2\n", "val": "0 0.5 0.5 0.2 0.2\n"}, encoding="utf-16")
+    code, err = _run(["train", "model=yolov8n.yaml", f"data={y}", "project=" + str(tmp_path / "runs")], capsys)
+    assert (code, err) == (
+        1,
+        f"ca-yolo train: error: {tmp_path / 'labels' / 'train' / '000000.txt'}:1: class id 3 is not in 0..1 "
+        f"('{y}' names 2 classes)",
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_relative_path_key_run_from_another_folder_is_explained(tmp_path, monkeypatch, capsys):
+    _dataset(tmp_path / "ds", {"train": "0 0.5 0.5 0.2 0.2\n", "val": "0 0.5 0.5 0.2 0.2\n"})
+    y = tmp_path / "data.yaml"
+    y.write_text("path: ds\ntrain: images/train\nval: images/val\nnames: [a, b]\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, err = _run(["val", "model=yolov8n.yaml", f"data={y}"], capsys)
+    assert code == 1
+    assert err.startswith(f"ca-yolo val: error: dataset '{y}': Dataset '{y}' images not found, missing path")
+    assert err.endswith(
+        f" (its 'path: ds' is relative, so it is read from the working folder {elsewhere}, not from the YAML's "
+        f"folder; from the YAML's folder it would be {tmp_path / 'ds'}: run from the folder it was written for, "
+        "or make path: absolute)"
+    )
+
+
+def _checkpoint(path: Path, nc: int) -> Path:
+    """An untrained yolov8n detector with ``nc`` classes, saved as Ultralytics saves checkpoints."""
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel("yolov8n.yaml", nc=nc, verbose=False)
+    model.names = {i: f"c{i}" for i in range(nc)}
+    torch.save({"model": model.half(), "train_args": {"imgsz": 64}, "epoch": -1}, path)
+    return path
+
+
+def test_eval_with_coco_gt_names_a_bad_label_before_inference(tmp_path, capsys, monkeypatch):
+    y = _dataset(tmp_path, {"train": "0 0.5 0.5 0.2 0.2\n", "val": "0 0.5 0.5 0.2 0.2\n"}, ("a", "b", "c", "d"))
+    gt = {
+        "images": [{"id": 0, "file_name": "000000.jpg", "width": 64, "height": 48}],
+        "annotations": [
+            {"id": 1, "image_id": 0, "category_id": 1, "bbox": [25, 19, 13, 10], "area": 130, "iscrowd": 0}
+        ],
+        "categories": [{"id": i + 1, "name": n} for i, n in enumerate("abcd")],
+    }
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    y.write_text(y.read_text() + "coco_gt: gt.json\n")
+    (tmp_path / "labels" / "val" / "000000.txt").write_text("7 0.5 0.5 0.2 0.2\n")
+    pt = _checkpoint(tmp_path / "m.pt", 4)
+
+    import ca_yolo.evaluation.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "validator_pass", lambda *a, **k: pytest.fail("inference ran"))
+    code, err = _run(["eval", f"model={pt}", f"data={y}"], capsys)
+    assert (code, err) == (
+        1,
+        f"ca-yolo eval: error: {tmp_path / 'labels' / 'val' / '000000.txt'}:1: class id 7 is not in 0..3",
+    )
