@@ -180,10 +180,10 @@ def _delegate_to_ultralytics(argv: list[str]) -> int:
         except SyntaxError as e:  # Ultralytics' way to reject an unknown argument: a message, not a traceback
             print(f"ca-yolo {argv[0]}: error: {e.msg if hasattr(e, 'msg') else e}", file=sys.stderr)
             return 2
-        except (ValueError, RuntimeError, AssertionError, FileNotFoundError) as e:
-            from ca_yolo.plugin.failures import dataset_failure
+        except (ValueError, RuntimeError, AssertionError, OSError) as e:
+            from ca_yolo.plugin.failures import dataset_failure, write_failure
 
-            clean = dataset_failure(e)
+            clean = dataset_failure(e) or write_failure(e)
             if clean is None:
                 raise
             raise clean from e
@@ -207,12 +207,18 @@ def _check_files(argv: list[str]) -> None:
     - The model's task against the data (a segmentation model on box labels, a classification
       model on a data YAML), and every label of the splits used against the YAML's ``names``.
     - Sizes and counts out of range (``imgsz=-64``, ``batch=0``): usage errors, exit 2.
+    - ``project=`` (and ``name=``) where no run folder can be made: a file in the way, a read-only folder.
     - For ``val``, a checkpoint whose class count differs from the data YAML's: Ultralytics would
       report metrics under the wrong class names.
     """
     kv = dict(a.split("=", 1) for a in argv[1:] if "=" in a)
     mode, model = argv[0], kv.get("model", "")
     _check_numbers(mode, kv)
+    if kv.get("project"):  # a run folder under a file or in a read-only folder: refused before any work
+        from ca_yolo.errors import check_output
+
+        run = Path(kv["project"]) / kv["name"] if kv.get("name") else Path(kv["project"])
+        check_output(run, "project/name=" if kv.get("name") else "project=", folder=True)
     ckpt = _check_pt(model, "checkpoint")
     if mode == "train" and kv.get("pretrained", "").endswith(".pt"):
         _check_pt(kv["pretrained"], "pretrained checkpoint")

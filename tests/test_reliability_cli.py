@@ -159,3 +159,36 @@ def test_eval_with_coco_gt_names_a_bad_label_before_inference(tmp_path, capsys, 
         1,
         f"ca-yolo eval: error: {tmp_path / 'labels' / 'val' / '000000.txt'}:1: class id 7 is not in 0..3",
     )
+
+
+# ---------------------------------------------------------------------------- write failures
+
+
+def test_train_project_under_a_file_is_refused_before_any_work(tmp_path, capsys):
+    y = _dataset(tmp_path / "ds", {"train": "0 0.5 0.5 0.2 0.2\n", "val": "0 0.5 0.5 0.2 0.2\n"})
+    (tmp_path / "file").write_text("x")
+    code, err = _run(["train", "model=yolov8n.yaml", f"data={y}", f"project={tmp_path / 'file' / 'runs'}"], capsys)
+    assert (code, err) == (
+        1,
+        f"ca-yolo train: error: cannot write project={tmp_path / 'file' / 'runs'}: "
+        f"'{tmp_path / 'file'}' is a file, not a folder",
+    )
+
+
+def test_train_full_disk_while_saving_is_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from ultralytics.engine.trainer import BaseTrainer
+
+    def full_disk(self):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.last))
+
+    monkeypatch.setattr(BaseTrainer, "save_model", full_disk)
+    y = _dataset(tmp_path / "ds", {"train": "0 0.5 0.5 0.2 0.2\n", "val": "0 0.5 0.5 0.2 0.2\n"})
+    run = tmp_path / "runs" / "r"
+    argv = ["train", "model=yolov8n.yaml", f"data={y}", "epochs=1", "imgsz=64", "batch=1", "workers=0", "plots=False"]
+    code, err = _run([*argv, f"project={tmp_path / 'runs'}", "name=r", "val=False"], capsys)
+    assert (code, err.splitlines()[-1]) == (
+        1,
+        f"ca-yolo train: error: cannot write {run / 'weights' / 'last.pt'}: No space left on device",
+    )

@@ -286,3 +286,72 @@ def test_check_names_a_yaml_that_is_no_text(tmp_path, capsys):
     assert code == 1
     assert out[1] == "ERROR data YAML unusable: 1"
     assert out[2] == f"  {y}  not UTF-8 or UTF-16 text (byte 0xe9 at offset 7); save it as UTF-8"
+
+
+# ---------------------------------------------------------------------------- write failures
+
+
+def _full_disk(monkeypatch, module, name: str) -> None:
+    """Make ``module.name`` fail as a write on a full disk does (naming the file it was writing)."""
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[1] if len(args) > 1 else args[0]))
+
+    monkeypatch.setattr(module, name, full)
+
+
+def test_voc_full_disk_midway_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    from ca_yolo.data import files
+
+    root = _voc(tmp_path / "VOCdevkit", {"a": (40, 40, ""), "b": (40, 40, "")}, ["a"])
+    (root / "VOC2007" / "ImageSets" / "Main" / "val.txt").write_text("b\n")
+    _full_disk(monkeypatch, files, "place_image")
+    out = tmp_path / "out"
+    assert data_main(["voc", "--root", str(root), "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ca-yolo data voc: error: cannot write {out}: No space left on device; nothing was written"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["VOCdevkit"]
+
+
+def test_voc_out_under_a_file_is_refused_by_the_converter_itself(tmp_path):
+    root = _voc(tmp_path / "VOCdevkit", {"a": (40, 40, ""), "b": (40, 40, "")}, ["a"])
+    (root / "VOC2007" / "ImageSets" / "Main" / "val.txt").write_text("b\n")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match=rf"^cannot write {tmp_path / 'file' / 'out'}: .*; nothing was written$"):
+        convert_voc(root, tmp_path / "file" / "out", log=lambda s: None)
+
+
+def test_sample_full_disk_midway_and_out_under_a_file(tmp_path, monkeypatch, capsys):
+    from ca_yolo.data import sample
+
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "sample"
+    assert data_main(["sample", "--out", str(out), "--n-train", "2", "--n-val", "1", "--imgsz", "64"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ca-yolo data sample: error: cannot write --out {out}: '{tmp_path / 'file'}' is a file, not a folder"
+    )
+    _full_disk(monkeypatch, sample, "write_label_file")
+    out = tmp_path / "sample"
+    assert data_main(["sample", "--out", str(out), "--n-train", "2", "--n-val", "1", "--imgsz", "64"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ca-yolo data sample: error: cannot write {out}: No space left on device; nothing was written"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--n-train", "0", "argument --n-train: expected an integer >= 1, got '0'"),
+        ("--imgsz", "16", "argument --imgsz: expected an integer >= 32, got '16'"),
+        ("--seed", "x", "argument --seed: expected an integer >= 0, got 'x'"),
+    ],
+)
+def test_sample_bad_numbers_are_usage_errors(tmp_path, capsys, flag, value, message):
+    assert data_main(["sample", "--out", str(tmp_path / "s"), flag, value]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"ca-yolo data sample: error: {message} (see 'ca-yolo data sample --help')"
+    )
+    assert list(tmp_path.iterdir()) == []

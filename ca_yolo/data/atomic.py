@@ -9,6 +9,7 @@ are written the same way by :mod:`ca_yolo.atomic_io`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -79,25 +80,48 @@ def atomic_output_dir(out: str | Path, force: bool = False, sources: tuple[Path,
         sources: input folders ``out`` must not overlap (so ``force`` can never delete the input).
 
     On any exception (Ctrl-C and SIGTERM included) the temporary folder is deleted and ``out``
-    is left exactly as it was.
+    is left exactly as it was. A failed write (full disk, read-only folder) becomes one
+    :class:`DataError` ``cannot write <out>: <reason>; nothing was written``; a failed read of a
+    source file is raised as it is.
     """
     out = Path(out).resolve()
     check_output_dir(out, force, sources)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{_PARTIAL}{os.getpid()}-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{_PARTIAL}{os.getpid()}-", dir=out.parent))
+    except OSError as e:  # a file in the way, a read-only folder
+        raise DataError(f"cannot write {out}: {e.strerror or e}; nothing was written") from None
     try:
         with _sigterm_as_exit():
-            yield tmp
-            # Checked again: another process may have created `out` while we worked.
-            check_output_dir(out, force)
-            old = None
-            if out.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-                os.replace(out, old / out.name)
-            os.replace(tmp, out)
+            try:
+                yield tmp
+                # Checked again: another process may have created `out` while we worked.
+                check_output_dir(out, force)
+                old = None
+                if out.exists():
+                    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                    os.replace(out, old / out.name)
+                os.replace(tmp, out)
+            except OSError as e:
+                if not _write_failure(e, (tmp, out)):
+                    raise  # reading a source failed: its own message names it
+                raise DataError(f"cannot write {out}: {e.strerror or e}; nothing was written") from None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# Errors only a write gives. shutil's copy names the *source* file in a full disk's error, so
+# the file name alone cannot tell a failed write from a failed read.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
+def _write_failure(e: OSError, folders: tuple[Path, ...]) -> bool:
+    """True when ``e`` is a failed write into one of ``folders`` (where the output is made), not a failed read."""
+    if e.errno in _WRITE_ERRNOS or not e.filename:
+        return True
+    path = Path(os.path.abspath(os.fsdecode(e.filename)))
+    return any(path == f or f in path.parents for f in folders)

@@ -25,7 +25,7 @@ from .atomic import atomic_output_dir
 from .cocojson import GtBox, GtImage, write_coco_gt
 from .imageio import write_jpeg
 from .labels import write_label_file, yolo_line
-from .problems import OutputExistsError
+from .problems import DataError, OutputExistsError
 from .yamlio import write_data_yaml
 
 SAMPLE_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
@@ -226,7 +226,10 @@ def make_sample(
         recorded_path = existing.pop("_path")
         if existing == params:
             if recorded_path != str(out):
-                write_data_yaml(out / "data.yaml", _data_yaml(out, params), _HEADER)
+                try:
+                    write_data_yaml(out / "data.yaml", _data_yaml(out, params), _HEADER)
+                except OSError as e:
+                    raise DataError(f"cannot write {out / 'data.yaml'}: {e.strerror or e}") from None
             return out / "data.yaml"
         raise OutputExistsError(
             f"{out} holds a sample made with {existing}, not {params}; pass force=True (--force) to replace it"

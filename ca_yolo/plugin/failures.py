@@ -9,6 +9,8 @@ are reported as such.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 
 from ca_yolo.errors import CaYoloError
@@ -44,3 +46,25 @@ def dataset_failure(e: BaseException) -> CaYoloError | None:
             "'ca-yolo data check <data.yaml>' lists what is wrong)"
         )
     return CaYoloError(first)
+
+
+# Errors a write gives: a full disk or quota, a read-only filesystem or folder, a file in the way.
+_WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST}
+)
+
+
+def write_failure(e: BaseException) -> CaYoloError | None:
+    """``cannot write <path>: <reason>`` for an OS error of writing a run's files, or None for any other error.
+
+    A training run writes its folder, ``results.csv``, plots and checkpoints; a full disk or a
+    read-only folder otherwise ends as ``OSError: [Errno 28] ...`` or a torch ``RuntimeError``
+    about a zip archive writer.
+    """
+    if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
+        path = os.fsdecode(e.filename) if e.filename else "a file of the run"
+        return CaYoloError(f"cannot write {path}: {e.strerror or e}")
+    text = str(e)
+    if isinstance(e, RuntimeError) and "PytorchStreamWriter failed" in text:  # torch.save on a full disk
+        return CaYoloError(f"cannot write a checkpoint: {text.splitlines()[0]} (is the disk full?)")
+    return None
