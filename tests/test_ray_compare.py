@@ -7,6 +7,7 @@ down by killing the process groups it started. The comparisons are the tiny ones
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -24,9 +25,11 @@ import pytest
 
 from ca_yolo.compare.cli import main as compare_main
 
-ray = pytest.importorskip("ray", reason='the Ray tests need the ray extra: pip install -e ".[ray,test]"')
-
-pytestmark = pytest.mark.slow
+# Ray is imported only by the fixture, after it set the environment Ray reads at import.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason='needs the ray extra: pip install -e ".[test]"'),
+]
 TASK_TITLE = "ray::run_in_worker"  # a Ray worker's process title while it runs a comparison's run
 
 
@@ -55,6 +58,8 @@ def cluster():
     auth = {"RAY_AUTH_MODE": "disabled"}
     saved = {k: os.environ.get(k) for k in auth}
     os.environ.update(auth)  # the nodes, the drivers (this process, subprocesses) and workers share it
+    import ray
+
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     port = _free_port()
     address = f"127.0.0.1:{port}"
@@ -161,8 +166,9 @@ def test_ray_runs_spread_over_nodes_and_equal_local(cluster, tiny_data, tmp_path
 
 
 def test_killed_worker_resumes_from_last_pt_and_own_failure_is_reported(cluster, tiny_data, tmp_path, capsys):
-    """seed 0's worker process is killed after its first epoch: Ray runs the task again, which resumes from
-    its last.pt. seed 1 fails for a reason of its own (its run folder is a file): reported, seed 0 unharmed."""
+    """seed 0's worker process is killed (SIGKILL) after its first epoch: Ray runs the task again, which
+    resumes from its last.pt. seed 1 fails for a reason of its own (its run folder is a file): reported,
+    seed 0 unharmed."""
     address, sessions = cluster
     out = tmp_path / "runs" / "cmp"
     out.mkdir(parents=True)
@@ -173,11 +179,12 @@ def test_killed_worker_resumes_from_last_pt_and_own_failure_is_reported(cluster,
     def kill_after_first_epoch():
         deadline = time.time() + 240
         while time.time() < deadline and not killed:
-            busy = _task_processes(sessions)
-            # after seed 1 failed (the one busy worker is seed 0's) and once epoch 1's checkpoint is whole
-            if len(busy) == 1 and last.is_file() and zipfile.is_zipfile(last):
-                busy[0].kill()
-                killed.append(busy[0].pid)
+            # once epoch 1's checkpoint is whole, every worker busy with a run: seed 0's, and seed 1's if it
+            # has not failed yet (its retry then fails for its own reason all the same)
+            if last.is_file() and zipfile.is_zipfile(last):
+                for p in _task_processes(sessions):
+                    p.kill()
+                    killed.append(p.pid)
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_after_first_epoch, daemon=True)
@@ -187,7 +194,7 @@ def test_killed_worker_resumes_from_last_pt_and_own_failure_is_reported(cluster,
     assert compare_main(args) == 1
     killer.join(timeout=5)
     captured = capsys.readouterr()
-    assert len(killed) == 1
+    assert 1 <= len(killed) <= 2
     assert "[2/2] yolov8n seed 1: failed: " in captured.out
     assert captured.err.startswith("ca-yolo compare: error: 1 of 2 runs failed (yolov8n seed 1: ")
     assert captured.err.rstrip().endswith(
