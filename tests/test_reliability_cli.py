@@ -192,3 +192,68 @@ def test_train_full_disk_while_saving_is_one_line(tmp_path, monkeypatch, capsys)
         1,
         f"ca-yolo train: error: cannot write {run / 'weights' / 'last.pt'}: No space left on device",
     )
+
+
+# ------------------------------------------------------------------------------- ca-yolo yaml
+
+
+def _yaml(argv: list[str], capsys) -> tuple[int, str, str]:
+    from ca_yolo.yamlgen.cli import main as yaml_main
+
+    code = yaml_main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip()
+
+
+def test_yaml_refuses_to_stack_a_second_set_on_a_variant(tmp_path, capsys):
+    code, out, err = _yaml(["yolov8.yaml", "-o", str(tmp_path / "yolov8-ca.yaml")], capsys)
+    assert code == 0
+    code, out, err = _yaml([str(tmp_path / "yolov8-ca.yaml"), "-o", str(tmp_path / "yolov8-caca.yaml")], capsys)
+    assert (code, err) == (
+        2,
+        f"ca-yolo yaml: error: model YAML '{tmp_path / 'yolov8-ca.yaml'}' already has attention layers (CoordAtt at "
+        "rows 5, 8, 11, 19, 23, 27); derive from its base YAML instead, or give --after to add layers at rows of "
+        "your choice",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["yolov8-ca.yaml"]
+
+
+def test_yaml_resolves_a_shipped_name_as_base(capsys):
+    code, out, err = _yaml(["yolov8n-ca.yaml"], capsys)
+    assert (code, err) == (
+        2,
+        "ca-yolo yaml: error: model YAML 'yolov8n-ca.yaml' already has attention layers (CoordAtt at rows 5, 8, 11, "
+        "19, 23, 27); derive from its base YAML (yolov8.yaml) instead, or give --after to add layers at rows of your "
+        "choice",
+    )
+    code, out, err = _yaml(["yolov8-se.yaml", "--attn", "CoordAtt", "--after", "0"], capsys)
+    assert code == 0
+    assert err.splitlines()[:2] == ["yolov8-se.yaml + 1 x CoordAtt", "  after base row 0 -> new row 1"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--args", "64"],
+            "--args 64: a first number above 32 is a channel count in a CoordAtt row, not a setting; give only the "
+            "settings (reduction), each <= 32: channels are inferred",
+        ),
+        (
+            ["--args", "16,3"],
+            "--args 16,3: 2 settings after 0 channel counts, at most 1; CoordAtt rows take [], [r], [C, r], "
+            "[inp, oup, r] (trailing numbers optional)",
+        ),
+        (["-o", "my-ca.txt"], "-o my-ca.txt: a model YAML must end in .yaml or .yml (Ultralytics reads model= by it)"),
+    ],
+)
+def test_yaml_bad_args_and_output_suffix_are_usage_errors(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _yaml(["yolov8.yaml", *argv], capsys)
+    assert (code, out, err) == (2, "", f"ca-yolo yaml: error: {message}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_yaml_args_within_the_rule_still_work(capsys):
+    code, out, err = _yaml(["yolov8.yaml", "--attn", "CBAM", "--args", "16,7"], capsys)
+    assert code == 0 and "- [-1, 1, CBAM, [16, 7]]" in out

@@ -66,6 +66,32 @@ def _check_after(after: list[int], base: Path) -> None:
             )
 
 
+def _check_row_args(attn: str, args: list[int]) -> None:
+    """``--args`` must be the layer's own settings (``16``: a reduction), not channel counts.
+
+    The row rule reads a first number above 32 as a channel count, so ``--args 64`` would not be the
+    reduction the help text promises; channels are measured by the plugin and never need giving.
+
+    Raises:
+        UsageError: naming the value, how the row rule reads it and the settings the layer takes.
+    """
+    from ca_yolo.errors import UsageError
+    from ca_yolo.nn.registry import get_layer
+    from ca_yolo.plugin.yaml_rows import MAX_REDUCTION, forms, settings_of, split_args
+
+    settings = settings_of(get_layer(attn).cls)
+    given = ",".join(map(str, args))
+    try:
+        channels, _ = split_args(args, settings)
+    except ValueError as e:
+        raise UsageError(f"--args {given}: {e}; {attn} rows take {forms(settings)}") from None
+    if channels:
+        raise UsageError(
+            f"--args {given}: a first number above {MAX_REDUCTION} is a channel count in a {attn} row, not a "
+            f"setting; give only the settings ({', '.join(settings)}), each <= {MAX_REDUCTION}: channels are inferred"
+        )
+
+
 DESCRIPTION = (
     "Write a copy of a model YAML with attention layers inserted; every 'from' index is rewritten so the variant "
     "computes the base graph plus the attention layers."
@@ -150,6 +176,10 @@ def _run(args: argparse.Namespace) -> int:
     from ca_yolo.yamlgen.derive import derive, resolve_base
 
     out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".yaml", ".yml"):  # train would refuse the file later
+        raise UsageError(f"-o {out}: a model YAML must end in .yaml or .yml (Ultralytics reads model= by it)")
+    if args.args:
+        _check_row_args(args.attn, args.args)
     base_path, _ = resolve_base(args.base)
     if out is not None:
         if out.resolve() == base_path.resolve():  # --force must never destroy the input

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ca_yolo.cfg import MODELS_DIR
+from ca_yolo.errors import UsageError
 from ca_yolo.nn.gate_init import DEFAULT_MODE, check_mode
-from ca_yolo.plugin.cfg_models import unscaled_name
+from ca_yolo.plugin.cfg_models import file_used, find_shipped, unscaled_name
 from ca_yolo.yamlgen.emit import base_row_comments, render
 from ca_yolo.yamlgen.insert import Insertion, insert_after
 from ca_yolo.yamlgen.places import default_places
+from ca_yolo.yamlgen.shipped import SHIPPED
 from ca_yolo.yamlgen.validate import check_base, check_builds
 
 WHY = {
@@ -75,11 +78,26 @@ def resolve_base(base: str | Path) -> tuple[Path, str]:
         raise ModelYamlError(f"model YAML '{base}' is a folder, not a YAML file")
     if path.suffix not in (".yaml", ".yml"):  # Ultralytics' lookup asserts on other suffixes
         raise FileNotFoundError(f"model YAML '{base}' not found")
+    shipped = find_shipped(str(path))  # the names 'ca-yolo models' lists (yolov8-ca.yaml, yolov8n-ca.yaml)
+    if shipped is not None:
+        found = file_used(str(path), shipped)
+        return Path(found), Path(found).name
     unscaled = unscaled_name(path.name)
     found = check_yaml(str(path), hard=False) or check_yaml(unscaled, hard=False)
     if not found:
-        raise FileNotFoundError(f"model YAML '{base}' is neither a file nor a stock Ultralytics model name")
+        raise FileNotFoundError(
+            f"model YAML '{base}' is neither a file nor a stock Ultralytics model name (nor one of 'ca-yolo models')"
+        )
     return Path(found), Path(found).name
+
+
+def attention_rows(d: dict) -> list[tuple[int, str]]:
+    """``(row index, module)`` of the rows of model dict ``d`` whose module is a registered attention layer."""
+    from ca_yolo.nn.registry import layer_names
+
+    names = set(layer_names())
+    rows = list(d.get("backbone") or []) + list(d.get("head") or [])
+    return [(i, r[2]) for i, r in enumerate(rows) if isinstance(r, list) and len(r) > 2 and r[2] in names]
 
 
 def derive(
@@ -109,6 +127,7 @@ def derive(
     Raises:
         FileNotFoundError: ``base`` is neither a file nor a stock name.
         ModelYamlError: (with ``check``) the base itself is not a model YAML that builds.
+        UsageError: ``base`` already has attention rows and no ``after`` rows were given.
         ValueError: Unknown layer name, bad places, or a variant that does not build.
     """
     import yaml
@@ -122,6 +141,19 @@ def derive(
     d = yaml.safe_load(text)
     if check:
         check_base(d, str(base))
+    present = attention_rows(d)
+    if present and not after:  # default places again would stack a second set on the first
+        by_module: dict[str, list[str]] = {}
+        for i, m in present:
+            by_module.setdefault(m, []).append(str(i))
+        listed = "; ".join(f"{m} at rows {', '.join(rows)}" for m, rows in by_module.items())
+        shipped = path.resolve().parent == MODELS_DIR.resolve()  # a user's file of that name may differ
+        stock = SHIPPED.get(path.name, (None,))[0] if shipped else None
+        base_hint = f" ({stock})" if stock else ""
+        raise UsageError(
+            f"model YAML '{base}' already has attention layers ({listed}); derive from its base YAML{base_hint} "
+            "instead, or give --after to add layers at rows of your choice"
+        )
     rows = len(d.get("backbone", [])) + len(d.get("head", []))
     if after:
         places = {a + rows if a < 0 else a: "" for a in after}  # negative: counted from the end, as in Python
