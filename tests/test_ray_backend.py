@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import socket
 import sys
 
 import pytest
@@ -94,6 +95,22 @@ def test_storage_probe_says_what_a_node_cannot_do(tmp_path, tiny_data):
     )
     assert probe_storage(str(token_file), "ab", str(tiny_data)) is None
     assert sorted(p.name for p in token_file.parent.iterdir()) == [token_file.name]  # its own file removed
+
+
+def test_unreachable_ray_address_is_one_line_at_once():
+    from ca_yolo.compare.ray_backend import check_reachable
+
+    with socket.socket() as s:  # a port nothing listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(PlanError) as e:
+        check_reachable(f"127.0.0.1:{port}", timeout=2)
+    assert str(e.value) == (
+        f"ray_address=127.0.0.1:{port}: no Ray cluster answers there (Connection refused); start one with "
+        f"`ray start --head --port={port}` or give the head's address"
+    )
+    check_reachable("auto")  # not host:port: left to Ray
+    check_reachable(None)
 
 
 def test_run_slots_count_every_live_node():

@@ -36,6 +36,8 @@ compare's keys (defaults with data= given):
   project=runs/compare  name=<data stem>-<epochs>ep-<imgsz>px
   latency_runs=50  grid_images=4
   attn_stats=False   True: each run also writes attention_stats.csv/.png (gates, drift, gradients)
+  backend=local      ray: every run a Ray task on a multi-GPU server or cluster (pip install "ca-yolo[ray]"),
+                     with ray_address= gpus_per_run= cpus_per_run= (docs/cluster.md)
 Start every model from one checkpoint with pretrained=baseline.pt (an attention variant gets every
 baseline tensor mapped to its new index; its attention layers start fresh).
 Any other key is an Ultralytics train setting (lr0=, optimizer=, close_mosaic=, ...) given to

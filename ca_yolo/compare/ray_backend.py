@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -173,6 +174,7 @@ def connect(ray: Any, address: str | None) -> None:
 
     Workers' own output goes to Ray's log files, not here: several runs at once would interleave it.
     """
+    check_reachable(address)
     env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
     try:
         ray.init(
@@ -184,6 +186,30 @@ def connect(ray: Any, address: str | None) -> None:
         )
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise PlanError(f"ray_address={address}: cannot join a Ray cluster there ({one_line(e)})") from None
+
+
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail in one line, at once, when nothing listens at ``ray_address=host:port``.
+
+    Ray itself keeps retrying an address where no cluster runs for minutes before it gives up.
+    Addresses that are not ``host:port`` (``auto``, none) are left to Ray.
+
+    Raises:
+        PlanError: the address refuses or does not answer within ``timeout`` seconds.
+    """
+    if not address:
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        raise PlanError(
+            f"ray_address={address}: no Ray cluster answers there ({why}); start one with "
+            f"`ray start --head --port={port}` or give the head's address"
+        ) from None
 
 
 def gpus_per_run(ray: Any, given: float | None, device: str | None) -> float:
