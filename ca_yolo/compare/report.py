@@ -55,7 +55,7 @@ def results_csv(results: dict) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     keys = [k for k, *_ in metrics_for(results["data"].get("voc_metric", False))]
-    classes = results["data"]["classes"]
+    classes = results["data"].get("classes", [])  # results of folders written before per-class AP have none
     per_class = [f"{metric}:{c}" for c in classes for metric in ("AP", "AP50")]
     w.writerow(["model", "seed", *keys, "epochs_trained", "seconds", "params", "gflops", "latency_ms", *per_class])
     for rec in results["runs"]:
