@@ -40,7 +40,7 @@ def reference_coord_att(m: CoordAtt, x: torch.Tensor, training: bool) -> torch.T
     return x * g_h[:, :, :, None] * g_w[:, :, None, :]
 
 
-def _randomise(m: CoordAtt) -> CoordAtt:
+def randomise(m: CoordAtt) -> CoordAtt:
     torch.manual_seed(1)
     with torch.no_grad():
         for p in m.parameters():
@@ -56,7 +56,7 @@ def test_matches_paper_equations(shape, training):
     b, c, h, w = shape
     if training and b * (h + w) < 2:
         pytest.skip("BatchNorm needs more than one value per channel in training")
-    m = _randomise(CoordAtt(c)).train(training)
+    m = randomise(CoordAtt(c)).train(training)
     x = torch.randn(shape)
     expected = reference_coord_att(m, x, training)
     with torch.set_grad_enabled(training):
@@ -66,7 +66,7 @@ def test_matches_paper_equations(shape, training):
 
 
 def test_eval_in_place_path_equals_autograd_path():
-    m = _randomise(CoordAtt(24)).eval()
+    m = randomise(CoordAtt(24)).eval()
     x = torch.randn(2, 24, 9, 6)
     with torch.no_grad():
         fast = m(x)

@@ -12,7 +12,7 @@ import os
 
 import pytest
 import torch
-from test_coord_att import _randomise, reference_coord_att
+from test_coord_att import randomise, reference_coord_att
 
 from ca_yolo import CoordAtt
 
@@ -29,7 +29,7 @@ def _fresh_dynamo():
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("training", [False, True])
 def test_compiled_matches_paper_equations(backend, training):
-    m = _randomise(CoordAtt(32)).train(training)
+    m = randomise(CoordAtt(32)).train(training)
     x = torch.randn(2, 32, 9, 7)
     expected = reference_coord_att(m, x, training)
     compiled = torch.compile(m, backend=backend, fullgraph=True)
@@ -40,7 +40,7 @@ def test_compiled_matches_paper_equations(backend, training):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_compiled_gradients_equal_eager_gradients(backend):
-    m = _randomise(CoordAtt(24)).train()
+    m = randomise(CoordAtt(24)).train()
     x = torch.randn(3, 24, 6, 10)
     grad = torch.randn_like(x)
 
@@ -56,7 +56,7 @@ def test_compiled_gradients_equal_eager_gradients(backend):
 
 def test_custom_backward_equals_autograd_of_the_paper_equations():
     """The hand-written backward (lean pooling / scaling) against autograd through the reference, in float64."""
-    m = _randomise(CoordAtt(16)).double().train()
+    m = randomise(CoordAtt(16)).double().train()
     x = torch.randn(2, 16, 5, 8, dtype=torch.float64, requires_grad=True)
     grad = torch.randn(2, 16, 5, 8, dtype=torch.float64)
     params = list(m.parameters())
@@ -64,12 +64,12 @@ def test_custom_backward_equals_autograd_of_the_paper_equations():
     ref = torch.autograd.grad(reference_coord_att(m, x, training=True), [x, *params], grad)
     for name, a, b in zip(["x", *dict(m.named_parameters())], ours, ref):
         assert torch.allclose(a, b, atol=1e-10, rtol=1e-8), name
-    small = _randomise(CoordAtt(8)).double().train()
+    small = randomise(CoordAtt(8)).double().train()
     assert torch.autograd.gradcheck(small, (torch.randn(2, 8, 3, 4, dtype=torch.float64, requires_grad=True),))
 
 
 def test_custom_backward_handles_channels_last_and_mixed_precision_gates():
-    m = _randomise(CoordAtt(16)).train()
+    m = randomise(CoordAtt(16)).train()
     x = torch.randn(2, 16, 6, 5).to(memory_format=torch.channels_last).requires_grad_(True)
     (g,) = torch.autograd.grad(m(x).square().sum(), [x])
     x2 = x.detach().contiguous().requires_grad_(True)
@@ -96,7 +96,7 @@ def test_custom_backward_handles_channels_last_and_mixed_precision_gates():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 @pytest.mark.parametrize("training", [False, True])
 def test_half_precision_on_gpu_matches_paper_equations(training):
-    m = _randomise(CoordAtt(64)).train(training)
+    m = randomise(CoordAtt(64)).train(training)
     x = torch.randn(2, 64, 20, 16)
     expected = reference_coord_att(m, x, training)
     with torch.set_grad_enabled(training):
@@ -109,7 +109,7 @@ def test_half_precision_on_gpu_matches_paper_equations(training):
 
 def test_gates_are_what_forward_applies():
     """``gates(x)`` (used by the attention figures) returns exactly the gates forward multiplies by."""
-    m = _randomise(CoordAtt(16)).eval()
+    m = randomise(CoordAtt(16)).eval()
     x = torch.randn(2, 16, 7, 9)
     with torch.no_grad():
         g_h, g_w = m.gates(x)

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 import torch
+from test_coord_att import randomise, reference_coord_att
 
 from ca_yolo import CoordAtt
 from ca_yolo.bench.ops import dispatched_ops
 from ca_yolo.nn import gpu_forms
 from ca_yolo.nn.gpu_forms import forced_on_cpu, gpu_form
-from tests.test_coord_att import _randomise, reference_coord_att
 
 triton = pytest.importorskip("triton")
 tk = pytest.importorskip("ca_yolo.nn.triton_coord_att")
@@ -70,7 +70,7 @@ def test_fused_gpu_forms_match_paper_equations(form, dtype, channels_last, monke
     spy = _Spy(monkeypatch)
     strided = 0
     for shape in SHAPES:
-        m = _randomise(CoordAtt(shape[1])).eval()
+        m = randomise(CoordAtt(shape[1])).eval()
         x = torch.randn(shape)
         ref = reference_coord_att(m, x, training=False)
         m = m.fuse().to(DEVICE, dtype)
@@ -93,7 +93,7 @@ def test_gpu_training_matches_paper_and_autograd(form, channels_last, monkeypatc
     paper's equations (float64)."""
     spy = _Spy(monkeypatch)
     for shape in [(2, 16, 5, 7), (3, 8, 9, 1), (2, 40, 12, 10)]:
-        m = _randomise(CoordAtt(shape[1])).train()
+        m = randomise(CoordAtt(shape[1])).train()
         x = torch.randn(shape)
         gy = torch.randn(shape)
         x_ref = x.double().requires_grad_()
@@ -146,7 +146,7 @@ def test_triton_pool_and_scale_gradients_match_autograd(dtype):
 
 @pytest.mark.parametrize("shape", [(1, 64, 20, 20), (8, 64, 80, 80)])
 def test_plain_gpu_form_dispatches_nine_working_ops_and_two_views(shape):
-    m = _randomise(CoordAtt(shape[1])).eval().fuse()
+    m = randomise(CoordAtt(shape[1])).eval().fuse()
     with forced_on_cpu(), gpu_form("torch"):
         ops = dispatched_ops(m, torch.randn(shape))
     assert ops == [
@@ -192,7 +192,7 @@ def test_cuda_whole_model_fused_parity(form):
     m = DetectionModel("yolov8n-ca.yaml", verbose=False).eval()
     for layer in m.modules():
         if isinstance(layer, CoordAtt):
-            _randomise(layer)
+            randomise(layer)
     m = m.cuda()
     x = torch.rand(2, 3, 320, 256, device="cuda")
     with torch.inference_mode():
