@@ -62,7 +62,7 @@ def run_all_ray(plan: Plan, gt: Any, log: Callable[[str], None] = print) -> list
     pending: dict[Any, int] = {}
     try:
         nodes = check_shared_storage(ray, cfg.out_dir, plan.data)
-        settings, states = survey(plan, log)
+        _, states = survey(plan, log)  # the workers derive the settings again, from the plan they get
         gpus = gpus_per_run(ray, cfg.gpus_per_run, cfg.device)
         slots = run_slots(ray.nodes(), cfg.cpus_per_run, gpus)
         if slots == 0:
