@@ -99,6 +99,7 @@ def _main(argv: list[str]) -> int:
     try:
         if cmd in COMMANDS:
             return _run_own_command(cmd, argv[1:])
+        _refuse_typo(cmd)
         return _delegate_to_ultralytics(argv)
     except KeyboardInterrupt as e:
         hint = getattr(e, "ca_yolo_hint", None) or RESUME_HINTS.get(cmd, "stopped")
@@ -113,6 +114,18 @@ def _main(argv: list[str]) -> int:
         return 1
     except Exception as e:  # unexpected: one line, the traceback on request
         return report(cmd, e)
+
+
+def _refuse_typo(cmd: str) -> None:
+    """A usage error for a mistyped ca-yolo command (``compar``), before Ultralytics suggests a setting instead."""
+    from ultralytics.cfg import MODES, TASKS
+
+    from ca_yolo.cli_args import ArgError, suggested_command
+
+    theirs = {*MODES, *TASKS, "help", "checks", "version", "settings", "cfg", "copy-cfg", "solutions"}
+    match = suggested_command(cmd, COMMANDS, theirs)
+    if match:
+        raise ArgError(f"'{cmd}' is not a command; did you mean 'ca-yolo {match}'? ('ca-yolo --help' lists them)")
 
 
 def interrupted_while_starting(argv: list[str] | None = None) -> None:
@@ -211,6 +224,10 @@ def _check_files(argv: list[str]) -> None:
     - For ``val``, a checkpoint whose class count differs from the data YAML's: Ultralytics would
       report metrics under the wrong class names.
     """
+    from ca_yolo.cli_args import empty_value
+
+    if (empty := empty_value(argv[1:])) is not None:
+        raise empty
     kv = dict(a.split("=", 1) for a in argv[1:] if "=" in a)
     mode, model = argv[0], kv.get("model", "")
     _check_numbers(mode, kv)
@@ -283,6 +300,13 @@ def _check_pt(value: str, what: str) -> dict | None:
         if (Path(SETTINGS["weights_dir"]) / name).exists():
             return None  # Ultralytics' own asset: its loader, which honours safe loading, reads it
         if path.parent == Path(".") and name in GITHUB_ASSETS_NAMES:
+            from ultralytics.utils import ONLINE  # Ultralytics' own DNS check at import: nothing is downloaded
+
+            if not ONLINE:  # its download would fail after retries with a multi-line ConnectionError
+                raise CaYoloError(
+                    f"{what} '{value}' is not on disk, and Ultralytics cannot download it offline: give the path of "
+                    f"a local .pt file (e.g. {name} copied from a machine that is online)"
+                )
             return None  # Ultralytics downloads it
         hint = "" if path.parent != Path(".") else " (nor one of the checkpoints Ultralytics downloads)"
         raise CaYoloError(f"{what} '{value}' not found{hint}")

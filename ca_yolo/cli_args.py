@@ -62,6 +62,40 @@ def split_list(value: object) -> list[str]:
 HELP_WORDS = frozenset({"-h", "--help", "help"})
 
 
+def suggested_command(word: str, ours: Collection[str], theirs: Collection[str]) -> str | None:
+    """The command of ``ours`` that a mistyped ``word`` most likely meant, or None.
+
+    None as well when ``word`` is close to one of ``theirs`` (Ultralytics' modes and tasks): its own
+    'similar arguments' hint then applies. Ultralytics alone compares a word with its setting names
+    too, so ``compar`` would get 'did you mean compile=False' instead of ``compare``.
+    """
+    import difflib
+
+    if "=" in word or word in ours or word in theirs:
+        return None
+    if difflib.get_close_matches(word, list(theirs), n=1, cutoff=0.6):
+        return None
+    match = difflib.get_close_matches(word, list(ours), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def empty_value(argv: list[str]) -> ArgError | None:
+    """The usage error for the first ``key=`` without a value in ``argv`` (None when every key has one).
+
+    Ultralytics answers ``model=`` with its whole 40-line help text; the key is named instead.
+    """
+    for token in argv:
+        key, eq, value = token.partition("=")
+        if eq and key and not value.strip():
+            hint = {
+                "model": ": give a checkpoint (.pt) or a model YAML",
+                "data": ": give a data YAML",
+                "source": ": give an image, a folder, a video or a URL",
+            }.get(key, "")
+            return ArgError(f"{key}= has no value{hint}")
+    return None
+
+
 def usage_exit_code(argv: list[str], usage: str) -> int | None:
     """Print ``usage`` and return the exit code when ``argv`` is empty or asks for help, else None.
 

@@ -257,3 +257,85 @@ def test_yaml_bad_args_and_output_suffix_are_usage_errors(tmp_path, monkeypatch,
 def test_yaml_args_within_the_rule_still_work(capsys):
     code, out, err = _yaml(["yolov8.yaml", "--attn", "CBAM", "--args", "16,7"], capsys)
     assert code == 0 and "- [-1, 1, CBAM, [16, 7]]" in out
+
+
+# -------------------------------------------------------------------------------- rough edges
+
+
+def test_mistyped_command_suggests_ours_not_an_ultralytics_setting(capsys):
+    code, err = _run(["compar", "models=yolov8n.yaml"], capsys)
+    assert (code, err) == (
+        2,
+        "ca-yolo compar: error: 'compar' is not a command; did you mean 'ca-yolo compare'? "
+        "('ca-yolo --help' lists them)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["predict", "model="], "model= has no value: give a checkpoint (.pt) or a model YAML"),
+        (["train", "model=yolov8n.yaml", "data="], "data= has no value: give a data YAML"),
+        (["val", "model=x.pt", "name="], "name= has no value"),
+    ],
+)
+def test_empty_value_is_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, err = _run(argv, capsys)
+    assert (code, err) == (2, f"ca-yolo {argv[0]}: error: {message}")
+
+
+def test_missing_asset_offline_asks_for_a_local_file_without_downloading(tmp_path, monkeypatch, capsys):
+    import ultralytics.utils
+    import ultralytics.utils.downloads as downloads
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(ultralytics.utils, "ONLINE", False)
+    monkeypatch.setattr(downloads, "safe_download", lambda *a, **k: pytest.fail("a download was attempted"))
+    y = _dataset(tmp_path / "ds", {"train": "0 0.5 0.5 0.2 0.2\n", "val": "0 0.5 0.5 0.2 0.2\n"})
+    code, err = _run(["train", "model=yolov8n-ca.yaml", f"data={y}", "pretrained=yolov8n.pt"], capsys)
+    assert (code, err) == (
+        1,
+        "ca-yolo train: error: pretrained checkpoint 'yolov8n.pt' is not on disk, and Ultralytics cannot download it "
+        "offline: give the path of a local .pt file (e.g. yolov8n.pt copied from a machine that is online)",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_attention_figure_of_identity_started_layers_shows_each_deviation(tmp_path):
+    import dataclasses
+
+    from ultralytics import YOLO
+
+    from ca_yolo.viz import attention_for_images
+    from ca_yolo.viz.figure import draw_attention_figure, range_label
+
+    img = tmp_path / "a.jpg"
+    cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    att = attention_for_images(YOLO("yolov8n-ca.yaml"), [img], layers="5,27", imgsz=96, conf=0.01)[0]
+
+    # What identity-started layers look like after a little training: gates about sigmoid(4) = 0.982,
+    # each layer departing from it by its own small amount (here 3e-4 and 3e-5) along the image.
+    def gate(shape: tuple[int, int], amp: float) -> np.ndarray:
+        return (0.982 + amp * np.sin(np.linspace(0, 3, shape[1]))[None, :].repeat(shape[0], 0)).astype(np.float32)
+
+    maps = [
+        dataclasses.replace(m, g_h=gate(m.g_h.shape, amp), g_w=gate(m.g_w.shape, amp))
+        for m, amp in zip(att.maps, (3e-4, 3e-5))
+    ]
+    fig = draw_attention_figure(dataclasses.replace(att, maps=maps))
+    heats = [ax.images[1] for ax in fig.axes if len(ax.images) == 2]
+    assert len(heats) == 2
+    for heat, m in zip(heats, maps):
+        lo, hi = heat.get_clim()
+        dev = m.mean().astype(np.float64) - float(m.mean().mean())
+        assert lo == -hi and hi == pytest.approx(np.abs(dev).max(), rel=1e-6) and hi > 1e-5  # its own contrast
+        shown = np.asarray(heat.get_array())
+        assert shown.max() - shown.min() > hi  # spans both ends of the colour map, not one flat colour
+    labels = [lab for ax in fig.axes for lab in (ax.get_xlabel(), ax.get_ylabel()) if lab.startswith("g_")]
+    assert len(labels) == 4
+    for label in labels:
+        lo_text, hi_text = label.split()[1].split("–")
+        assert lo_text != hi_text  # was "0.98–0.98"
+    assert range_label("g_h", np.array([0.98212, 0.98237])) == "g_h 0.9821–0.9824"
+    assert range_label("g_w", np.array([0.5, 0.5])) == "g_w 0.500000 (constant)"

@@ -1,8 +1,9 @@
 """Draw one figure per image: its detections, and each attention layer's map over the image.
 
 Each attention panel overlays the map (channel mean, or one of the k channels with the largest
-spread) as a heat map, with the 1-D gates drawn along the image's edges: g_h on the left (one value
-per image row), g_w along the bottom (one value per column). Matplotlib's object API with the Agg
+spread) as a heat map of its deviation from its own mean, on its own colour scale (the title gives
+the mean), with the 1-D gates drawn along the image's edges: g_h on the left (one value per image
+row), g_w along the bottom (one value per column), each over its own range. Matplotlib's object API with the Agg
 canvas is used, so no display and no global pyplot state are involved.
 """
 
@@ -22,7 +23,8 @@ from ca_yolo.viz.predict import ImageAttention
 
 CHANNEL_MODES = ("mean", "topk")
 _PANEL_IN = 3.4  # inches of the longer image side in one panel
-MIN_SPAN = 0.02  # narrowest colour / profile range drawn
+# Narrowest deviation drawn with full contrast: float32 gates carry rounding noise near 1e-7.
+NOISE_FLOOR = 1e-6
 
 
 def _panels(m: AttentionMap, channels: str, k: int) -> list[tuple[np.ndarray, int | None]]:
@@ -33,34 +35,51 @@ def _panels(m: AttentionMap, channels: str, k: int) -> list[tuple[np.ndarray, in
     return [(maps[j], int(c)) for j, c in enumerate(idx)]
 
 
-def _title(m: AttentionMap, channel: int | None) -> str:
+def _title(m: AttentionMap, channel: int | None, grid: np.ndarray) -> str:
     what = "mean of channels" if channel is None else f"channel {channel}"
-    return f"layer {m.layer} {m.type} · stride {m.stride:g} · C={m.channels}\n{what}"
+    centre = float(grid.mean())
+    return f"layer {m.layer} {m.type} · stride {m.stride:g} · C={m.channels}\n{what}: {centre:.4g} + deviation"
 
 
-def _color_range(grid: np.ndarray) -> tuple[float, float]:
-    """Colour limits: the map's own range (trained maps often span a narrow band of (0, 1)), but at
-    least MIN_SPAN wide so a nearly constant map looks flat instead of amplifying rounding noise."""
-    lo, hi = float(grid.min()), float(grid.max())
-    mid, half = (lo + hi) / 2, max(hi - lo, MIN_SPAN) / 2
+def deviation(grid: np.ndarray) -> tuple[np.ndarray, float]:
+    """``grid`` minus its mean, and the symmetric colour limit of that deviation (its own largest magnitude).
+
+    Layers that start near the identity have gates of about sigmoid(4) = 0.982 everywhere: on a
+    common or absolute colour scale every panel is one flat colour. Each panel therefore shows how
+    its own map departs from its mean, with its own contrast; the limit never drops below
+    :data:`NOISE_FLOOR`, so an exactly constant map stays flat instead of magnifying rounding noise.
+    """
+    dev = grid.astype(np.float64) - float(grid.mean())
+    return dev, max(float(np.abs(dev).max(initial=0.0)), NOISE_FLOOR)
+
+
+def value_range(values: np.ndarray) -> tuple[float, float]:
+    """Axis limits for a gate profile: its own min and max, at least :data:`NOISE_FLOOR` apart."""
+    lo, hi = float(values.min()), float(values.max())
+    mid, half = (lo + hi) / 2, max(hi - lo, NOISE_FLOOR) / 2
     return mid - half, mid + half
 
 
-def _profile_label(name: str, values: np.ndarray) -> str:
-    return f"{name} {values.min():.2f}–{values.max():.2f}"
+def range_label(name: str, values: np.ndarray) -> str:
+    """``g_h 0.9812–0.9847``: min and max with the fewest decimals (2 to 6) that tell them apart."""
+    lo, hi = float(values.min()), float(values.max())
+    for decimals in range(2, 7):
+        if f"{lo:.{decimals}f}" != f"{hi:.{decimals}f}":
+            return f"{name} {lo:.{decimals}f}–{hi:.{decimals}f}"
+    return f"{name} {lo:.6f} (constant)"
 
 
 def _profile_axis(divider, ax, att: ImageAttention, name: str, gate: np.ndarray, color: str) -> None:
     """Draw gate ``name`` beside ``ax``: g_h (one value per image row) outwards from the left edge, g_w (one per
-    image column) downwards from the bottom edge, its value axis reversed over :func:`_color_range`."""
+    image column) downwards from the bottom edge, its value axis reversed over its own range (:func:`value_range`)."""
     rows = name == "g_h"
     side, value, along = ("left", "x", "y") if rows else ("bottom", "y", "x")
     prof = divider.append_axes(side, size="14%", pad=0.04, **{f"share{along}": ax})
     values = att.letterbox.profile_to_image(gate, axis=0 if rows else 1)
     positions = np.arange(att.image.shape[0 if rows else 1]) + 0.5
     prof.plot(*((values, positions) if rows else (positions, values)), color=color, lw=1)
-    getattr(prof, f"set_{value}lim")(*reversed(_color_range(gate)))
-    getattr(prof, f"set_{along}label")(_profile_label(name, gate), fontsize=7)
+    getattr(prof, f"set_{value}lim")(*reversed(value_range(gate)))
+    getattr(prof, f"set_{along}label")(range_label(name, gate), fontsize=7)
     getattr(prof, f"set_{value}ticks")([])
     prof.tick_params(**{side: False, f"label{side}": False})
 
@@ -68,18 +87,18 @@ def _profile_axis(divider, ax, att: ImageAttention, name: str, gate: np.ndarray,
 def _draw_attention(fig: Figure, ax, att: ImageAttention, m: AttentionMap, grid: np.ndarray, channel: int | None):
     """Heat map of ``grid`` over the image on ``ax``, g_h / g_w profiles on its left / bottom edges."""
     h0, w0 = att.image.shape[:2]
-    heat = att.on_image(grid)
+    dev, limit = deviation(grid)
+    heat = att.on_image(dev.astype(np.float32))
     gray = cv2.cvtColor(cv2.cvtColor(att.image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2RGB)
     ax.imshow(gray, extent=(0, w0, h0, 0))
-    vmin, vmax = _color_range(grid)
-    im = ax.imshow(heat, cmap="jet", alpha=0.5, vmin=vmin, vmax=vmax, extent=(0, w0, h0, 0))
-    ax.set_title(_title(m, channel), fontsize=8)
+    im = ax.imshow(heat, cmap="RdBu_r", alpha=0.6, vmin=-limit, vmax=limit, extent=(0, w0, h0, 0))
+    ax.set_title(_title(m, channel, grid), fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
     divider = make_axes_locatable(ax)
     bar = fig.colorbar(im, cax=divider.append_axes("right", size="4%", pad=0.04))
     bar.ax.tick_params(labelsize=6)
-    bar.formatter = FormatStrFormatter("%.3g")  # plain values, never an offset like "1e-6+0.52"
+    bar.formatter = FormatStrFormatter("%+.2g")  # signed deviations, never an offset like "1e-6+0.52"
     bar.update_ticks()
     g_h, g_w = m.profiles(channel)
     if g_h is not None:

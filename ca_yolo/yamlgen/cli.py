@@ -176,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     from ca_yolo.yamlgen.derive import derive, resolve_base
 
     out = Path(args.out) if args.out else None
-    if out is not None and out.suffix.lower() not in (".yaml", ".yml"):  # train would refuse the file later
+    if out is not None and not out.is_dir() and out.suffix.lower() not in (".yaml", ".yml"):  # train refuses it
         raise UsageError(f"-o {out}: a model YAML must end in .yaml or .yml (Ultralytics reads model= by it)")
     if args.args:
         _check_row_args(args.attn, args.args)
