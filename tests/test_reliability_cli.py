@@ -212,8 +212,8 @@ def test_yaml_refuses_to_stack_a_second_set_on_a_variant(tmp_path, capsys):
     assert (code, err) == (
         2,
         f"ca-yolo yaml: error: model YAML '{tmp_path / 'yolov8-ca.yaml'}' already has attention layers (CoordAtt at "
-        "rows 5, 8, 11, 19, 23, 27); derive from its base YAML instead, or give --after to add layers at rows of "
-        "your choice",
+        "rows 5, 8, 11, 19, 23, 27); derive from its base YAML (yolov8.yaml) instead, or give --after to add layers "
+        "at rows of your choice",
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["yolov8-ca.yaml"]
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ca_yolo.cfg import MODELS_DIR
 from ca_yolo.errors import UsageError
 from ca_yolo.nn.gate_init import DEFAULT_MODE, check_mode
 from ca_yolo.plugin.cfg_models import file_used, find_shipped, unscaled_name
 from ca_yolo.yamlgen.emit import base_row_comments, render
 from ca_yolo.yamlgen.insert import Insertion, insert_after
 from ca_yolo.yamlgen.places import default_places
-from ca_yolo.yamlgen.shipped import SHIPPED
 from ca_yolo.yamlgen.validate import check_base, check_builds
 
 WHY = {
@@ -42,6 +41,9 @@ WHY = {
     ),
 }
 
+
+# First line of the header derive() writes: '# <base> with <layer> layers (...)'.
+GENERATED_FROM = re.compile(r"# (\S+\.ya?ml) with \w+ layers \(")
 
 INIT_NOTE = {
     "identity": [
@@ -147,9 +149,8 @@ def derive(
         for i, m in present:
             by_module.setdefault(m, []).append(str(i))
         listed = "; ".join(f"{m} at rows {', '.join(rows)}" for m, rows in by_module.items())
-        shipped = path.resolve().parent == MODELS_DIR.resolve()  # a user's file of that name may differ
-        stock = SHIPPED.get(path.name, (None,))[0] if shipped else None
-        base_hint = f" ({stock})" if stock else ""
+        made_from = GENERATED_FROM.match(text)  # the header 'ca-yolo yaml' writes names the base
+        base_hint = f" ({made_from.group(1)})" if made_from else ""
         raise UsageError(
             f"model YAML '{base}' already has attention layers ({listed}); derive from its base YAML{base_hint} "
             "instead, or give --after to add layers at rows of your choice"
