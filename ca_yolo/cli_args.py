@@ -6,6 +6,7 @@ Imports nothing heavy at module level (Ultralytics only inside the checks), so `
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 from collections.abc import Collection, Iterator
@@ -15,6 +16,23 @@ from ca_yolo.errors import UsageError
 
 class ArgError(UsageError, ValueError):
     """A command-line argument that cannot be used; the message says which and why."""
+
+
+def int_at_least(minimum: int, multiple: int | None = None):
+    """An argparse ``type``: an integer >= ``minimum`` (and a multiple of ``multiple``), else a usage error
+    naming the value (exit 2), e.g. ``expected an integer >= 1, got '0'``."""
+    also = f" and a multiple of {multiple}" if multiple else ""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (multiple and value % multiple):
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}{also}, got {text!r}")
+        return value
+
+    return parse
 
 
 def parse_value(text: str) -> object:

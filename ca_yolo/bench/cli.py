@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ca_yolo.atomic_io import write_json_atomic, write_text_atomic
+from ca_yolo.cli_args import int_at_least
 from ca_yolo.errors import CaYoloError, command_parser
 from ca_yolo.errors import report as report_error
 
@@ -53,22 +54,6 @@ def _csv(kind, minimum=None, multiple=None):
                 f"expected multiples of {multiple} (the models' largest stride), got {text!r}"
             )
         return values
-
-    return parse
-
-
-def _int(minimum: int, multiple: int | None = None):
-    """argparse type: an integer >= ``minimum`` (and a multiple of ``multiple``)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum or (multiple and value % multiple):
-            also = f" and a multiple of {multiple}" if multiple else ""
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}{also}, got {text!r}")
-        return value
 
     return parse
 
@@ -109,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``ca-yolo bench`` argument parser."""
     p = command_parser("bench", DESCRIPTION)
     p.add_argument("--device", type=device_arg, default="cpu", help="cpu, cuda, cuda:N or N (= cuda:N; default cpu)")
-    p.add_argument("--threads", type=_int(1), default=None, help="torch / ONNX Runtime CPU threads (default: torch's)")
+    p.add_argument(
+        "--threads", type=int_at_least(1), default=None, help="torch / ONNX Runtime CPU threads (default: torch's)"
+    )
     p.add_argument("--out", type=Path, default=None, help="JSON output (default runs/bench/bench-<device>.json)")
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables as markdown here")
     p.add_argument(
@@ -118,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"subset of {','.join(PARTS)} (default {','.join(CPU_PARTS)} on a CPU, {','.join(GPU_PARTS)} on CUDA)",
     )
-    p.add_argument("--imgsz", type=_int(32, 32), default=640, help="image size for the layer shapes (640)")
+    p.add_argument("--imgsz", type=int_at_least(32, 32), default=640, help="image size for the layer shapes (640)")
     p.add_argument(
         "--sizes",
         type=_csv(int, 32, 32),
@@ -126,15 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="image sizes for whole-model latency at batch 1 (default 160,320,640)",
     )
     p.add_argument("--batches", type=_csv(int, 1), default=[1, 8], help="layer batch sizes (default 1,8)")
-    p.add_argument("--layer-repeats", type=_int(1), default=60, help="timed rounds per layer shape (default 60)")
+    p.add_argument(
+        "--layer-repeats", type=int_at_least(1), default=60, help="timed rounds per layer shape (default 60)"
+    )
     p.add_argument(
         "--layer-burst",
-        type=_int(1),
+        type=int_at_least(1),
         default=4,
         help="layer calls per candidate per round, the first untimed (default 4: steady state; 1: every call "
         "follows another candidate, allocator effects included)",
     )
-    p.add_argument("--model-repeats", type=_int(1), default=30, help="timed rounds per model family (default 30)")
+    p.add_argument(
+        "--model-repeats", type=int_at_least(1), default=30, help="timed rounds per model family (default 30)"
+    )
     p.add_argument(
         "--models",
         type=_csv(str),
@@ -143,9 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
         "all shipped; gpu part: yolov8-ca.yaml,yolo11-ca.yaml,yolo26-ca.yaml)",
     )
     p.add_argument("--train-models", type=_csv(str), default=["yolov8-ca.yaml"], help="CA YAMLs for throughput")
-    p.add_argument("--train-batch", type=_int(1), default=8, help="training batch size (default 8)")
-    p.add_argument("--train-imgsz", type=_int(32, 32), default=320, help="training image size (default 320)")
-    p.add_argument("--train-repeats", type=_int(1), default=8, help="timed training steps per model (default 8)")
+    p.add_argument("--train-batch", type=int_at_least(1), default=8, help="training batch size (default 8)")
+    p.add_argument("--train-imgsz", type=int_at_least(32, 32), default=320, help="training image size (default 320)")
+    p.add_argument(
+        "--train-repeats", type=int_at_least(1), default=8, help="timed training steps per model (default 8)"
+    )
     for g in GPU_FLAGS:
         default = ",".join(map(str, g.default))
         p.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ca_yolo.cli_args import int_at_least
 from ca_yolo.errors import check_output, command_parser, report
 
 _EPILOG = """examples:
@@ -26,21 +27,6 @@ def _add_convert_args(p: argparse.ArgumentParser, default_out: str) -> None:
         default="copy",
         help="how images reach the output: copy (default, safest), hardlink or symlink (no extra disk space)",
     )
-
-
-def _int_at_least(least: int):
-    """An argparse ``type``: an integer >= ``least``, else a usage error naming the value (exit 2)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {text!r}")
-        return value
-
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,17 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-decode", action="store_true", help="do not decode images (only check they exist)")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors too")
     p.add_argument(
-        "--max-listed", type=_int_at_least(1), default=20, help="files listed per kind of problem (default: 20)"
+        "--max-listed", type=int_at_least(1), default=20, help="files listed per kind of problem (default: 20)"
     )
 
     p = sub.add_parser("sample", help="make the synthetic sample dataset (deterministic, no download)")
     from .sample import DEFAULT_OUT, DEFAULTS
 
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT})")
-    p.add_argument("--seed", type=_int_at_least(0), default=DEFAULTS["seed"])
-    p.add_argument("--n-train", type=_int_at_least(1), default=DEFAULTS["n_train"])
-    p.add_argument("--n-val", type=_int_at_least(1), default=DEFAULTS["n_val"])
-    p.add_argument("--imgsz", type=_int_at_least(32), default=DEFAULTS["imgsz"])
+    p.add_argument("--seed", type=int_at_least(0), default=DEFAULTS["seed"])
+    p.add_argument("--n-train", type=int_at_least(1), default=DEFAULTS["n_train"])
+    p.add_argument("--n-val", type=int_at_least(1), default=DEFAULTS["n_val"])
+    p.add_argument("--imgsz", type=int_at_least(32), default=DEFAULTS["imgsz"])
     p.add_argument("--force", action="store_true", help="replace a different dataset at --out")
 
     p = sub.add_parser("gt", help="write COCO ground truth JSON for a split of any YOLO dataset")
