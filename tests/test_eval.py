@@ -22,6 +22,7 @@ from ca_yolo.evaluation import (
 )
 from ca_yolo.evaluation.cli import main as eval_main
 from ca_yolo.evaluation.dataset import read_labels
+from ca_yolo.evaluation.tide import format_tide_line, tide_errors
 
 
 def _direct_pycocotools(gt: dict, dets: list[dict], tmp: Path) -> list[float]:
@@ -161,6 +162,10 @@ def test_eval_cli_on_a_checkpoint(ca_run, tiny_data, tmp_path, capsys):
     direct = _direct_pycocotools(gt, dets, tmp_path)  # the saved detections reproduce the printed metrics
     assert [(-1.0 if v is None else v) for v in metrics["coco"].values()] == direct
     assert set(metrics["ultralytics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
+    # TIDE from the same detections (no second pass): what tide_errors gives on the saved file, printed in AP points
+    assert metrics["tide"] == json.loads(json.dumps(tide_errors(gt, dets)))
+    assert list(metrics["tide"]["dAP"]) == ["Cls", "Loc", "Both", "Dupe", "Bkg", "Missed", "FalsePos", "FalseNeg"]
+    assert format_tide_line(metrics["tide"]) in printed
 
 
 def _count_passes(monkeypatch) -> list[str]:

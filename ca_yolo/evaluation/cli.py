@@ -14,6 +14,7 @@ from ca_yolo.cli_args import (
 )
 from ca_yolo.errors import CaYoloError, check_output, report
 from ca_yolo.evaluation.cocoeval import format_coco_table
+from ca_yolo.evaluation.tide import format_tide_line
 from ca_yolo.evaluation.vocmetric import format_voc_line
 
 USAGE = """\
@@ -71,6 +72,7 @@ def main(argv: list[str]) -> int:
             device=None if args.get("device") is None else str(args["device"]),
             coco_gt=args.get("coco_gt"),
             ultralytics_val=_ULTRA[ultra],
+            tide=True,
             **settings,
         )
         if out is not None:
@@ -90,6 +92,7 @@ def main(argv: list[str]) -> int:
     )
     print(format_coco_table(result.coco))
     print(format_voc_line(result.voc))
+    print(format_tide_line(result.tide))
     u = result.ultralytics
     if u:
         print(f"Ultralytics' validator: mAP50 {u['mAP50']:.3f}  mAP50-95 {u['mAP50-95']:.3f}  (same pass)")

@@ -18,6 +18,7 @@ from ca_yolo.evaluation.cocogt import GroundTruth, ground_truth_for
 from ca_yolo.evaluation.dataset import DatasetError, check_images, read_split
 from ca_yolo.evaluation.perclass import per_class_ap
 from ca_yolo.evaluation.predict import to_coco_detections
+from ca_yolo.evaluation.tide import tide_errors
 from ca_yolo.evaluation.validator import ULTRALYTICS_KEYS, match_images, validator_pass
 from ca_yolo.evaluation.vocmetric import voc_metric
 
@@ -37,6 +38,8 @@ class EvalResult:
         images, detections, gt_objects: counts.
         gt_source: the GT JSON used, or "built from YOLO labels".
         per_class: class name -> COCO ``AP`` and ``AP50`` from the same COCOeval as ``coco``.
+        tide: TIDE's error contributions of the same detections (:func:`ca_yolo.evaluation.tide.tide_errors`),
+            when asked for; empty otherwise.
         detections_list: the COCO detections themselves (not in :meth:`summary`).
     """
 
@@ -48,6 +51,7 @@ class EvalResult:
     gt_source: str
     voc: dict = field(default_factory=dict)
     per_class: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    tide: dict = field(default_factory=dict)
     detections_list: list[dict] = field(default_factory=list, repr=False)
 
     def summary(self) -> dict:
@@ -77,6 +81,7 @@ def evaluate_checkpoint(
     max_det: int = 300,
     ultralytics_val: bool = True,
     gt: GroundTruth | None = None,
+    tide: bool = False,
 ) -> EvalResult:
     """Evaluate a trained detector on a split of a YOLO-format dataset, in one validator pass.
 
@@ -91,6 +96,8 @@ def evaluate_checkpoint(
         ultralytics_val: report Ultralytics' metrics of the pass (False leaves them out; the pass is
             the same).
         gt: a ready :class:`GroundTruth` for this split (skips reading labels again).
+        tide: also compute TIDE's error contributions from the same detections (``compare`` computes
+            them from the kept detections of every run instead).
 
     Raises:
         DatasetError: unusable dataset or GT; the model's classes do not match the dataset's; the
@@ -126,5 +133,6 @@ def evaluate_checkpoint(
         gt_source=str(gt.source) if gt.source else "built from YOLO labels",
         voc=voc_metric(gt.coco, dets, image_ids),
         per_class=per_class_ap(ev),
+        tide=tide_errors(gt.coco, dets, image_ids) if tide else {},
         detections_list=dets,
     )

@@ -194,3 +194,9 @@ def tide_errors(gt: dict, detections: list[dict], image_ids: list[int] | None = 
     counts["FalsePos"] = sum(1 for e in m.entries if e.kind != "TP")
     counts["FalseNeg"] = sum(1 for g in m.gt_class if g not in m.matched)
     return {"AP50": base, "dAP": dap, "counts": counts}
+
+
+def format_tide_line(tide: dict) -> str:
+    """One line of :func:`tide_errors`' result: the AP50 each error type costs, in AP points (x100)."""
+    parts = " ".join(f"{k} {100 * v:.2f}" for k, v in tide["dAP"].items())
+    return f"TIDE (dAP50, AP points gained by fixing each error type alone): {parts}"
