@@ -325,12 +325,13 @@ class CoordAtt(CoordAttBase):
         takes the biases in the same call, nothing is expanded over a batch. Larger maps and batches
         (memory-bound) sum along W and H and run the three convs as batched products.
         """
-        w1, b1, wg, bg, wgt = self._constants[:5]
+        # in inference_constants' order; the export-only 4-D weights are not needed here
+        w1, b1, wg, bg, wgt, _, cb1, _, _, _, _, w1c, wgc, bgf = self._constants
         form = active_form(x)
         if form == "triton":
             return _triton().fused_forward(x, w1, b1, wg, bg)
         if form == "torch":
-            return plain_fused_forward(x, self._constants[11], self._constants[6], *self._constants[12:14])
+            return plain_fused_forward(x, w1c, cb1, wgc, bgf)
         kernel = coord_att_kernel()
         if kernel and x.dtype == w1.dtype == torch.float32 and x.device.type == "cpu" and x.is_contiguous():
             if x.numel():
@@ -398,22 +399,14 @@ class CoordAtt(CoordAttBase):
         g_w = F.interpolate(g_w, scale_factor=(float(h), 1.0), mode="nearest")
         return x * (g_h * g_w)
 
-    def _forward_gpu(self, x: torch.Tensor, form: str) -> torch.Tensor:
-        """Training (and unfused eval) on a GPU: the gate network as conv modules (no products over expanded
-        weights); pooling and scaling as Triton kernels with one-pass backward kernels (form "triton") or as
-        the autograd functions the CPU uses (form "torch")."""
-        h = x.shape[2]
-        if form == "triton":
-            tk = _triton()
-            link = tk.GradLink() if x.requires_grad and torch.is_grad_enabled() else None
-            z = tk.pool_with_grad(x, link) if link else tk.pool(x)
-            g_h, g_w = self._gates_conv(z, h)
-            return tk.scale_with_grad(x, g_h.unsqueeze(3), g_w.unsqueeze(2), link)
-        if not torch.is_grad_enabled():
-            g_h, g_w = self._gates_conv(_pool(x), h)
-            return _scale(x, g_h.unsqueeze(3), g_w.unsqueeze(2))
-        g_h, g_w = self._gates_conv(_Pool.apply(x) if x.requires_grad else _pool(x), h)
-        return _Scale.apply(x, g_h.unsqueeze(3), g_w.unsqueeze(2))
+    def _forward_triton(self, x: torch.Tensor) -> torch.Tensor:
+        """Training (and unfused eval) in the GPU form "triton": pooling and scaling as Triton kernels with
+        one-pass backward kernels, the gate network as conv modules between them."""
+        tk = _triton()
+        link = tk.GradLink() if x.requires_grad and torch.is_grad_enabled() else None
+        z = tk.pool_with_grad(x, link) if link else tk.pool(x)
+        g_h, g_w = self._gates_conv(z, x.shape[2])
+        return tk.scale_with_grad(x, g_h.unsqueeze(3), g_w.unsqueeze(2), link)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scale x (B, C, H, W) by g_h * g_w; returns (B, C, H, W)."""
@@ -425,10 +418,12 @@ class CoordAtt(CoordAttBase):
             elif not torch.is_grad_enabled():
                 return self.forward_fused(x)
         form = None if _plain_ops_only() else active_form(x, self.training)
-        if form in ("triton", "torch"):
-            return self._forward_gpu(x, form)
+        if form == "triton":
+            return self._forward_triton(x)
+        # The GPU form "torch" runs the gate network as conv modules (no products over expanded weights).
+        gates = self._gates_conv if form == "torch" else self._gates
         if not torch.is_grad_enabled() or _plain_ops_only():
-            g_h, g_w = self.gates(x)
-            return _scale(x, g_h, g_w)
-        g_h, g_w = self._gates(_Pool.apply(x) if x.requires_grad else _pool(x), x.shape[2])
+            g_h, g_w = gates(_pool(x), x.shape[2])
+            return _scale(x, g_h.unsqueeze(3), g_w.unsqueeze(2))
+        g_h, g_w = gates(_Pool.apply(x) if x.requires_grad else _pool(x), x.shape[2])
         return _Scale.apply(x, g_h.unsqueeze(3), g_w.unsqueeze(2))
