@@ -178,10 +178,10 @@ def _is_channels_last(x: torch.Tensor) -> bool:
     return x.stride(1) == 1 and x.shape[1] > 1
 
 
-def pool(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """[mean_w(x) ; mean_h(x)] of x (B, C, H, W) -> (B, C, H + W), in ``dtype`` (default x's), summed in fp32."""
+def pool(x: torch.Tensor) -> torch.Tensor:
+    """[mean_w(x) ; mean_h(x)] of x (B, C, H, W) -> (B, C, H + W) in x's dtype, summed in fp32."""
     b, c, h, w = x.shape
-    z = torch.empty((b, c, h + w), dtype=dtype or x.dtype, device=x.device)
+    z = torch.empty((b, c, h + w), dtype=x.dtype, device=x.device)
     _launch_pool(x, z)
     return z
 
