@@ -59,33 +59,26 @@ static void sigmoid_(float *v, int64_t n) {
     }
 }
 
-/* Sum / dot product with 16 partial sums from 32 values on: vectorised without letting the compiler
- * reassociate. (8 partial sums from 8 values on was slower at W = 20: timed side by side.) */
-static float sum(const float *a, int64_t n) {
+/* Sum (mul = 0) or dot product with b (mul = 1) with 16 partial sums from 32 values on: vectorised without
+ * letting the compiler reassociate. (8 partial sums from 8 values on was slower at W = 20: timed side by side.)
+ * Always inlined with a constant mul, so each caller gets a loop without the test. */
+static inline __attribute__((always_inline)) float partial_sums(const float *a, const float *b, int64_t n,
+                                                                const int mul) {
     float s = 0.f;
     int64_t i = 0;
     if (n >= 32) {
         float acc[16] = {0};
         for (; i + 16 <= n; i += 16)
-            for (int k = 0; k < 16; ++k) acc[k] += a[i + k];
+            for (int k = 0; k < 16; ++k) acc[k] += mul ? a[i + k] * b[i + k] : a[i + k];
         for (int k = 0; k < 16; ++k) s += acc[k];
     }
-    for (; i < n; ++i) s += a[i];
+    for (; i < n; ++i) s += mul ? a[i] * b[i] : a[i];
     return s;
 }
 
-static float dot(const float *a, const float *b, int64_t n) {
-    float s = 0.f;
-    int64_t i = 0;
-    if (n >= 32) {
-        float acc[16] = {0};
-        for (; i + 16 <= n; i += 16)
-            for (int k = 0; k < 16; ++k) acc[k] += a[i + k] * b[i + k];
-        for (int k = 0; k < 16; ++k) s += acc[k];
-    }
-    for (; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
+static float sum(const float *a, int64_t n) { return partial_sums(a, NULL, n, 0); }
+
+static float dot(const float *a, const float *b, int64_t n) { return partial_sums(a, b, n, 1); }
 
 /* rows[h] = sum_w x[h, w] and cols[w] = sum_h x[h, w] of one channel (H, W), in one pass. */
 static void pool_channel(const float *xc, int64_t H, int64_t W, float *rows, float *cols) {
