@@ -31,7 +31,9 @@ def _comparison(tmp_path, with_files: bool = True):
             records.append(RunRecord(model=model, cfg=f"{model}.yaml", seed=seed, settings={},
                                      weights="weights/best.pt", epochs_trained=1, seconds=1.0, resumed=False,
                                      finished_at="t", coco={}))  # fmt: skip
-    plan = SimpleNamespace(runs=runs, names=["base", "ca"], baseline="base", config=SimpleNamespace(seeds=[0, 1]))
+    plan = SimpleNamespace(
+        runs=runs, names=["base", "ca"], baseline="base", challengers=["ca"], config=SimpleNamespace(seeds=[0, 1])
+    )
     return plan, records, GroundTruth(gt, {}, [1, 2])
 
 

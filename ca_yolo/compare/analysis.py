@@ -76,9 +76,7 @@ def tide_results(plan: Plan, tide: dict[tuple[str, int], dict]) -> dict:
             sm = summarize(vals) if vals else None
             models[m][e] = {"mean": sm.mean if sm else None, "std": sm.std if sm else None}
     differences = []
-    for m in plan.names:
-        if m == plan.baseline:
-            continue
+    for m in plan.challengers:
         for e in TIDE_ERRORS:
             a = {s: tide[m, s]["dAP"][e] for s in seeds if (m, s) in tide}
             b = {s: tide[plan.baseline, s]["dAP"][e] for s in seeds if (plan.baseline, s) in tide}
@@ -92,9 +90,7 @@ def tide_results(plan: Plan, tide: dict[tuple[str, int], dict]) -> dict:
 def bootstrap_results(plan: Plan, records: list[RunRecord], matches: dict, n_boot: int, boot_seed: int) -> list[dict]:
     """Paired val-image bootstrap of each model's mean difference to the baseline, with the dominant noise."""
     out = []
-    for m in plan.names:
-        if m == plan.baseline:
-            continue
+    for m in plan.challengers:
         seeds = [s for s in plan.config.seeds if (m, s) in matches and (plan.baseline, s) in matches]
         if not seeds:
             continue

@@ -51,6 +51,11 @@ class Plan:
     val_images: int
     class_names: list[str]
 
+    @property
+    def challengers(self) -> list[str]:
+        """The model names compared against the baseline, in plan order."""
+        return [m for m in self.names if m != self.baseline]
+
 
 def make_plan(config: CompareConfig, data: str | Path) -> Plan:
     """Check ``config`` against the dataset and models, and list its runs (seed-major order).

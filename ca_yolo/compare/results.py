@@ -91,9 +91,7 @@ def build_results(plan: Plan, records: list[RunRecord], measures: dict[str, dict
         models.append({"name": name, "cfg": cfg_path, **measures.get(name, {}), "metrics": metrics})
     differences = []
     base = by_model[plan.baseline]
-    for name in plan.names:
-        if name == plan.baseline:
-            continue
+    for name in plan.challengers:
         for key, _, _, label in metrics_for(voc):
             a = {s: metric_value(r, key) for s, r in by_model[name].items()}
             b = {s: metric_value(r, key) for s, r in base.items()}
