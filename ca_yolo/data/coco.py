@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,14 +79,20 @@ class _Item:
     lines: list[str]
 
 
+def _with_integer(entries: list, key: str, what: str, source: str, problems: Problems) -> Iterator[dict]:
+    """The entries that are objects with an integer ``key``; each other one goes to ``problems``."""
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get(key), int):
+            yield entry
+        else:
+            problems.add(source, f"{what} {str(entry)[:120]} has no integer {key}")
+
+
 def _split_items(ann_path: Path, img_dir: Path, problems: Problems, counts: dict) -> list[_Item]:
     """Check one split and build its label lines; bad images go to ``problems``."""
     data = load_instances(ann_path)
     images: dict[int, dict] = {}
-    for im in data["images"]:
-        if not isinstance(im, dict) or not isinstance(im.get("id"), int):
-            problems.add(ann_path.name, f"image entry {str(im)[:120]} has no integer id")
-            continue
+    for im in _with_integer(data["images"], "id", "image entry", ann_path.name, problems):
         try:
             iid, name, w, h = im["id"], str(im["file_name"]), float(im["width"]), float(im["height"])
         except (KeyError, TypeError, ValueError):
@@ -102,10 +109,7 @@ def _split_items(ann_path: Path, img_dir: Path, problems: Problems, counts: dict
             continue
         images[iid] = {"name": name, "w": w, "h": h, "lines": [], "bad": None}
     crowd = degenerate = mismatched_ids = 0
-    for a in data["annotations"]:
-        if not isinstance(a, dict) or not isinstance(a.get("image_id"), int):
-            problems.add(ann_path.name, f"annotation {str(a)[:120]} has no integer image_id")
-            continue
+    for a in _with_integer(data["annotations"], "image_id", "annotation", ann_path.name, problems):
         im = images.get(a["image_id"])
         if im is None:
             problems.add(ann_path.name, f"annotation {a.get('id')} refers to unknown image id {a.get('image_id')!r}")
