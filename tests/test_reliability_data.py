@@ -227,49 +227,68 @@ def _check(y: Path, capsys) -> tuple[int, list[str]]:
     return code, capsys.readouterr().out.splitlines()
 
 
-def test_check_finds_labels_placed_beside_the_images(tmp_path, capsys):
-    y = _yolo(tmp_path, {})
+def _labels_beside_images(root: Path) -> None:
     for split in ("train", "val"):
-        (tmp_path / "images" / split / "000000.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+        (root / "images" / split / "000000.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+
+
+def _png_beside_the_jpg(root: Path) -> None:
+    _jpeg(root / "images" / "train" / "000000.png", 32, 24)
+
+
+_NOT_INTEGER = "0 0.5 0.5 0.2 0.2\nnan 0.5 0.5 0.2 0.2\n1e999 0.5 0.5 0.2 0.2\n1.5 0.5 0.5 0.2 0.2\n0 nan 0.5 0.2 0.2\n"
+
+
+@pytest.mark.parametrize(
+    ("labels", "setup", "expected"),
+    [
+        pytest.param(
+            {},
+            _labels_beside_images,
+            [
+                "ERROR label files beside the images, where Ultralytics does not look: 2",
+                "  images/train/000000.txt  Ultralytics reads labels/train/000000.txt; move it there",
+                "  images/val/000000.txt  Ultralytics reads labels/val/000000.txt; move it there",
+                "WARNING split without a single box (every image is background): 2",
+                "  images/train  train split: 0 boxes found",
+                "  images/val  val split: 0 boxes found",
+                "2 error(s), 2 warning(s): FAILED",
+            ],
+            id="labels-placed-beside-the-images",
+        ),
+        pytest.param(
+            {"train": "0 0.5 0.5 0.2 0.2\n", "val": "1 0.5 0.5 0.2 0.2\n"},
+            _png_beside_the_jpg,
+            [
+                "ERROR label file shared by several images (Ultralytics gives each the same boxes): 1",
+                "  labels/train/000000.txt  for images/train/000000.jpg, images/train/000000.png",
+                "1 error(s), 0 warning(s): FAILED",
+            ],
+            id="one-label-file-shared-by-jpg-and-png",
+        ),
+        pytest.param(
+            {"train": _NOT_INTEGER, "val": "1 0.5 0.5 0.2 0.2\n"},
+            None,
+            [
+                "ERROR class id not an integer: 3",
+                "  labels/train/000000.txt:2  class id nan is not an integer",
+                "  labels/train/000000.txt:3  class id 1e999 is not an integer",
+                "  labels/train/000000.txt:4  class id 1.5 is not an integer",
+                "ERROR box outside [0,1]: 1",
+                "  labels/train/000000.txt:5  value nan is not a number",
+                "4 error(s), 0 warning(s): FAILED",
+            ],
+            id="non-integer-class-ids-and-nan-values-with-file-and-line",
+        ),
+    ],
+)
+def test_check_names_each_label_problem(tmp_path, capsys, labels, setup, expected):
+    y = _yolo(tmp_path, labels)
+    if setup is not None:
+        setup(tmp_path)
     code, out = _check(y, capsys)
     assert code == 1
-    assert out[3:] == [
-        "ERROR label files beside the images, where Ultralytics does not look: 2",
-        "  images/train/000000.txt  Ultralytics reads labels/train/000000.txt; move it there",
-        "  images/val/000000.txt  Ultralytics reads labels/val/000000.txt; move it there",
-        "WARNING split without a single box (every image is background): 2",
-        "  images/train  train split: 0 boxes found",
-        "  images/val  val split: 0 boxes found",
-        "2 error(s), 2 warning(s): FAILED",
-    ]
-
-
-def test_check_finds_one_label_file_shared_by_jpg_and_png(tmp_path, capsys):
-    y = _yolo(tmp_path, {"train": "0 0.5 0.5 0.2 0.2\n", "val": "1 0.5 0.5 0.2 0.2\n"})
-    _jpeg(tmp_path / "images" / "train" / "000000.png", 32, 24)
-    code, out = _check(y, capsys)
-    assert code == 1
-    assert out[3:] == [
-        "ERROR label file shared by several images (Ultralytics gives each the same boxes): 1",
-        "  labels/train/000000.txt  for images/train/000000.jpg, images/train/000000.png",
-        "1 error(s), 0 warning(s): FAILED",
-    ]
-
-
-def test_check_names_non_integer_class_ids_and_nan_values_with_file_and_line(tmp_path, capsys):
-    text = "0 0.5 0.5 0.2 0.2\nnan 0.5 0.5 0.2 0.2\n1e999 0.5 0.5 0.2 0.2\n1.5 0.5 0.5 0.2 0.2\n0 nan 0.5 0.2 0.2\n"
-    y = _yolo(tmp_path, {"train": text, "val": "1 0.5 0.5 0.2 0.2\n"})
-    code, out = _check(y, capsys)
-    assert code == 1
-    assert out[3:] == [
-        "ERROR class id not an integer: 3",
-        "  labels/train/000000.txt:2  class id nan is not an integer",
-        "  labels/train/000000.txt:3  class id 1e999 is not an integer",
-        "  labels/train/000000.txt:4  class id 1.5 is not an integer",
-        "ERROR box outside [0,1]: 1",
-        "  labels/train/000000.txt:5  value nan is not a number",
-        "4 error(s), 0 warning(s): FAILED",
-    ]
+    assert out[3:] == expected
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig"])
