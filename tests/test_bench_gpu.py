@@ -114,6 +114,13 @@ def test_gpu_flags_need_their_value_counts(flag, value, message, tmp_path):
         check_args(args)
 
 
+def test_gpu_forms_flag_names_forms_of_the_device(tmp_path):
+    args = build_parser().parse_args(["--parts", "gpu", "--gpu-forms", "pytorch,triton", "--out", str(tmp_path / "x")])
+    offered = ",".join(inference_forms("cpu"))
+    with pytest.raises(UsageError, match=re.escape(f"unknown --gpu-forms triton; on cpu choose from {offered}")):
+        check_args(args)
+
+
 def test_cuda_forms_are_the_gpu_forms_that_can_run():
     from ca_yolo.nn.gpu_forms import GPU_FORMS, triton_available
 
@@ -125,15 +132,16 @@ def test_cuda_forms_are_the_gpu_forms_that_can_run():
 
 @pytest.mark.slow
 def test_gpu_part_on_cpu_writes_rows_per_form_skips_and_markdown(tmp_path, capsys):
-    """One family, tiny settings: every row, form, profile and parity entry is there; CUDA-only parts say why not."""
+    """One family, tiny settings, the last form the CPU offers (--gpu-forms): every row, form, profile and parity
+    entry is there; CUDA-only parts say why not."""
     out, md = tmp_path / "gpu.json", tmp_path / "gpu.md"
+    forms = list(inference_forms("cpu"))[-1:]
     argv = ["--parts", "gpu", "--models", "yolov8-ca.yaml", *TINY, "--out", str(out), "--markdown", str(md)]
-    assert main(argv) == 0
+    assert main([*argv, "--gpu-forms", forms[0]]) == 0
     result = json.loads(out.read_text())
     assert "targets" not in result  # measurements only
     g = result["gpu"]
-    forms = list(inference_forms("cpu"))
-    assert g["meta"]["forms"] == forms and g["meta"]["default_form"] == forms[0]
+    assert g["meta"]["forms"] == forms and g["meta"]["default_form"] == default_form("cpu")
     assert (g["meta"]["device"], g["meta"]["cuda"], g["meta"]["cudnn"]) == ("cpu", None, None)
     assert [r["row"] for r in g["rows"]] == [s.label for s in gpu.row_specs((64, 32), (2, 2), (1, 1, 1), (1, 1, 1))]
     for r in g["rows"]:

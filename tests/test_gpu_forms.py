@@ -180,6 +180,54 @@ def test_importing_ca_yolo_does_not_import_triton():
     assert out.strip() == "False"
 
 
+@pytest.mark.parametrize(
+    "config",
+    [tk.KernelConfig(tile=1024, gate_positions=32, gate_tile=2048), tk.KernelConfig(tile=8192, gate_positions=4)],
+    ids=["small-tiles", "large-tiles"],
+)
+def test_kernel_configs_keep_the_maths(config, monkeypatch):
+    """The tile and block settings a probe may sweep change how work is split, never the result."""
+    monkeypatch.setattr(tk, "CONFIG", config)
+    for shape in [(2, 40, 12, 10), (1, 72, 3, 33)]:  # rows split over several tiles; channels over gate blocks
+        m = randomise(CoordAtt(shape[1])).eval()
+        x = torch.randn(shape)
+        ref = reference_coord_att(m, x, training=False)
+        m = m.fuse().to(DEVICE)
+        for channels_last in (False, True):
+            with torch.no_grad(), forced_on_cpu(), gpu_form("triton"):
+                y = m(_layout(x.to(DEVICE), channels_last))
+            assert _rel(y.cpu(), ref) <= 1e-5, (shape, channels_last)
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+def test_cuda_direct_launches_match_tritons_own_launches(monkeypatch):
+    """After a key's first call the kernels launch without Triton's binding: same results, bit for bit, for
+    another shape, a 16-byte-misaligned input (another key) and inside a CUDA graph."""
+    torch.manual_seed(0)
+    m = randomise(CoordAtt(64)).eval().fuse().cuda().half()
+    aligned = torch.randn(2, 64, 20, 20, device="cuda", dtype=torch.float16)
+    misaligned = torch.randn(2 * 64 * 20 * 20 + 1, device="cuda", dtype=torch.float16)[1:].view(2, 64, 20, 20)
+    other = torch.randn(1, 64, 9, 13, device="cuda", dtype=torch.float16)
+    inputs = [aligned, misaligned, other, aligned.contiguous(memory_format=torch.channels_last)]
+    with torch.inference_mode(), gpu_form("triton"):
+        monkeypatch.setattr(tk, "DIRECT_LAUNCH", False)
+        want = [m(x) for x in inputs]
+        monkeypatch.setattr(tk, "DIRECT_LAUNCH", True)
+        first = [m(x) for x in inputs]  # compiles or finds each key's binary through Triton's path
+        again = [m(x) for x in inputs]  # direct launches
+        assert len(tk._launch_pool_kernel.binaries) >= len(inputs)  # one key per input at least
+        graph, static = torch.cuda.CUDAGraph(), aligned.clone()
+        torch.cuda.synchronize()
+        with torch.cuda.graph(graph):
+            out = m(static)
+        static.copy_(misaligned)  # new data in the captured buffer: the replayed direct launches must see it
+        graph.replay()
+        torch.cuda.synchronize()
+    for w, a, b in zip(want, first, again):
+        assert torch.equal(w, a) and torch.equal(w, b)
+    assert torch.equal(out, want[1])
+
+
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("form", ["triton", "torch"])
 def test_cuda_whole_model_fused_parity(form):

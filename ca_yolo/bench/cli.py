@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=list(g.default),
             help=f"gpu part: {g.help} (default {default})",
         )
+    p.add_argument(
+        "--gpu-forms",
+        type=_csv(str),
+        default=None,
+        help="gpu part: CoordAtt forms to time, e.g. triton,torch (on CUDA: triton, torch, generic; on a CPU: kernel, "
+        "pytorch; default every one that runs there)",
+    )
     p.add_argument("--half", action="store_true", help="GPU only: layer and PyTorch model timings in float16")
     p.add_argument(
         "--no-kernel",
@@ -301,7 +308,7 @@ def _run(args: argparse.Namespace, log) -> dict:
 
         specs = gpu.row_specs(*(tuple(getattr(args, f"gpu_{g.name}")) for g in GPU_FLAGS))
         gpu_pairs = models.ca_model_pairs(args.models or list(gpu.DEFAULT_MODELS))
-        result["gpu"] = gpu.bench_gpu(gpu_pairs, specs, args.device, log)
+        result["gpu"] = gpu.bench_gpu(gpu_pairs, specs, args.device, log, form_names=args.gpu_forms)
     if "train" in args.parts:
         train_pairs = models.ca_model_pairs(args.train_models)
         result["train"] = train_throughput.bench_train(
@@ -338,6 +345,15 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if args.half and args.device == "cpu":
         raise UsageError("--half needs a CUDA device (half precision on CPU is not a deployment target)")
+    if args.gpu_forms is not None:
+        from ca_yolo.bench.models import inference_forms
+
+        offered = list(inference_forms(args.device))
+        unknown = [f for f in args.gpu_forms if f not in offered]
+        if unknown:
+            raise UsageError(
+                f"unknown --gpu-forms {','.join(unknown)}; on {args.device} choose from {','.join(offered)}"
+            )
     for g in GPU_FLAGS:
         values = getattr(args, f"gpu_{g.name}")
         if len(values) != len(g.default):

@@ -221,7 +221,7 @@ def _on(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.benchmark = before
 
 
-def gpu_meta(device: str) -> dict:
+def gpu_meta(device: str, forms: list[str] | None = None) -> dict:
     """Versions and forms of this run: ``{"device", "cuda", "cudnn", "triton", "forms", "default_form"}``
     (``cuda``/``cudnn`` None on a CPU, ``triton`` None where it is not installed)."""
     try:
@@ -236,7 +236,7 @@ def gpu_meta(device: str) -> dict:
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "triton": triton_version,
-        "forms": list(inference_forms(device)),
+        "forms": forms if forms is not None else list(inference_forms(device)),
         "default_form": default_form(device),
     }
 
@@ -248,6 +248,7 @@ def bench_gpu(
     log: Callable[[str], None] = print,
     profile_batches: tuple[int, ...] | None = None,
     parity_imgsz: int | None = None,
+    form_names: list[str] | None = None,
 ) -> dict:
     """The whole GPU part: rows, per-layer profile and fused-form parity for each (CA, baseline) pair.
 
@@ -260,6 +261,8 @@ def bench_gpu(
             1 and the large inference batch of ``specs``.
         parity_imgsz: height of the parity input (width 64 px less, at least 32); default the smallest
             image size of ``specs``.
+        form_names: the CoordAtt forms to time (default every one that runs on ``device``); the profile
+            runs the default form where it is among them, else the first.
 
     Returns:
         ``{"meta": gpu_meta(device), "rows": [bench_row...], "profile": [...], "parity": [...], "errors":
@@ -274,8 +277,9 @@ def bench_gpu(
     if profile_batches is None:
         profile_batches = tuple(sorted({1, *(s.batch for s in eager)}))
     parity_imgsz = parity_imgsz or min(s.imgsz for s in specs)
-    out: dict = {"meta": gpu_meta(device), "rows": [], "profile": [], "parity": [], "errors": []}
-    forms = inference_forms(dev)
+    forms = {k: v for k, v in inference_forms(dev).items() if form_names is None or k in form_names}
+    profiled = default_form(dev) if default_form(dev) in forms else next(iter(forms))
+    out: dict = {"meta": gpu_meta(device, list(forms)), "rows": [], "profile": [], "parity": [], "errors": []}
     with _on(dev):
         timing = {"sync": torch.cuda.synchronize, "clock": cuda_event_clock()} if cuda else {}
         for ca, base in pairs:
@@ -286,12 +290,12 @@ def bench_gpu(
                 log(f"gpu {base} vs {ca} {spec.label}: {_row_line(row)}")
             for batch in profile_batches:
                 try:
-                    prof = layer_profile(fam.fused("ca", True), batch, main, forms[default_form(dev)])
+                    prof = layer_profile(fam.fused("ca", True), batch, main, forms[profiled])
                 except Exception as e:  # as for rows: report it, go on with the rest
                     out["errors"].append(f"profile {ca} bs{batch}: {_error(e)}")
                     log(f"gpu profile {ca} bs{batch} failed: {_error(e)}")
                     continue
-                out["profile"].append({"model": ca, "form": default_form(dev), **prof})
+                out["profile"].append({"model": ca, "form": profiled, **prof})
                 log(
                     f"gpu profile {ca} fp16 bs{batch} {main}px: {prof['layers_count']} CA layers, "
                     + _profile_line(prof)

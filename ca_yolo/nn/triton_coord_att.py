@@ -29,22 +29,107 @@ interpreter, which is how the test suite checks them without a GPU.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import torch
 import triton
 import triton.language as tl
 from torch.autograd.function import once_differentiable
+from triton.runtime import driver
 
-# Elements per program tile: large enough to keep the memory system busy, small enough for registers.
-_TILE = 4096
-# The gate-gradient kernel keeps five tile-sized arrays live; 8 warps (16 elements a thread each) keep
-# them in registers. The other kernels hold two or three and run with Triton's default 4.
-_GRAD_WARPS = 8
+try:
+    from triton import knobs as _knobs
+except ImportError:  # Triton before 3.4: no direct launches (see _direct_launch_supported)
+    _knobs = None
+
+
+@dataclasses.dataclass
+class KernelConfig:
+    """Tile sizes and warp counts of the kernels; the defaults were chosen for an H100/H200-class GPU.
+
+    Attributes:
+        tile: elements per program tile of the pooling, scaling and gate-gradient kernels: large enough
+            to keep the memory system busy, small enough for registers.
+        gate_positions: H + W positions per program of the gate kernel.
+        gate_tile: elements of the gate kernel's (mip, channels, positions) products per step; with
+            ``gate_positions`` it sets how many channels one step reduces over, so the number of serial
+            steps (what a batch-1 call waits for) is C * mip * gate_positions / gate_tile.
+        grad_warps: warps of the gate-gradient kernel, which keeps five tile-sized arrays live (8 warps:
+            16 elements a thread each, in registers); the other kernels hold two or three and use 4.
+    """
+
+    tile: int = 4096
+    gate_positions: int = 8
+    gate_tile: int = 8192
+    grad_warps: int = 8
+
+
+#: The configuration every call reads; a probe may change it between calls.
+CONFIG = KernelConfig()
+
+#: Launch compiled kernels directly after their first call (see :class:`_Launcher`); False: always Triton's own path.
+DIRECT_LAUNCH = True
+
+
+@functools.cache
+def _direct_launch_supported() -> bool:
+    """Whether this Triton's compiled-kernel launcher takes the calling convention :class:`_Launcher` uses.
+
+    Read in Triton 3.6 and 3.8 (``JITFunction.run``): ``kernel.run(grid x, y, z, stream, function,
+    packed_metadata, launch_metadata, enter_hook, exit_hook, *all bound arguments)``.
+    """
+    try:
+        major, minor = (int(p) for p in triton.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    return _knobs is not None and (3, 6) <= (major, minor) <= (3, 8)
+
+
+class _Launcher:
+    """Launches one ``@triton.jit`` kernel; after the first call for an argument key, without Triton's per-call work.
+
+    Triton's ``kernel[grid](*args)`` binds the arguments, derives their specialisation and a cache key
+    and checks the kernel's globals on every call: 20-40 us of host time per launch on the H200 host
+    we measured (a tiny PyTorch op: 8-13 us), which is what an eager batch-1 forward waits for. The
+    key here is the arguments themselves, with each tensor replaced by its dtype and 16-byte alignment:
+    everything Triton specialises on (dtypes, pointer alignment, integer values) is in it, so the
+    binary found for a key is the one Triton would pick. Triton's own path is used for the first call
+    of a key (it compiles), under Triton's interpreter, with launch hooks set (profilers), with
+    :data:`DIRECT_LAUNCH` off, and on Triton versions whose launcher was not read.
+    """
+
+    def __init__(self, kernel, warps: str | None = None):
+        """``warps``: the :class:`KernelConfig` field with this kernel's warp count (None: Triton's default)."""
+        self.kernel, self.warps, self.binaries = kernel, warps, {}
+
+    def __call__(self, grid: tuple[int, int, int], *args) -> None:
+        """Launch on ``grid`` with every kernel parameter given positionally, constexprs included."""
+        warps = None if self.warps is None else getattr(CONFIG, self.warps)
+        direct = DIRECT_LAUNCH and args[0].is_cuda and _direct_launch_supported()
+        if direct:
+            hooks = _knobs.runtime
+            direct = hooks.launch_enter_hook is None and hooks.launch_exit_hook is None
+        if direct:
+            device = driver.active.get_current_device()
+            key = (
+                device,
+                warps,
+                *[(a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else a for a in args],
+            )
+            binary = self.binaries.get(key)
+            if binary is not None:
+                stream = driver.active.get_current_stream(device)
+                binary.run(*grid, stream, binary.function, binary.packed_metadata, None, None, None, *args)
+                return
+        options = {} if warps is None else {"num_warps": warps}
+        binary = self.kernel[grid](*args, **options)
+        if direct and getattr(binary, "function", None) is not None:
+            self.binaries[key] = binary
 
 
 @functools.lru_cache(maxsize=256)
-def _map_tiles(c: int, h: int, w: int, channels_last: bool) -> tuple[int, int, int]:
+def _map_tiles(c: int, h: int, w: int, channels_last: bool, tile: int) -> tuple[int, int, int]:
     """(BLOCK_C, BLOCK_H, BLOCK_W) for a walk over whole rows of a (C, H, W) map.
 
     Rows are whole (BLOCK_W >= W) so column sums never leave registers. Contiguous maps fill a tile
@@ -54,11 +139,11 @@ def _map_tiles(c: int, h: int, w: int, channels_last: bool) -> tuple[int, int, i
     """
     bw = triton.next_power_of_2(w)
     if channels_last:
-        bc = min(triton.next_power_of_2(c), max(1, _TILE // bw), 64)
-        bh = min(triton.next_power_of_2(h), max(1, _TILE // (bw * bc)))
+        bc = min(triton.next_power_of_2(c), max(1, tile // bw), 64)
+        bh = min(triton.next_power_of_2(h), max(1, tile // (bw * bc)))
     else:
-        bh = min(triton.next_power_of_2(h), max(1, _TILE // bw))
-        bc = min(triton.next_power_of_2(c), max(1, _TILE // (bw * bh)))
+        bh = min(triton.next_power_of_2(h), max(1, tile // bw))
+        bc = min(triton.next_power_of_2(c), max(1, tile // (bw * bh)))
     return bc, bh, bw
 
 
@@ -174,6 +259,21 @@ def _scale_grads_kernel(
     tl.store(dgw_ptr + (b * C + c).to(tl.int64)[:, None] * W + w[None, :], cols, mask=cm[:, None] & wm[None, :])
 
 
+_launch_pool_kernel = _Launcher(_pool_kernel)
+_launch_gates_kernel = _Launcher(_gates_kernel)
+_launch_scale_kernel = _Launcher(_scale_kernel)
+_launch_scale_grads_kernel = _Launcher(_scale_grads_kernel, warps="grad_warps")
+
+
+@functools.lru_cache(maxsize=256)
+def _gate_blocks(c: int, mip: int, positions: int, tile: int) -> tuple[int, int, int]:
+    """(MIP_P, BLOCK_K, BLOCK_L) of the gate kernel: mip padded to a power of two, channels per step, positions."""
+    mip_p = max(2, triton.next_power_of_2(mip))
+    block_l = max(1, positions)
+    block_k = max(1, min(triton.next_power_of_2(c), tile // (mip_p * block_l)))
+    return mip_p, block_k, block_l
+
+
 def _is_channels_last(x: torch.Tensor) -> bool:
     return x.stride(1) == 1 and x.shape[1] > 1
 
@@ -189,8 +289,8 @@ def pool(x: torch.Tensor) -> torch.Tensor:
 def _launch_pool(x: torch.Tensor, z: torch.Tensor) -> None:
     """The pooling kernel from x (B, C, H, W) into the first B * C * (H + W) elements of z."""
     b, c, h, w = x.shape
-    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
-    _pool_kernel[(triton.cdiv(c, bc), b)](x, z, c, h, w, *x.stride(), bc, bh, bw)
+    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x), CONFIG.tile)
+    _launch_pool_kernel((triton.cdiv(c, bc), b, 1), x, z, c, h, w, *x.stride(), bc, bh, bw)
 
 
 def gates(ws: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor, h: int) -> None:
@@ -202,11 +302,9 @@ def gates(ws: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor
     """
     _, bsz, c, length = ws.shape
     mip = w1.shape[0]
-    mip_p = max(2, triton.next_power_of_2(mip))
-    block_l = 32 if mip_p <= 8 else 16
-    block_k = max(1, min(triton.next_power_of_2(c), 8192 // (mip_p * block_l), 32))
+    mip_p, block_k, block_l = _gate_blocks(c, mip, CONFIG.gate_positions, CONFIG.gate_tile)
     grid = (triton.cdiv(length, block_l), triton.cdiv(c, block_k), bsz)
-    _gates_kernel[grid](ws, w1, b1, wg, bg, c, h, length, mip, mip_p, block_k, block_l)
+    _launch_gates_kernel(grid, ws, w1, b1, wg, bg, c, h, length, mip, mip_p, block_k, block_l)
 
 
 def scale(
@@ -230,9 +328,10 @@ def scale(
     """
     b, c, h, w = x.shape
     out = torch.empty_like(x, dtype=out_dtype or x.dtype)
-    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
+    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x), CONFIG.tile)
     nhb = triton.cdiv(h, bh)
-    _scale_kernel[(triton.cdiv(c, bc) * nhb, b)](
+    _launch_scale_kernel(
+        (triton.cdiv(c, bc) * nhb, b, 1),
         x, out, g_h, g_w, x if add is None else add, c, h, w, nhb, *x.stride(), *out.stride(),
         g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), gw_offset, 1.0 / w, 1.0 / h,
         add is not None, bc, bh, bw,
@@ -247,10 +346,11 @@ def scale_grads(
     b, c, h, w = x.shape
     dgh = torch.empty((b, c, h, 1), dtype=g_h.dtype, device=x.device)
     dgw = torch.empty((b, c, 1, w), dtype=g_w.dtype, device=x.device)
-    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x))
-    _scale_grads_kernel[(triton.cdiv(c, bc), b)](
+    bc, bh, bw = _map_tiles(c, h, w, _is_channels_last(x), CONFIG.tile)
+    _launch_scale_grads_kernel(
+        (triton.cdiv(c, bc), b, 1),
         grad, x, g_h, g_w, dgh, dgw, c, h, w, grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3),
-        *x.stride(), g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), bc, bh, bw, num_warps=_GRAD_WARPS,
+        *x.stride(), g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), bc, bh, bw,
     )  # fmt: skip
     return dgh, dgw
 
