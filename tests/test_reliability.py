@@ -249,18 +249,6 @@ def test_attn_failing_midway_removes_the_figures_it_wrote(ca_run, tmp_path, monk
 
 
 @pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["conf=abc"], "conf=abc must be a number"),
-        (["batch=1.5"], "batch=1.5 must be an integer"),
-    ],
-)
-def test_eval_bad_numbers_name_the_key(tiny_data, argv, message, capsys):
-    assert eval_main(["model=x.pt", f"data={tiny_data}", *argv]) == 2
-    assert capsys.readouterr().err.strip() == f"ca-yolo eval: error: {message}"
-
-
-@pytest.mark.parametrize(
     "arg, message",
     [
         ("iou=2", "bad Ultralytics setting: 'iou=2' is an invalid value. Valid 'iou' values are between 0.0 and 1.0."),

@@ -51,9 +51,14 @@ def _run(argv: list[str], capsys) -> tuple[int, str]:
         (["train", "model=yolov8n.yaml", "workers=-1"], "workers=-1 must be an integer >= 0"),
         (["val", "model=x.pt", "imgsz=-64"], "imgsz=-64 must be a positive integer (pixels) or two of them"),
         (["predict", "model=x.pt", "batch=-3"], "batch=-3 must be an integer >= 1"),
+        (["eval", "model=x.pt", "data=y.yaml", "conf=abc"], "conf=abc must be a number"),
+        (["eval", "model=x.pt", "data=y.yaml", "batch=1.5"], "batch=1.5 must be an integer"),
+        (["predict", "model="], "model= has no value: give a checkpoint (.pt) or a model YAML"),
+        (["train", "model=yolov8n.yaml", "data="], "data= has no value: give a data YAML"),
+        (["val", "model=x.pt", "name="], "name= has no value"),
     ],
 )
-def test_bad_sizes_and_counts_are_usage_errors(tmp_path, monkeypatch, capsys, argv, message):
+def test_bad_or_empty_values_are_usage_errors(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
     code, err = _run(argv, capsys)
     assert (code, err) == (2, f"ca-yolo {argv[0]}: error: {message}")
@@ -269,20 +274,6 @@ def test_mistyped_command_suggests_ours_not_an_ultralytics_setting(capsys):
         "ca-yolo compar: error: 'compar' is not a command; did you mean 'ca-yolo compare'? "
         "('ca-yolo --help' lists them)",
     )
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["predict", "model="], "model= has no value: give a checkpoint (.pt) or a model YAML"),
-        (["train", "model=yolov8n.yaml", "data="], "data= has no value: give a data YAML"),
-        (["val", "model=x.pt", "name="], "name= has no value"),
-    ],
-)
-def test_empty_value_is_one_line(tmp_path, monkeypatch, capsys, argv, message):
-    monkeypatch.chdir(tmp_path)
-    code, err = _run(argv, capsys)
-    assert (code, err) == (2, f"ca-yolo {argv[0]}: error: {message}")
 
 
 def test_missing_asset_offline_asks_for_a_local_file_without_downloading(tmp_path, monkeypatch, capsys):
