@@ -28,11 +28,17 @@ def _dets(items: list[tuple]) -> list[dict]:
     return [{"image_id": i, "category_id": c, "bbox": b, "score": s} for i, c, b, s in items]
 
 
+def _one_class_metric(boxes: list[tuple], items: list[tuple]) -> dict:
+    """:func:`voc_metric` of one class "a": ground-truth ``boxes`` as in :func:`_gt`, detections as in :func:`_dets`."""
+    return voc_metric(_gt(boxes, names=("a",)), _dets(items))
+
+
 def test_known_answer_tp_fp_tp():
     # 2 objects; detections by score: TP, FP (no overlap), TP -> recall .5 .5 1, precision 1 .5 2/3
-    gt = _gt([(1, 1, [0, 0, 10, 10], 0), (1, 1, [20, 20, 10, 10], 0)], names=("a",))
-    dets = _dets([(1, 1, [0, 0, 10, 10], 0.9), (1, 1, [50, 50, 5, 5], 0.8), (1, 1, [20, 20, 10, 10], 0.7)])
-    m = voc_metric(gt, dets)
+    objects = [(1, 1, [0, 0, 10, 10], 0), (1, 1, [20, 20, 10, 10], 0)]
+    m = _one_class_metric(
+        objects, [(1, 1, [0, 0, 10, 10], 0.9), (1, 1, [50, 50, 5, 5], 0.8), (1, 1, [20, 20, 10, 10], 0.7)]
+    )
     assert m["mAP50_all"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
     assert m["mAP50_07"] == pytest.approx((6 * 1 + 5 * 2 / 3) / 11)
     assert m["classes"]["a"] == {
@@ -43,14 +49,14 @@ def test_known_answer_tp_fp_tp():
 
 
 def test_difficult_objects_are_ignored_duplicates_are_false_positives():
-    gt = _gt([(1, 1, [0, 0, 10, 10], 0), (1, 1, [30, 30, 10, 10], 1)], names=("a",))
+    objects = [(1, 1, [0, 0, 10, 10], 0), (1, 1, [30, 30, 10, 10], 1)]
     # a detection of the difficult object counts for nothing; a second hit on the same object is a FP
-    dets = _dets([(1, 1, [30, 30, 10, 10], 0.95), (1, 1, [0, 0, 10, 10], 0.9), (1, 1, [0, 0, 10, 10], 0.8)])
-    m = voc_metric(gt, dets)
+    dets = [(1, 1, [30, 30, 10, 10], 0.95), (1, 1, [0, 0, 10, 10], 0.9), (1, 1, [0, 0, 10, 10], 0.8)]
+    m = _one_class_metric(objects, dets)
     assert m["classes"]["a"]["positives"] == 1
     assert m["mAP50_all"] == pytest.approx(1.0) and m["mAP50_07"] == pytest.approx(1.0)
     # the difficult object found alone does not raise recall: AP stays 0
-    assert voc_metric(gt, dets[:1])["mAP50_all"] == 0.0
+    assert _one_class_metric(objects, dets[:1])["mAP50_all"] == 0.0
 
 
 def test_iou_must_exceed_one_half_and_classes_without_objects_are_left_out_of_the_mean():
