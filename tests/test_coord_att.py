@@ -50,14 +50,19 @@ def randomise(m: CoordAtt) -> CoordAtt:
     return m
 
 
+def random_layer_and_input(shape: tuple[int, int, int, int], training: bool = False) -> tuple[CoordAtt, torch.Tensor]:
+    """A randomised CoordAtt for ``shape``'s channels in training or eval mode, and a random input of ``shape``."""
+    m = randomise(CoordAtt(shape[1])).train(training)
+    return m, torch.randn(shape)
+
+
 @pytest.mark.parametrize("shape", [(2, 64, 7, 11), (3, 16, 20, 5), (2, 40, 1, 1), (1, 32, 1, 9)])
 @pytest.mark.parametrize("training", [False, True])
 def test_matches_paper_equations(shape, training):
     b, c, h, w = shape
     if training and b * (h + w) < 2:
         pytest.skip("BatchNorm needs more than one value per channel in training")
-    m = randomise(CoordAtt(c)).train(training)
-    x = torch.randn(shape)
+    m, x = random_layer_and_input(shape, training)
     expected = reference_coord_att(m, x, training)
     with torch.set_grad_enabled(training):
         out = m(x.requires_grad_(training))
@@ -66,8 +71,7 @@ def test_matches_paper_equations(shape, training):
 
 
 def test_eval_in_place_path_equals_autograd_path():
-    m = randomise(CoordAtt(24)).eval()
-    x = torch.randn(2, 24, 9, 6)
+    m, x = random_layer_and_input((2, 24, 9, 6))
     with torch.no_grad():
         fast = m(x)
     slow = m(x.clone().requires_grad_(True))

@@ -12,7 +12,7 @@ import os
 
 import pytest
 import torch
-from test_coord_att import randomise, reference_coord_att
+from test_coord_att import random_layer_and_input, randomise, reference_coord_att
 
 from ca_yolo import CoordAtt
 
@@ -29,8 +29,7 @@ def _fresh_dynamo():
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("training", [False, True])
 def test_compiled_matches_paper_equations(backend, training):
-    m = randomise(CoordAtt(32)).train(training)
-    x = torch.randn(2, 32, 9, 7)
+    m, x = random_layer_and_input((2, 32, 9, 7), training)
     expected = reference_coord_att(m, x, training)
     compiled = torch.compile(m, backend=backend, fullgraph=True)
     with torch.set_grad_enabled(training):
@@ -40,8 +39,7 @@ def test_compiled_matches_paper_equations(backend, training):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_compiled_gradients_equal_eager_gradients(backend):
-    m = randomise(CoordAtt(24)).train()
-    x = torch.randn(3, 24, 6, 10)
+    m, x = random_layer_and_input((3, 24, 6, 10), training=True)
     grad = torch.randn_like(x)
 
     def grads(module):
@@ -96,8 +94,7 @@ def test_custom_backward_handles_channels_last_and_mixed_precision_gates():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 @pytest.mark.parametrize("training", [False, True])
 def test_half_precision_on_gpu_matches_paper_equations(training):
-    m = randomise(CoordAtt(64)).train(training)
-    x = torch.randn(2, 64, 20, 16)
+    m, x = random_layer_and_input((2, 64, 20, 16), training)
     expected = reference_coord_att(m, x, training)
     with torch.set_grad_enabled(training):
         out = m.cuda().half()(x.cuda().half().requires_grad_(training))
@@ -109,8 +106,7 @@ def test_half_precision_on_gpu_matches_paper_equations(training):
 
 def test_gates_are_what_forward_applies():
     """``gates(x)`` (used by the attention figures) returns exactly the gates forward multiplies by."""
-    m = randomise(CoordAtt(16)).eval()
-    x = torch.randn(2, 16, 7, 9)
+    m, x = random_layer_and_input((2, 16, 7, 9))
     with torch.no_grad():
         g_h, g_w = m.gates(x)
         assert g_h.shape == (2, 16, 7, 1) and g_w.shape == (2, 16, 1, 9)
