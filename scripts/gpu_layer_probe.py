@@ -1,23 +1,42 @@
-"""Where a fused CoordAtt layer's time goes on a GPU: per form, the host time per call (launch overhead, what
-batch-1 eager latency is made of) and the device time (CUDA events), at the layer shapes of yolov8n-ca.
+"""Where a fused CoordAtt layer's time goes on a GPU, at the layer shapes of yolov8n-ca and yolo11n-ca (fp16).
 
-    python scripts/gpu_layer_probe.py OUT.json [--imgsz 640] [--batches 1,32]
+Per shape and batch:
+- host time per call (what eager batch-1 latency is made of: launches): the Triton form with its direct
+  launches and with Triton's own launch path, the plain PyTorch form, and one tiny PyTorch op;
+- GPU time per call from CUDA-graph replays (no host in the way; the gaps between a layer's kernels are
+  in it): both forms, and a copy of the map (one read and one write: what a pass over it costs);
+- GPU time of each Triton kernel (torch.profiler);
+- a sweep of :class:`~ca_yolo.nn.triton_coord_att.KernelConfig` settings, by CUDA-graph time.
 
-Needs a CUDA GPU. Uses only public API of ca_yolo (CoordAtt, gpu_form, bench.layer.ca_input_shapes).
+    python scripts/gpu_layer_probe.py OUT.json [--imgsz 640] [--batches 1,32] [--no-sweep]
+
+Needs a CUDA GPU. Uses only public API of ca_yolo.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
+from collections import defaultdict
 
 import torch
 
 from ca_yolo import CoordAtt
 from ca_yolo.bench.layer import ca_input_shapes
-from ca_yolo.nn.gpu_forms import GPU_FORMS, gpu_form
+from ca_yolo.nn import triton_coord_att as tk
+from ca_yolo.nn.gpu_forms import gpu_form
+
+SWEEP = [
+    tk.KernelConfig(),
+    tk.KernelConfig(tile=2048),
+    tk.KernelConfig(tile=8192),
+    tk.KernelConfig(gate_positions=32),
+    tk.KernelConfig(gate_positions=4),
+    tk.KernelConfig(gate_positions=16, gate_tile=16384),
+]
 
 
 def host_us(fn, calls: int = 200) -> float:
@@ -33,18 +52,71 @@ def host_us(fn, calls: int = 200) -> float:
     return statistics.median(rounds)
 
 
-def device_us(fn, calls: int = 50) -> float:
-    """Median over 5 rounds of GPU time per call (CUDA events), launches queued back to back."""
+def graph_us(fn, calls: int = 20, replays: int = 10) -> float:
+    """Median over 5 rounds of GPU time per call, from replays of a CUDA graph of ``calls`` calls."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(calls):
+            fn()
+    graph.replay()
     rounds = []
     for _ in range(5):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        for _ in range(calls):
-            fn()
+        for _ in range(replays):
+            graph.replay()
         end.record()
         torch.cuda.synchronize()
-        rounds.append(start.elapsed_time(end) / calls * 1e3)
+        rounds.append(start.elapsed_time(end) / (replays * calls) * 1e3)
     return statistics.median(rounds)
+
+
+def kernel_us(fn, calls: int = 20) -> dict[str, float]:
+    """GPU time per call of each kernel ``fn`` launches (torch.profiler), by kernel name."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    times: dict[str, float] = defaultdict(float)
+    for e in prof.events():
+        if e.device_type != torch.autograd.DeviceType.CPU:  # kernels (and copies) on the GPU timeline
+            times[e.name] += e.time_range.elapsed_us() / calls
+    return {k: round(v, 2) for k, v in sorted(times.items(), key=lambda kv: -kv[1])}
+
+
+def probe(c: int, h: int, w: int, bs: int, dev: torch.device, sweep: bool) -> dict:
+    """One row: host, graph, per-kernel and sweep times of a fused fp16 CoordAtt(c) on a (bs, c, h, w) map."""
+    layer = CoordAtt(c).eval().fuse().to(dev).half()
+    x = torch.randn(bs, c, h, w, device=dev, dtype=torch.float16)
+    row: dict = {"shape": [bs, c, h, w], "dtype": "fp16"}
+    row["tiny_op_host_us"] = host_us(lambda: torch.empty(1, device=dev).fill_(1))
+    row["copy_graph_us"] = graph_us(lambda: x.clone())
+    with gpu_form("triton"):
+        row["triton_host_us"] = host_us(lambda: layer(x))
+        tk.DIRECT_LAUNCH = False
+        row["triton_jit_launch_host_us"] = host_us(lambda: layer(x))
+        tk.DIRECT_LAUNCH = True
+        row["triton_graph_us"] = graph_us(lambda: layer(x))
+        row["triton_kernels_us"] = kernel_us(lambda: layer(x))
+        if sweep:
+            row["sweep"] = []
+            for cfg in SWEEP:
+                tk.CONFIG = cfg
+                try:
+                    row["sweep"].append({**dataclasses.asdict(cfg), "graph_us": graph_us(lambda: layer(x))})
+                finally:
+                    tk.CONFIG = tk.KernelConfig()
+    with gpu_form("torch"):
+        row["torch_host_us"] = host_us(lambda: layer(x))
+        row["torch_graph_us"] = graph_us(lambda: layer(x))
+    return row
 
 
 def main() -> None:
@@ -53,35 +125,24 @@ def main() -> None:
     p.add_argument("--imgsz", type=int, default=640)
     p.add_argument("--batches", default="1,32")
     p.add_argument("--device", default="cuda")
+    p.add_argument("--no-sweep", action="store_true", help="skip the KernelConfig sweep")
     args = p.parse_args()
     dev = torch.device(args.device)
+    shapes = sorted({*ca_input_shapes("yolov8n-ca.yaml", args.imgsz), *ca_input_shapes("yolo11n-ca.yaml", args.imgsz)})
     rows = []
     with torch.inference_mode():
-        # reference points: one tiny native op, and a plain copy of the map (what one full pass costs)
-        for c, h, w in ca_input_shapes("yolov8n-ca.yaml", args.imgsz):
+        for c, h, w in shapes:
             for bs in map(int, args.batches.split(",")):
-                layer = CoordAtt(c).eval().fuse().to(dev).half()
-                x = torch.randn(bs, c, h, w, device=dev, dtype=torch.float16)
-                row = {"shape": [bs, c, h, w], "dtype": "fp16"}
-                row["copy_us"] = device_us(lambda x=x: x.clone())
-                row["tiny_op_host_us"] = host_us(lambda: torch.empty(1, device=dev).fill_(1))
-                for form in GPU_FORMS:
-                    with gpu_form(form):
-                        for _ in range(3):
-                            layer(x)
-                        row[f"{form}_host_us"] = host_us(lambda layer=layer, x=x: layer(x))
-                        row[f"{form}_device_us"] = device_us(lambda layer=layer, x=x: layer(x))
-                print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+                row = probe(c, h, w, bs, dev, not args.no_sweep)
+                brief = {k: round(v, 1) for k, v in row.items() if k.endswith("_us") and isinstance(v, float)}
+                best = min(row.get("sweep", []), key=lambda r: r["graph_us"], default=None)
+                print(json.dumps({"shape": row["shape"], **brief, "best_sweep": best}), flush=True)
                 rows.append(row)
-    out = {"device": torch.cuda.get_device_name(dev), "torch": torch.__version__, "rows": rows}
-    try:
-        import triton
+    import triton
 
-        out["triton"] = triton.__version__
-    except ImportError:
-        out["triton"] = None
+    out = {"device": torch.cuda.get_device_name(dev), "torch": torch.__version__, "triton": triton.__version__}
     with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+        json.dump({**out, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
