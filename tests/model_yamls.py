@@ -59,6 +59,22 @@ _C3K2_STEM = """
   - [-1, 2, C3k2, [512, False, 0.25]]
   - [-1, 1, Conv, [512, 3, 2]]"""
 
+# YOLO11's and YOLO12's head without its output rows: {block} in the neck ({extra}: its args after the
+# shortcut flag), Concat with backbone rows 6 and 4 going up, with head rows {n4} and {n5} going down.
+_C3K2_HEAD = """
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 6], 1, Concat, [1]]
+  - [-1, 2, {block}, [512, False{extra}]]
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 4], 1, Concat, [1]]
+  - [-1, 2, {block}, [256, False{extra}]]
+  - [-1, 1, Conv, [256, 3, 2]]
+  - [[-1, {n4}], 1, Concat, [1]]
+  - [-1, 2, {block}, [512, False{extra}]]
+  - [-1, 1, Conv, [512, 3, 2]]
+  - [[-1, {n5}], 1, Concat, [1]]
+  - [-1, 2, C3k2, [1024, True]]"""
+
 
 def scales(names: str = "nsmlx", block: str = SCALES) -> str:
     """A ``scales:`` block (YOLOv8's unless ``block`` is given) with only the scales in ``names``."""
@@ -69,6 +85,11 @@ def v8_head(p4: int, p3: int, n4: int, n5: int, after_p4: str = "", after_p3: st
     """YOLOv8's head rows without the output row (``_V8_HEAD``); ``after_*``: a row such as ``[-1, 1, SE, []]``."""
     after = {k: f"\n  - {row}" if row else "" for k, row in (("after_p4", after_p4), ("after_p3", after_p3))}
     return _V8_HEAD.format(p4=p4, p3=p3, n4=n4, n5=n5, **after)
+
+
+def c3k2_head(block: str, n4: int, n5: int, extra: str = "") -> str:
+    """YOLO11's / YOLO12's head rows without the output rows (``_C3K2_HEAD``), e.g. ``c3k2_head("C3k2", 14, 11)``."""
+    return _C3K2_HEAD.format(block=block, n4=n4, n5=n5, extra=extra)
 
 
 # YOLOv8 with an attention row after SPPF (10), on the P3/P4/P5 Concat (23, read by nothing) and on each
@@ -113,19 +134,9 @@ YOLO11_P5_AND_NECK = (
   - [-1, 1, CA, [1024]]
   - [-1, 1, SPPF, [1024, 5]]
   - [-1, 2, C2PSA, [1024]]
-head:
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 6], 1, Concat, [1]]
-  - [-1, 2, C3k2, [512, False]]
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 4], 1, Concat, [1]]
-  - [-1, 2, C3k2, [256, False]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [[-1, 14], 1, Concat, [1]]
-  - [-1, 2, C3k2, [512, False]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [[-1, 11], 1, Concat, [1]]
-  - [-1, 2, C3k2, [1024, True]]
+head:"""
+    + c3k2_head("C3k2", 14, 11)
+    + """
   - [-1, 1, CoordAtt, [1024, 1024]]
   - [[17, 20, 24], 1, Detect, [nc]]
 """
@@ -141,19 +152,9 @@ YOLO12_P2 = (
   - [-1, 4, A2C2f, [512, True, 4]]
   - [-1, 1, Conv, [1024, 3, 2]]
   - [-1, 4, A2C2f, [1024, True, 1]]
-head:
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 6], 1, Concat, [1]]
-  - [-1, 2, A2C2f, [512, False, -1]]
-  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
-  - [[-1, 4], 1, Concat, [1]]
-  - [-1, 2, A2C2f, [256, False, -1]]
-  - [-1, 1, Conv, [256, 3, 2]]
-  - [[-1, 11], 1, Concat, [1]]
-  - [-1, 2, A2C2f, [512, False, -1]]
-  - [-1, 1, Conv, [512, 3, 2]]
-  - [[-1, 8], 1, Concat, [1]]
-  - [-1, 2, C3k2, [1024, True]]
+head:"""
+    + c3k2_head("A2C2f", 11, 8, ", -1")
+    + """
   - [14, 1, nn.Upsample, [None, 2, "nearest"]]
   - [[-1, 2], 1, Concat, [1]]
   - [-1, 2, A2C2f, [256, False, -1]]
