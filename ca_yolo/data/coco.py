@@ -21,11 +21,11 @@ from pathlib import Path
 from .atomic import atomic_output_dir
 from .classes import COCO_CATEGORY_IDS, COCO_ID_TO_INDEX, COCO_NAMES
 from .cocojson import image_id_from_stem
+from .conversion import write_conversion_files
 from .files import name_clashes, write_split
 from .imageio import size_mismatch, verify_images
 from .labels import clip_box, yolo_line
 from .problems import DataError, Problems
-from .yamlio import write_data_yaml
 
 DEFAULT_SPLITS = ("train2017", "val2017")
 
@@ -229,16 +229,13 @@ def convert_coco(
             counts[split].update(write_split(tmp, split, ((it.src_image, it.lines) for it in its), images))
         (tmp / "annotations").mkdir()
         shutil.copyfile(val_json, tmp / "annotations" / val_json.name)
-        summary = {
-            "source": str(root),
-            "splits": counts,
-            "skipped": [{"item": f, "problem": m} for f, m in problems.items],
-        }
-        (tmp / "conversion.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        write_data_yaml(
-            tmp / "data.yaml",
+        write_conversion_files(
+            tmp,
+            root,
+            out,
+            {"splits": counts},
+            problems,
             {
-                "path": str(out),
                 "train": f"images/{train_split}",
                 "val": f"images/{val_split}",
                 "names": list(COCO_NAMES),

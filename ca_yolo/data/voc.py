@@ -10,7 +10,6 @@ val COCO ground truth as ignore regions (``iscrowd: 1``), as the VOC evaluation 
 
 from __future__ import annotations
 
-import json
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -19,11 +18,11 @@ from pathlib import Path
 from .atomic import atomic_output_dir
 from .classes import VOC_NAMES
 from .cocojson import GtBox, GtImage, write_coco_gt
+from .conversion import write_conversion_files
 from .files import write_split
 from .imageio import read_image_size, size_mismatch, verify_images
 from .labels import clip_box, yolo_line
 from .problems import DataError, Problems
-from .yamlio import write_data_yaml
 
 DEFAULT_YEARS = ("2007", "2012")
 _CLASS_INDEX = {n: i for i, n in enumerate(VOC_NAMES)}
@@ -287,18 +286,13 @@ def convert_voc(
             counts[split] = {**written, "difficult": sum(it.n_difficult for it in its)}
         gt = [GtImage(it.src_image.name, it.width, it.height, it.gt) for it in items["val"]]
         write_coco_gt(tmp / "annotations" / "val.json", gt, list(VOC_NAMES), description=f"VOC val: {protocol}")
-        summary = {
-            "source": str(root),
-            "years": years,
-            "protocol": protocol,
-            "splits": counts,
-            "skipped": [{"item": f, "problem": m} for f, m in problems.items],
-        }
-        (tmp / "conversion.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        write_data_yaml(
-            tmp / "data.yaml",
+        write_conversion_files(
+            tmp,
+            root,
+            out,
+            {"years": years, "protocol": protocol, "splits": counts},
+            problems,
             {
-                "path": str(out),
                 "train": "images/train",
                 "val": "images/val",
                 "names": list(VOC_NAMES),
