@@ -31,11 +31,10 @@ from ca_yolo.nn.gpu_forms import gpu_form
 
 SWEEP = [
     tk.KernelConfig(),
-    tk.KernelConfig(tile=2048),
-    tk.KernelConfig(tile=8192),
-    tk.KernelConfig(gate_positions=32),
-    tk.KernelConfig(gate_positions=4),
-    tk.KernelConfig(gate_positions=16, gate_tile=16384),
+    tk.KernelConfig(align_hints=False),
+    tk.KernelConfig(large_tile=4096),
+    tk.KernelConfig(tile=8192, large_tile=16384),
+    tk.KernelConfig(gate_positions=8),
 ]
 
 

@@ -188,7 +188,8 @@ def test_importing_ca_yolo_does_not_import_triton():
 def test_kernel_configs_keep_the_maths(config, monkeypatch):
     """The tile and block settings a probe may sweep change how work is split, never the result."""
     monkeypatch.setattr(tk, "CONFIG", config)
-    for shape in [(2, 40, 12, 10), (1, 72, 3, 33)]:  # rows split over several tiles; channels over gate blocks
+    # rows split over several tiles; channels over gate blocks; rows of 16 (vector loads on a GPU)
+    for shape in [(2, 40, 12, 10), (1, 72, 3, 33), (2, 8, 4, 16)]:
         m = randomise(CoordAtt(shape[1])).eval()
         x = torch.randn(shape)
         ref = reference_coord_att(m, x, training=False)
