@@ -31,9 +31,9 @@ from ca_yolo.nn.gpu_forms import gpu_form
 
 SWEEP = [
     tk.KernelConfig(),
-    tk.KernelConfig(align_hints=False),
+    tk.KernelConfig(large_tile=16384),
     tk.KernelConfig(large_tile=4096),
-    tk.KernelConfig(tile=8192, large_tile=16384),
+    tk.KernelConfig(tile=8192),
     tk.KernelConfig(gate_positions=8),
 ]
 

@@ -182,13 +182,13 @@ def test_importing_ca_yolo_does_not_import_triton():
 
 @pytest.mark.parametrize(
     "config",
-    [tk.KernelConfig(tile=1024, gate_positions=32, gate_tile=2048), tk.KernelConfig(tile=8192, gate_positions=4)],
+    [tk.KernelConfig(tile=1024, gate_positions=32, gate_tile=2048), tk.KernelConfig(large_numel=1, gate_positions=8)],
     ids=["small-tiles", "large-tiles"],
 )
 def test_kernel_configs_keep_the_maths(config, monkeypatch):
     """The tile and block settings a probe may sweep change how work is split, never the result."""
     monkeypatch.setattr(tk, "CONFIG", config)
-    # rows split over several tiles; channels over gate blocks; rows of 16 (vector loads on a GPU)
+    # rows split over several tiles; channels over gate blocks; a whole channel in one tile (large maps)
     for shape in [(2, 40, 12, 10), (1, 72, 3, 33), (2, 8, 4, 16)]:
         m = randomise(CoordAtt(shape[1])).eval()
         x = torch.randn(shape)

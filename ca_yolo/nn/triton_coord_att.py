@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import torch
 import triton
@@ -52,17 +51,16 @@ class KernelConfig:
     Attributes:
         tile: elements per program tile of the pooling, scaling and gate-gradient kernels: large enough
             to keep the memory system busy, small enough for registers.
-        large_tile: the tile for maps of ``large_numel`` elements or more (on an H200 8192 beat 4096 by
-            up to 15% at batch 32 and lost up to 20% on batch-1 maps of 40 x 40 and 20 x 20).
+        large_tile: the least tile for maps of ``large_numel`` elements or more, raised to hold a whole
+            channel (up to 16384 elements: 128 x 128). On an H200 at batch 32 a whole channel per
+            program beat walking it in steps (80 x 80 maps: 39 against 47 us with 8192, 55 with 4096);
+            at batch 1 the larger tiles lost up to 20% on maps of 40 x 40 and 20 x 20.
         gate_positions: H + W positions per program of the gate kernel.
         gate_tile: elements of the gate kernel's (mip, channels, positions) products per step; with
             ``gate_positions`` it sets how many channels one step reduces over, so the number of serial
             steps (what a batch-1 call waits for) is C * mip * gate_positions / gate_tile.
         grad_warps: warps of the gate-gradient kernel, which keeps five tile-sized arrays live (8 warps:
             16 elements a thread each, in registers); the other kernels hold two or three and use 4.
-        align_hints: tell the compiler how far rows are aligned (:func:`_row_align`). Triton only knows
-            whether an integer argument is a multiple of 16, so rows of 40 or 20 elements were read
-            element by element: 2.5-4x a copy's time at batch 32.
     """
 
     tile: int = 4096
@@ -71,7 +69,6 @@ class KernelConfig:
     gate_positions: int = 4
     gate_tile: int = 8192
     grad_warps: int = 8
-    align_hints: bool = True
 
 
 #: The configuration every call reads; a probe may change it between calls.
@@ -162,18 +159,10 @@ def _map_tiles(c: int, h: int, w: int, channels_last: bool, tile: int) -> tuple[
 
 
 @triton.jit
-def _multiples(v, align: tl.constexpr):
-    """v, with the compiler told it is a multiple of ``align``."""
-    return tl.multiple_of(v, align)
-
-
-@triton.jit
 def _pool_kernel(
     x_ptr, z_ptr, C, H, W, sb, sc, sh, sw,
-    BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ALIGN: tl.constexpr,
+    BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
 ):  # fmt: skip
-    if ALIGN > 1:  # every row starts on an ALIGN-element boundary and W is a multiple of it: vector loads
-        W, sb, sc, sh = _multiples(W, ALIGN), _multiples(sb, ALIGN), _multiples(sc, ALIGN), _multiples(sh, ALIGN)
     b = tl.program_id(1)
     c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     w = tl.arange(0, BLOCK_W)
@@ -229,11 +218,8 @@ def _gates_kernel(
 def _scale_kernel(
     src_ptr, out_ptr, gh_ptr, gw_ptr, add_ptr, C, H, W, NHB, sb, sc, sh, sw, ob, oc, oh, ow,
     ghb, ghc, gwb, gwc, gw_off, inv_w, inv_h,
-    ADD: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ALIGN: tl.constexpr,
+    ADD: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
 ):  # fmt: skip
-    if ALIGN > 1:  # as in _pool_kernel, for the input and the output
-        W, sb, sc, sh = _multiples(W, ALIGN), _multiples(sb, ALIGN), _multiples(sc, ALIGN), _multiples(sh, ALIGN)
-        ob, oc, oh = _multiples(ob, ALIGN), _multiples(oc, ALIGN), _multiples(oh, ALIGN)
     b = tl.program_id(1)
     c = (tl.program_id(0) // NHB) * BLOCK_C + tl.arange(0, BLOCK_C)
     h = (tl.program_id(0) % NHB) * BLOCK_H + tl.arange(0, BLOCK_H)
@@ -258,11 +244,8 @@ def _scale_kernel(
 def _scale_grads_kernel(
     grad_ptr, x_ptr, gh_ptr, gw_ptr, dgh_ptr, dgw_ptr, C, H, W, gb, gc, gh_s, gw_s, sb, sc, sh, sw,
     ghb, ghc, gwb, gwc,
-    BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, ALIGN: tl.constexpr,
+    BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
 ):  # fmt: skip
-    if ALIGN > 1:  # as in _pool_kernel, for the incoming gradient and x
-        W, sb, sc, sh = _multiples(W, ALIGN), _multiples(sb, ALIGN), _multiples(sc, ALIGN), _multiples(sh, ALIGN)
-        gb, gc, gh_s = _multiples(gb, ALIGN), _multiples(gc, ALIGN), _multiples(gh_s, ALIGN)
     b = tl.program_id(1)
     c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     w = tl.arange(0, BLOCK_W)
@@ -306,22 +289,13 @@ def _is_channels_last(x: torch.Tensor) -> bool:
     return x.stride(1) == 1 and x.shape[1] > 1
 
 
-def _row_align(*maps: torch.Tensor) -> int:
-    """The largest power of two, at most 16, that W and every stride of rows along W divide (1 where a
-    row is not contiguous): with it the kernels may read and write rows in vectors."""
-    w = maps[0].shape[3]
-    if w == 1 or any(m.stride(3) != 1 for m in maps):
-        return 1
-    g = math.gcd(w, *(s for m in maps for s in m.stride()[:3]))
-    return min(16, g & -g)
-
-
-def _tiles(*maps: torch.Tensor) -> tuple[int, int, int, int]:
-    """(BLOCK_C, BLOCK_H, BLOCK_W, ALIGN) for the map kernels over same-shape maps (the first sets the tile)."""
-    x = maps[0]
+def _tiles(x: torch.Tensor) -> tuple[int, int, int]:
+    """(BLOCK_C, BLOCK_H, BLOCK_W) of the map kernels for x (B, C, H, W): see :class:`KernelConfig`."""
     _, c, h, w = x.shape
-    tile = CONFIG.large_tile if x.numel() >= CONFIG.large_numel else CONFIG.tile
-    return (*_map_tiles(c, h, w, _is_channels_last(x), tile), _row_align(*maps) if CONFIG.align_hints else 1)
+    tile = CONFIG.tile
+    if x.numel() >= CONFIG.large_numel:
+        tile = max(CONFIG.large_tile, min(triton.next_power_of_2(h) * triton.next_power_of_2(w), 16384))
+    return _map_tiles(c, h, w, _is_channels_last(x), tile)
 
 
 def pool(x: torch.Tensor) -> torch.Tensor:
@@ -335,8 +309,8 @@ def pool(x: torch.Tensor) -> torch.Tensor:
 def _launch_pool(x: torch.Tensor, z: torch.Tensor) -> None:
     """The pooling kernel from x (B, C, H, W) into the first B * C * (H + W) elements of z."""
     b, c, h, w = x.shape
-    bc, bh, bw, align = _tiles(x)
-    _launch_pool_kernel((triton.cdiv(c, bc), b, 1), x, z, c, h, w, *x.stride(), bc, bh, bw, align)
+    bc, bh, bw = _tiles(x)
+    _launch_pool_kernel((triton.cdiv(c, bc), b, 1), x, z, c, h, w, *x.stride(), bc, bh, bw)
 
 
 def gates(ws: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor, h: int) -> None:
@@ -374,13 +348,13 @@ def scale(
     """
     b, c, h, w = x.shape
     out = torch.empty_like(x, dtype=out_dtype or x.dtype)
-    bc, bh, bw, align = _tiles(x, out)
+    bc, bh, bw = _tiles(x)
     nhb = triton.cdiv(h, bh)
     _launch_scale_kernel(
         (triton.cdiv(c, bc) * nhb, b, 1),
         x, out, g_h, g_w, x if add is None else add, c, h, w, nhb, *x.stride(), *out.stride(),
         g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), gw_offset, 1.0 / w, 1.0 / h,
-        add is not None, bc, bh, bw, align,
+        add is not None, bc, bh, bw,
     )  # fmt: skip
     return out
 
@@ -392,11 +366,11 @@ def scale_grads(
     b, c, h, w = x.shape
     dgh = torch.empty((b, c, h, 1), dtype=g_h.dtype, device=x.device)
     dgw = torch.empty((b, c, 1, w), dtype=g_w.dtype, device=x.device)
-    bc, bh, bw, align = _tiles(x, grad)
+    bc, bh, bw = _tiles(x)
     _launch_scale_grads_kernel(
         (triton.cdiv(c, bc), b, 1),
         grad, x, g_h, g_w, dgh, dgw, c, h, w, grad.stride(0), grad.stride(1), grad.stride(2), grad.stride(3),
-        *x.stride(), g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), bc, bh, bw, align,
+        *x.stride(), g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), bc, bh, bw,
     )  # fmt: skip
     return dgh, dgw
 
