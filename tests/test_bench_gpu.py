@@ -224,3 +224,24 @@ def test_markdown_of_a_gpu_result():
     ]
     assert lines[-1] == "| m-ca | triton | 2×3×320×256 | 1.00e-06 | – |"
     assert not any(line.startswith("Per-layer") for line in lines)
+
+
+@pytest.mark.slow
+def test_failed_profile_and_parity_runs_are_reported_and_the_table_goes_on(monkeypatch):
+    from ca_yolo.bench import gpu_profile
+    from ca_yolo.bench.models import ca_model_pairs
+
+    def broken(*args):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(gpu_profile, "layer_profile", broken)
+    monkeypatch.setattr(gpu_profile, "fused_parity", broken)
+    lines = []
+    specs = gpu.row_specs((64, 32), (2, 2), (1, 1, 1), (1, 1, 1))[:1]
+    g = gpu.bench_gpu(ca_model_pairs(["yolov8-ca.yaml"]), specs, "cpu", lines.append, form_names=["pytorch"])
+    assert [r["row"] for r in g["rows"]] == ["eager fp32 64px bs1"] and g["profile"] == g["parity"] == []
+    assert g["errors"] == [
+        "profile yolov8n-ca.yaml bs1: RuntimeError: out of memory",
+        "parity yolov8n-ca.yaml pytorch: RuntimeError: out of memory",
+    ]
+    assert "gpu parity yolov8n-ca.yaml pytorch failed: RuntimeError: out of memory" in lines

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import os
 import platform
 import re
@@ -99,10 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=None, help="JSON output (default runs/bench/bench-<device>.json)")
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables as markdown here")
-    p.add_argument(
+    names = functools.partial(p.add_argument, type=_csv(str), default=None)  # comma-separated names, None: all
+    names(
         "--parts",
-        type=_csv(str),
-        default=None,
         help=f"subset of {','.join(PARTS)} (default {','.join(CPU_PARTS)} on a CPU, {','.join(GPU_PARTS)} on CUDA)",
     )
     p.add_argument("--imgsz", type=int_at_least(32, 32), default=640, help="image size for the layer shapes (640)")
@@ -126,10 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model-repeats", type=int_at_least(1), default=30, help="timed rounds per model family (default 30)"
     )
-    p.add_argument(
+    names(
         "--models",
-        type=_csv(str),
-        default=None,
         help="scale-less CA YAMLs for the latency and gpu parts, e.g. yolov8-ca.yaml,yolo11-ca.yaml (default: "
         "all shipped; gpu part: yolov8-ca.yaml,yolo11-ca.yaml,yolo26-ca.yaml)",
     )
@@ -147,10 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
             default=list(g.default),
             help=f"gpu part: {g.help} (default {default})",
         )
-    p.add_argument(
+    names(
         "--gpu-forms",
-        type=_csv(str),
-        default=None,
         help="gpu part: CoordAtt forms to time, e.g. triton,torch (on CUDA: triton, torch, generic; on a CPU: kernel, "
         "pytorch; default every one that runs there)",
     )

@@ -289,11 +289,9 @@ def bench_gpu(
                 out["rows"].append(row)
                 log(f"gpu {base} vs {ca} {spec.label}: {_row_line(row)}")
             for batch in profile_batches:
-                try:
-                    prof = layer_profile(fam.fused("ca", True), batch, main, forms[profiled])
-                except Exception as e:  # as for rows: report it, go on with the rest
-                    out["errors"].append(f"profile {ca} bs{batch}: {_error(e)}")
-                    log(f"gpu profile {ca} bs{batch} failed: {_error(e)}")
+                prof = _attempt(out, f"profile {ca} bs{batch}", log, layer_profile, fam.fused("ca", True), batch, main,
+                                forms[profiled])  # fmt: skip
+                if prof is None:
                     continue
                 out["profile"].append({"model": ca, "form": profiled, **prof})
                 log(
@@ -304,15 +302,23 @@ def bench_gpu(
             if cuda:
                 torch.cuda.empty_cache()
             for label, form in forms.items():
-                try:
-                    par = fused_parity(ca, dev, parity_imgsz, form)
-                except Exception as e:
-                    out["errors"].append(f"parity {ca} {label}: {_error(e)}")
-                    log(f"gpu parity {ca} {label} failed: {_error(e)}")
+                par = _attempt(out, f"parity {ca} {label}", log, fused_parity, ca, dev, parity_imgsz, form)
+                if par is None:
                     continue
                 out["parity"].append({"model": ca, "form": label, **par})
                 log(f"gpu parity {ca} {label}: {_parity_line(par)}")
     return out
+
+
+def _attempt(out: dict, what: str, log: Callable[[str], None], fn: Callable, *args) -> dict | None:
+    """``fn(*args)``, or None once its failure is in ``out["errors"]`` and the log: as for rows, one failed
+    profile or parity run is reported and the rest of the table goes on."""
+    try:
+        return fn(*args)
+    except Exception as e:
+        out["errors"].append(f"{what}: {_error(e)}")
+        log(f"gpu {what} failed: {_error(e)}")
+        return None
 
 
 def _row_line(row: dict) -> str:
