@@ -159,25 +159,73 @@ def _map_tiles(c: int, h: int, w: int, channels_last: bool, tile: int) -> tuple[
 
 
 @triton.jit
+def _channel_block(C, W, BLOCK_C: tl.constexpr, BLOCK_W: tl.constexpr):
+    """The walking kernels' program: image b (grid axis 1), channels c (axis 0), all column lanes w, masks."""
+    c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    w = tl.arange(0, BLOCK_W)
+    return tl.program_id(1), c, w, c < C, w < W
+
+
+@triton.jit
+def _row_starts(ptr, b, c, w, sb, sc, sw):
+    """(BLOCK_C, 1, BLOCK_W) pointers to row 0 of channels c of image b of a strided map, column lanes w."""
+    return ptr + b.to(tl.int64) * sb + c[:, None, None].to(tl.int64) * sc + w[None, None, :] * sw
+
+
+@triton.jit
+def _rows(h0, H, cm, wm, BLOCK_H: tl.constexpr):
+    """Rows h0 .. h0 + BLOCK_H - 1: indices, their mask, and the (BLOCK_C, BLOCK_H, BLOCK_W) tile mask."""
+    h = h0 + tl.arange(0, BLOCK_H)
+    hm = h < H
+    return h, hm, cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
+
+
+@triton.jit
+def _walk_rows(
+    x_ptr, grad_ptr, gh_ptr, gw_ptr, rows_ptr, cols_ptr, C, H, W, sb, sc, sh, sw, gb, gc, gh_s, gw_s,
+    ghb, ghc, gwb, gwc, rows_bc, cols_bc, rows_div, cols_div,
+    GRADS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
+):  # fmt: skip
+    """One program's walk down the rows of a block of channels of one image; t = x, or grad * x with GRADS:
+    ``rows[h] = sum_w t (* g_w) / rows_div`` and ``cols[w] = sum_h t (* g_h) / cols_div``, each channel's
+    rows and columns at ``(b * C + c) * rows_bc`` resp. ``cols_bc``. Row sums are stored as the walk goes,
+    column sums stay in registers until the end."""
+    b, c, w, cm, wm = _channel_block(C, W, BLOCK_C, BLOCK_W)
+    b64, c64 = b.to(tl.int64), c.to(tl.int64)
+    src = _row_starts(x_ptr, b, c, w, sb, sc, sw)
+    bc = (b * C + c).to(tl.int64)[:, None]
+    if GRADS:
+        gsrc = _row_starts(grad_ptr, b, c, w, gb, gc, gw_s)
+        gw = tl.load(gw_ptr + b64 * gwb + c64[:, None] * gwc + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0)
+        gw = gw.to(tl.float32)
+    cols = tl.zeros([BLOCK_C, BLOCK_W], dtype=tl.float32)
+    for h0 in range(0, H, BLOCK_H):
+        h, hm, m3 = _rows(h0, H, cm, wm, BLOCK_H)
+        t = tl.load(src + h[None, :, None] * sh, mask=m3, other=0.0).to(tl.float32)
+        if GRADS:
+            t = t * tl.load(gsrc + h[None, :, None] * gh_s, mask=m3, other=0.0).to(tl.float32)
+            gh = tl.load(
+                gh_ptr + b64 * ghb + c64[:, None] * ghc + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0
+            )
+            row_sums = tl.sum(t * gw[:, None, :], 2)
+            cols += tl.sum(t * gh.to(tl.float32)[:, :, None], 1)
+        else:
+            row_sums = tl.sum(t, 2)
+            cols += tl.sum(t, 1)
+        tl.store(rows_ptr + bc * rows_bc + h[None, :], row_sums / rows_div, mask=cm[:, None] & hm[None, :])
+    tl.store(cols_ptr + bc * cols_bc + w[None, :], cols / cols_div, mask=cm[:, None] & wm[None, :])
+
+
+@triton.jit
 def _pool_kernel(
     x_ptr, z_ptr, C, H, W, sb, sc, sh, sw,
     BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
 ):  # fmt: skip
-    b = tl.program_id(1)
-    c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
-    w = tl.arange(0, BLOCK_W)
-    cm, wm = c < C, w < W
-    src = x_ptr + b.to(tl.int64) * sb + c[:, None, None].to(tl.int64) * sc + w[None, None, :] * sw
-    dst = z_ptr + (b * C + c).to(tl.int64)[:, None] * (H + W)
-    cols = tl.zeros([BLOCK_C, BLOCK_W], dtype=tl.float32)
-    for h0 in range(0, H, BLOCK_H):
-        h = h0 + tl.arange(0, BLOCK_H)
-        hm = h < H
-        m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
-        t = tl.load(src + h[None, :, None] * sh, mask=m3, other=0.0).to(tl.float32)
-        tl.store(dst + h[None, :], tl.sum(t, 2) / W, mask=cm[:, None] & hm[None, :])
-        cols += tl.sum(t, 1)
-    tl.store(dst + H + w[None, :], cols / H, mask=cm[:, None] & wm[None, :])
+    # z (B, C, H + W): the row means, then the column means
+    _walk_rows(
+        x_ptr, x_ptr, x_ptr, x_ptr, z_ptr, z_ptr + H, C, H, W, sb, sc, sh, sw, 0, 0, 0, 0,
+        0, 0, 0, 0, H + W, H + W, W, H, False, BLOCK_C, BLOCK_H, BLOCK_W,
+    )  # fmt: skip
 
 
 @triton.jit
@@ -227,7 +275,7 @@ def _scale_kernel(
     cm, hm, wm = c < C, h < H, w < W
     b64, c64 = b.to(tl.int64), c.to(tl.int64)
     m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
-    x = tl.load(src_ptr + b64 * sb + c64[:, None, None] * sc + h[None, :, None] * sh + w[None, None, :] * sw, mask=m3)
+    x = tl.load(_row_starts(src_ptr, b, c, w, sb, sc, sw) + h[None, :, None] * sh, mask=m3)
     gh = tl.load(gh_ptr + b64 * ghb + c64[:, None] * ghc + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
     gw_at = gw_ptr + gw_off + b64 * gwb + c64[:, None] * gwc + w[None, :]
     gw = tl.load(gw_at, mask=cm[:, None] & wm[None, :], other=0.0)
@@ -237,7 +285,7 @@ def _scale_kernel(
         ah = tl.load(a[:, None] + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0).to(tl.float32) * inv_w
         aw = tl.load(a[:, None] + H + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0).to(tl.float32) * inv_h
         y += ah[:, :, None] + aw[:, None, :]
-    tl.store(out_ptr + b64 * ob + c64[:, None, None] * oc + h[None, :, None] * oh + w[None, None, :] * ow, y, mask=m3)
+    tl.store(_row_starts(out_ptr, b, c, w, ob, oc, ow) + h[None, :, None] * oh, y, mask=m3)
 
 
 @triton.jit
@@ -246,28 +294,11 @@ def _scale_grads_kernel(
     ghb, ghc, gwb, gwc,
     BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
 ):  # fmt: skip
-    b = tl.program_id(1)
-    c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
-    w = tl.arange(0, BLOCK_W)
-    cm, wm = c < C, w < W
-    b64, c64 = b.to(tl.int64), c.to(tl.int64)
-    gsrc = grad_ptr + b64 * gb + c64[:, None, None] * gc + w[None, None, :] * gw_s
-    xsrc = x_ptr + b64 * sb + c64[:, None, None] * sc + w[None, None, :] * sw
-    gw = tl.load(gw_ptr + b64 * gwb + c64[:, None] * gwc + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0)
-    gw = gw.to(tl.float32)
-    dh = dgh_ptr + (b * C + c).to(tl.int64)[:, None] * H
-    cols = tl.zeros([BLOCK_C, BLOCK_W], dtype=tl.float32)
-    for h0 in range(0, H, BLOCK_H):
-        h = h0 + tl.arange(0, BLOCK_H)
-        hm = h < H
-        m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
-        g = tl.load(gsrc + h[None, :, None] * gh_s, mask=m3, other=0.0).to(tl.float32)
-        x = tl.load(xsrc + h[None, :, None] * sh, mask=m3, other=0.0).to(tl.float32)
-        gh = tl.load(gh_ptr + b64 * ghb + c64[:, None] * ghc + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
-        t = g * x
-        tl.store(dh + h[None, :], tl.sum(t * gw[:, None, :], 2), mask=cm[:, None] & hm[None, :])
-        cols += tl.sum(t * gh.to(tl.float32)[:, :, None], 1)
-    tl.store(dgw_ptr + (b * C + c).to(tl.int64)[:, None] * W + w[None, :], cols, mask=cm[:, None] & wm[None, :])
+    # dL/dg_h (B, C, H) = sum_w grad * x * g_w, dL/dg_w (B, C, W) = sum_h grad * x * g_h
+    _walk_rows(
+        x_ptr, grad_ptr, gh_ptr, gw_ptr, dgh_ptr, dgw_ptr, C, H, W, sb, sc, sh, sw, gb, gc, gh_s, gw_s,
+        ghb, ghc, gwb, gwc, H, W, 1, 1, True, BLOCK_C, BLOCK_H, BLOCK_W,
+    )  # fmt: skip
 
 
 _launch_pool_kernel = _Launcher(_pool_kernel)
