@@ -201,6 +201,19 @@ def test_kernel_configs_keep_the_maths(config, monkeypatch):
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("shape", [(8, 64, 80, 80), (16, 128, 40, 40)])
+def test_cuda_large_maps_match_paper_equations(shape):
+    """Maps of 2M elements or more take the large tiles (a whole channel per program)."""
+    m = randomise(CoordAtt(shape[1])).eval()
+    x = torch.randn(shape)
+    ref = reference_coord_att(m, x, training=False)
+    m = m.fuse().cuda()
+    with torch.inference_mode(), gpu_form("triton"):
+        assert _rel(m(x.cuda()).cpu(), ref) <= 1e-5
+        assert _rel(m.half()(x.cuda().half()).cpu(), ref) <= 2e-2
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 def test_cuda_direct_launches_match_tritons_own_launches(monkeypatch):
     """After a key's first call the kernels launch without Triton's binding: same results, bit for bit, for
     another shape, a 16-byte-misaligned input (another key) and inside a CUDA graph."""
