@@ -76,8 +76,9 @@ def active_form(x: torch.Tensor, training: bool = False) -> str | None:
 
     A form set by :func:`gpu_form` or ``CA_YOLO_GPU_FORM`` applies to inference and training alike.
     Otherwise inference runs "triton" and training "torch": on an H200 the Triton training kernels
-    made the AMP training step faster for yolov8n-ca and slower for yolo11n-ca and yolo26n-ca
-    (docs/gpu.md). "triton" falls back to "torch" where Triton is not importable.
+    gave no consistent gain in the AMP training step (ahead for yolo11n-ca, tied for yolo26n-ca, ahead
+    and behind for yolov8n-ca in two runs; docs/gpu.md). "triton" falls back to "torch" where Triton
+    is not importable.
     """
     if x.device.type != "cuda" and not _ON_CPU.get():
         return None
