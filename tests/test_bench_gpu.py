@@ -182,6 +182,8 @@ def test_gpu_part_on_cpu_writes_rows_per_form_skips_and_markdown(tmp_path, capsy
     assert f"| yolov8n-ca.yaml | {forms[0]} | float16, 2 × 64 | all 6 CA layers |" in table
     log = capsys.readouterr().out
     assert log.count("gpu yolov8n.yaml vs yolov8n-ca.yaml ") == 7 and log.count("gpu parity ") == len(forms)
+    cpu_profile = r"gpu profile yolov8n-ca.yaml fp16 bs1 64px: 6 CA layers, CPU \d+ µs in CA layers of \d+ µs\n"
+    assert re.search(cpu_profile, log)
 
 
 def test_markdown_of_a_gpu_result():

@@ -329,12 +329,12 @@ def _row_line(row: dict) -> str:
 
 
 def _profile_line(prof: dict) -> str:
+    """``GPU kernels A µs in CA layers of B µs, CPU C of D µs``; on a CPU ``CPU C µs in CA layers of D µs``."""
+    cpu = (prof["ca_cpu_us"], prof["forward_cpu_us"])
     if prof.get("ca_kernel_us") is None:
-        return f"CPU {prof['ca_cpu_us']:.0f} µs in CA layers of {prof['forward_cpu_us']:.0f} µs"
-    return (
-        f"GPU kernels {prof['ca_kernel_us']:.0f} µs in CA layers of {prof['forward_kernel_us']:.0f} µs, "
-        f"CPU {prof['ca_cpu_us']:.0f} of {prof['forward_cpu_us']:.0f} µs"
-    )
+        return "CPU {:.0f} µs in CA layers of {:.0f} µs".format(*cpu)
+    gpu = (prof["ca_kernel_us"], prof["forward_kernel_us"])
+    return "GPU kernels {:.0f} µs in CA layers of {:.0f} µs, CPU {:.0f} of {:.0f} µs".format(*gpu, *cpu)
 
 
 def _parity_line(par: dict) -> str:
