@@ -200,6 +200,23 @@ def test_kernel_configs_keep_the_maths(config, monkeypatch):
             assert _rel(y.cpu(), ref) <= 1e-5, (shape, channels_last)
 
 
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (Triton's interpreter has no bfloat16)")
+@pytest.mark.parametrize("form", ["triton", "torch"])
+def test_cuda_bfloat16_matches_paper_equations(form):
+    """bfloat16 (8-bit mantissa: ~4e-3 per rounding) in both layouts, fused and unfused (the path training takes)."""
+    for shape in [(2, 40, 12, 10), (1, 64, 1, 1)]:
+        for channels_last in (False, True):
+            m = randomise(CoordAtt(shape[1])).eval()
+            x = torch.randn(shape)
+            ref = reference_coord_att(m, x, training=False)
+            xx = _layout(x.cuda().bfloat16(), channels_last)
+            with torch.inference_mode(), gpu_form(form):
+                y = m.fuse().cuda().bfloat16()(xx)
+                assert y.dtype == torch.bfloat16 and _rel(y.cpu(), ref) <= 3e-2
+                m.unfuse()
+                assert _rel(m(xx).cpu(), ref) <= 3e-2
+
+
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("shape", [(8, 64, 80, 80), (16, 128, 40, 40)])
 def test_cuda_large_maps_match_paper_equations(shape):
