@@ -12,7 +12,10 @@ Four kernels serve both uses:
 - :func:`scale`: one pass, out = x * g_h * g_w (+ an optional broadcast term, which is how the
   pooling's backward joins the scaling's backward in one pass).
 - :func:`scale_grads`: one pass over (grad, x) -> dL/dg_h = sum_w grad * x * g_w and dL/dg_w =
-  sum_h grad * x * g_h, with the same walk as :func:`pool`.
+  sum_h grad * x * g_h, with the same walk as :func:`pool` (both kernels are ``_walk_rows``).
+
+Tile and block sizes come from :data:`CONFIG` (a :class:`KernelConfig`); after the first call for an
+argument key each kernel is launched without Triton's per-call argument handling (:class:`_Launcher`).
 
 Inference (:func:`fused_forward`) is pool -> gates -> scale: x is read twice and written once.
 Training (:func:`pool_with_grad`, :func:`scale_with_grad`) keeps the gate network in PyTorch (BatchNorm
