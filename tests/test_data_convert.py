@@ -412,6 +412,24 @@ def test_coco_missing_image_and_box_outside_are_listed_together(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_coco_entries_without_integer_ids_are_listed(tmp_path):
+    root = make_coco(tmp_path)
+
+    def corrupt(d):
+        d["images"].append({"id": "31", "file_name": "x.jpg", "width": 8, "height": 8})
+        d["annotations"].append({"id": 8, "image_id": None, "category_id": 13, "bbox": [0, 0, 4, 4]})
+
+    _edit_json(root / "annotations" / "instances_val2017.json", corrupt)
+    with pytest.raises(DataError) as e:
+        convert_coco(root, tmp_path / "out")
+    msg = str(e.value)
+    assert "2 problem(s); nothing was written" in msg
+    image = "{'id': '31', 'file_name': 'x.jpg', 'width': 8, 'height': 8}"
+    annotation = "{'id': 8, 'image_id': None, 'category_id': 13, 'bbox': [0, 0, 4, 4]}"
+    assert f"instances_val2017.json: image entry {image} has no integer id" in msg
+    assert f"instances_val2017.json: annotation {annotation} has no integer image_id" in msg
+
+
 def test_coco_missing_annotation_file(tmp_path):
     root = make_coco(tmp_path)
     (root / "annotations" / "instances_train2017.json").unlink()
