@@ -45,9 +45,10 @@ def _annotate(model: torch.nn.Module) -> tuple[list[str], dict[str, list[int]], 
     return names, shapes, handles
 
 
-def _times(events, name: str, cuda: bool) -> dict[str, float | None]:
-    """Median over passes of one range: its CPU time, the GPU time of the kernels run inside its span on the
-    GPU timeline, and that span (first kernel start to last end, where the profiler records the range there).
+def _times(events, kernels: list, name: str, cuda: bool) -> dict[str, float | None]:
+    """Median over passes of one range: its CPU time, the GPU time of the ``kernels`` (:func:`_kernel_ranges`)
+    run inside its span on the GPU timeline, and that span (first kernel start to last end, where the
+    profiler records the range there).
 
     Kernels are matched by time, not by the op that launched them: Triton kernels are launched outside any
     aten op, so the profiler attributes none of them to the range's CPU event.
@@ -57,11 +58,6 @@ def _times(events, name: str, cuda: bool) -> dict[str, float | None]:
     spans = [e.time_range for e in events if e.name == name and e.device_type != cpu_type]
     if not cuda:
         return {"cpu_us": _median([e.cpu_time_total for e in cpu]), "kernel_us": None, "gpu_span_us": None}
-    kernels = [
-        e.time_range
-        for e in events
-        if e.device_type != cpu_type and not e.name.startswith(("ca_yolo.bench/", "ProfilerStep"))
-    ]
     inside = [sum(k.elapsed_us() for k in kernels if s.start <= k.start and k.end <= s.end) for s in spans]
     return {
         "cpu_us": _median([e.cpu_time_total for e in cpu]),
@@ -71,14 +67,14 @@ def _times(events, name: str, cuda: bool) -> dict[str, float | None]:
     }
 
 
-def _all_kernels_us(events) -> float:
-    """Summed GPU time of every kernel in the profile (device-side events other than range annotations)."""
+def _kernel_ranges(events) -> list:
+    """Time ranges of the device-side events that are kernels, not range annotations (ours or the profiler's steps)."""
     cpu_type = torch.autograd.DeviceType.CPU
-    return sum(
-        e.time_range.elapsed_us()
+    return [
+        e.time_range
         for e in events
         if e.device_type != cpu_type and not e.name.startswith(("ca_yolo.bench/", "ProfilerStep"))
-    )
+    ]
 
 
 def layer_profile(
@@ -120,8 +116,9 @@ def layer_profile(
         for h in handles:
             h.remove()
     events = prof.events()
-    layers = [{"layer": n[len(LAYER) :], "input": shapes.get(n), **_times(events, n, cuda)} for n in names]
-    forward = _times(events, FORWARD, cuda)
+    kernels = _kernel_ranges(events)
+    layers = [{"layer": n[len(LAYER) :], "input": shapes.get(n), **_times(events, kernels, n, cuda)} for n in names]
+    forward = _times(events, kernels, FORWARD, cuda)
 
     def total(key: str) -> float | None:
         values = [r[key] for r in layers]
@@ -139,7 +136,7 @@ def layer_profile(
         "forward_cpu_us": forward["cpu_us"],
         # every kernel in the profile ran in one of the passes; the forward range's own span on the GPU
         # timeline came out truncated at batch 32 (17 µs of ~6 ms on an H200), so it is not used
-        "forward_kernel_us": _all_kernels_us(events) / passes if cuda else None,
+        "forward_kernel_us": sum(k.elapsed_us() for k in kernels) / passes if cuda else None,
     }
     if not cuda:
         out["cuda_skipped"] = NO_CUDA_TIMES
