@@ -100,8 +100,10 @@ def probe(c: int, h: int, w: int, bs: int, dev: torch.device, sweep: bool) -> di
     with gpu_form("triton"):
         row["triton_host_us"] = host_us(lambda: layer(x))
         tk.DIRECT_LAUNCH = False
-        row["triton_jit_launch_host_us"] = host_us(lambda: layer(x))
-        tk.DIRECT_LAUNCH = True
+        try:
+            row["triton_jit_launch_host_us"] = host_us(lambda: layer(x))
+        finally:
+            tk.DIRECT_LAUNCH = True
         row["triton_graph_us"] = graph_us(lambda: layer(x))
         row["triton_kernels_us"] = kernel_us(lambda: layer(x))
         if sweep:
