@@ -390,6 +390,16 @@ def test_coco_bad_input_errors_name_the_file(tmp_path):
     assert not out.exists() and no_leftovers(tmp_path) == []
 
 
+def _refused_with_problems(root: Path, out: Path, count: int) -> str:
+    """convert_coco's refusal message, after checking it counts ``count`` problems and wrote nothing."""
+    with pytest.raises(DataError) as e:
+        convert_coco(root, out)
+    msg = str(e.value)
+    assert f"{count} problem(s); nothing was written" in msg
+    assert not out.exists()
+    return msg
+
+
 def test_coco_missing_image_and_box_outside_are_listed_together(tmp_path):
     root = make_coco(tmp_path)
     (root / "train2017" / "000000000025.jpg").unlink()
@@ -397,10 +407,7 @@ def test_coco_missing_image_and_box_outside_are_listed_together(tmp_path):
         root / "annotations" / "instances_val2017.json",
         lambda d: d["annotations"].append({"id": 7, "image_id": 30, "category_id": 13, "bbox": [60, 0, 10, 10]}),
     )
-    with pytest.raises(DataError) as e:
-        convert_coco(root, tmp_path / "out")
-    msg = str(e.value)
-    assert "2 problem(s); nothing was written" in msg
+    msg = _refused_with_problems(root, tmp_path / "out", 2)
     assert f"{root / 'train2017' / '000000000025.jpg'}: image missing (listed in instances_train2017.json)" in msg
     assert (
         f"{root / 'val2017' / '000000000030.jpg'}: annotation 7: box (60,0,70,10) lies outside the 64x32 image" in msg
@@ -420,10 +427,7 @@ def test_coco_entries_without_integer_ids_are_listed(tmp_path):
         d["annotations"].append({"id": 8, "image_id": None, "category_id": 13, "bbox": [0, 0, 4, 4]})
 
     _edit_json(root / "annotations" / "instances_val2017.json", corrupt)
-    with pytest.raises(DataError) as e:
-        convert_coco(root, tmp_path / "out")
-    msg = str(e.value)
-    assert "2 problem(s); nothing was written" in msg
+    msg = _refused_with_problems(root, tmp_path / "out", 2)
     image = "{'id': '31', 'file_name': 'x.jpg', 'width': 8, 'height': 8}"
     annotation = "{'id': 8, 'image_id': None, 'category_id': 13, 'bbox': [0, 0, 4, 4]}"
     assert f"instances_val2017.json: image entry {image} has no integer id" in msg
