@@ -48,12 +48,13 @@ def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
 class _Spy:
     """Counts calls of the Triton module's entry points (proves the kernels ran, not a fallback)."""
 
-    NAMES = ("fused_forward", "pool", "scale", "scale_grads")
+    NAMES = ("pool", "scale", "scale_grads")
 
     def __init__(self, monkeypatch):
-        self.calls = dict.fromkeys(self.NAMES, 0)
+        self.calls = dict.fromkeys(("FusedCoordAtt", *self.NAMES), 0)
         for name in self.NAMES:
             monkeypatch.setattr(tk, name, self._wrap(name, getattr(tk, name)))
+        monkeypatch.setattr(tk.FusedCoordAtt, "__call__", self._wrap("FusedCoordAtt", tk.FusedCoordAtt.__call__))
 
     def _wrap(self, name, fn):
         def call(*args, **kwargs):
@@ -82,7 +83,7 @@ def test_fused_gpu_forms_match_paper_equations(form, dtype, channels_last, monke
         assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         assert _rel(y.cpu(), ref) <= TOL[dtype], (shape, _rel(y.cpu(), ref))
     expected = len(SHAPES) if form == "triton" else 0
-    assert spy.calls == {"fused_forward": expected, "pool": 0, "scale": expected, "scale_grads": 0}
+    assert spy.calls == {"FusedCoordAtt": expected, "pool": 0, "scale": 0, "scale_grads": 0}
     assert strided == (4 if channels_last else 0)  # a 1x1 map is contiguous in both formats
 
 
@@ -113,7 +114,7 @@ def test_gpu_training_matches_paper_and_autograd(form, channels_last, monkeypatc
                 assert _rel(got.cpu(), want) <= 1e-5, name
     # per call: pooling and scaling forward, gate gradients and the one dL/dx pass (a scale with add)
     n = 3 if form == "triton" else 0
-    assert spy.calls == {"fused_forward": 0, "pool": n, "scale": 2 * n, "scale_grads": n}
+    assert spy.calls == {"FusedCoordAtt": 0, "pool": n, "scale": 2 * n, "scale_grads": n}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
@@ -198,6 +199,49 @@ def test_kernel_configs_keep_the_maths(config, monkeypatch):
             with torch.no_grad(), forced_on_cpu(), gpu_form("triton"):
                 y = m(_layout(x.to(DEVICE), channels_last))
             assert _rel(y.cpu(), ref) <= 1e-5, (shape, channels_last)
+
+
+def test_fused_layer_plans_once_per_input_signature(monkeypatch):
+    """Launches are worked out once per shape, strides, dtype and 16-byte alignment of x and used again;
+    another KernelConfig plans anew; past MAX_PLANS signatures the plans start again."""
+    m = randomise(CoordAtt(16)).eval()
+    x = torch.randn(2, 16, 5, 7)
+    ref = reference_coord_att(m, x, training=False)
+    c = m.inference_constants()
+    fused = tk.FusedCoordAtt(*(c[k].to(DEVICE) for k in ("_w1", "_b1", "_wg", "_bg")))
+    xx = x.to(DEVICE)
+    misaligned = torch.empty(xx.numel() + 1, device=DEVICE)[1:].view_as(xx).copy_(xx)
+    inputs = [xx, xx.clone(), _layout(xx, True), misaligned, xx[:1], xx]
+    with torch.no_grad():
+        for i in inputs:
+            assert _rel(fused(i).cpu(), ref[: len(i)]) <= 1e-5
+        assert len(fused.plans) == 4  # the clone and the repeat share the first input's plan
+        monkeypatch.setattr(tk, "CONFIG", tk.KernelConfig(tile=1024))
+        assert _rel(fused(xx).cpu(), ref) <= 1e-5
+        assert {plan.config.tile for plan in fused.plans.values()} == {1024, 4096}
+        monkeypatch.setattr(tk, "MAX_PLANS", 4)
+        fused(xx[:, :, :3])
+        assert len(fused.plans) == 1
+
+
+def test_fused_layer_follows_new_constants_and_pickles_without_kernels():
+    """The layer's Triton form is remade with its constants (new weights, .half()), and neither a deep copy
+    nor a pickle of a layer that ran it carries the kernels (safe loading would refuse their class)."""
+    import copy
+    import pickle
+
+    m = randomise(CoordAtt(16)).eval().fuse().to(DEVICE)
+    x = torch.randn(2, 16, 5, 7)
+    with torch.no_grad(), forced_on_cpu(), gpu_form("triton"):
+        m(x.to(DEVICE))
+        assert b"FusedCoordAtt" not in pickle.dumps(m)
+        twin = copy.deepcopy(m)
+        m.conv_h.bias.add_(0.5)
+        m.fuse()
+        assert _rel(m(x.to(DEVICE)).cpu(), reference_coord_att(m, x, training=False)) <= 1e-5
+        assert _rel(twin(x.to(DEVICE)).cpu(), reference_coord_att(twin, x, training=False)) <= 1e-5
+        y = m.half()(x.to(DEVICE).half())
+    assert y.dtype == torch.float16 and _rel(y.cpu(), reference_coord_att(m.float(), x, training=False)) <= 2e-2
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (Triton's interpreter has no bfloat16)")

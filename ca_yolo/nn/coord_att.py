@@ -250,6 +250,9 @@ class CoordAtt(CoordAttBase):
     """
 
     gate_convs = ("conv_h", "conv_w")
+    # The Triton inference form with its launch plans (made on first use on a GPU); it holds the
+    # constants, so it is dropped whenever they are remade, and it is never pickled or deep-copied.
+    _gpu_kernels = None
 
     @staticmethod
     def _conv1x1(conv: nn.Conv2d, z: torch.Tensor) -> torch.Tensor:
@@ -308,6 +311,15 @@ class CoordAtt(CoordAttBase):
             "_bgf": torch.cat((bh, bw)),
         }
 
+    def _read_constants(self) -> None:
+        super()._read_constants()
+        self._gpu_kernels = None
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_gpu_kernels", None)
+        return state
+
     def fuse(self) -> CoordAtt:
         """:meth:`InferenceForm.fuse`; also builds or loads the compiled kernel now, not on the first inference."""
         super().fuse()
@@ -329,7 +341,9 @@ class CoordAtt(CoordAttBase):
         w1, b1, wg, bg, wgt, _, cb1, _, _, _, _, w1c, wgc, bgf = self._constants
         form = active_form(x)
         if form == "triton":
-            return _triton().fused_forward(x, w1, b1, wg, bg)
+            if self._gpu_kernels is None:
+                self._gpu_kernels = _triton().FusedCoordAtt(w1, b1, wg, bg)
+            return self._gpu_kernels(x)
         if form == "torch":
             return plain_fused_forward(x, w1c, cb1, wgc, bgf)
         kernel = coord_att_kernel()

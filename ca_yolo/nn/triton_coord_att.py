@@ -6,9 +6,8 @@ Four kernels serve both uses:
 - :func:`pool`: one pass over x (B, C, H, W) -> z (B, C, H + W), the means along W then along H. Each
   program owns a block of channels of one image and walks down the rows: row means are stored as it
   goes, column sums stay in registers.
-- :func:`gates`: the tiny gate network on z for the inference form (conv1 with BatchNorm folded,
-  h-swish, the stacked gate convs, sigmoid), one program per block of H + W positions and of
-  channels, fp32 throughout.
+- gates (inference only): the tiny gate network on z (conv1 with BatchNorm folded, h-swish, the
+  stacked gate convs, sigmoid), one program per block of H + W positions and of channels, fp32 throughout.
 - :func:`scale`: one pass, out = x * g_h * g_w (+ an optional broadcast term, which is how the
   pooling's backward joins the scaling's backward in one pass).
 - :func:`scale_grads`: one pass over (grad, x) -> dL/dg_h = sum_w grad * x * g_w and dL/dg_w =
@@ -17,7 +16,8 @@ Four kernels serve both uses:
 Tile and block sizes come from :data:`CONFIG` (a :class:`KernelConfig`); after the first call for an
 argument key each kernel is launched without Triton's per-call argument handling (:class:`_Launcher`).
 
-Inference (:func:`fused_forward`) is pool -> gates -> scale: x is read twice and written once.
+Inference (:class:`FusedCoordAtt`, one per layer) is pool -> gates -> scale: x is read twice and
+written once; the launches are planned once per input signature.
 Training (:func:`pool_with_grad`, :func:`scale_with_grad`) keeps the gate network in PyTorch (BatchNorm
 statistics, AMP, hooks) and puts :class:`_Pool` and :class:`_Scale` around it. Their backward passes
 are two kernels over the full map instead of autograd's eight or so: the scaling's backward computes
@@ -118,15 +118,14 @@ class _Launcher:
         """``warps``: the :class:`KernelConfig` field with this kernel's warp count (None: Triton's default)."""
         self.kernel, self.warps, self.binaries = kernel, warps, {}
 
-    def __call__(self, grid: tuple[int, int, int], *args) -> None:
-        """Launch on ``grid`` with every kernel parameter given positionally, constexprs included."""
+    def __call__(self, grid: tuple[int, int, int], *args):
+        """Launch on ``grid`` with every kernel parameter given positionally, constexprs included.
+
+        Returns the compiled kernel when it can be launched directly (:func:`_launch_direct`), else None.
+        """
         warps = None if self.warps is None else getattr(CONFIG, self.warps)
-        direct = DIRECT_LAUNCH and args[0].is_cuda and _direct_launch_supported()
-        if direct:
-            hooks = _knobs.runtime
-            direct = _no_hooks(hooks.launch_enter_hook) and _no_hooks(hooks.launch_exit_hook)
-        if direct:
-            device = driver.active.get_current_device()
+        device = _direct_device(args[0])
+        if device is not None:
             key = (
                 device,
                 warps,
@@ -134,13 +133,32 @@ class _Launcher:
             )
             binary = self.binaries.get(key)
             if binary is not None:
-                stream = driver.active.get_current_stream(device)
-                binary.run(*grid, stream, binary.function, binary.packed_metadata, None, None, None, *args)
-                return
+                _launch_direct(binary, grid, driver.active.get_current_stream(device), args)
+                return binary
         options = {} if warps is None else {"num_warps": warps}
         binary = self.kernel[grid](*args, **options)
-        if direct and getattr(binary, "function", None) is not None:
-            self.binaries[key] = binary
+        if device is None or getattr(binary, "function", None) is None:
+            return None
+        self.binaries[key] = binary
+        return binary
+
+
+def _direct_device(x: torch.Tensor) -> int | None:
+    """The current CUDA device if kernels for ``x`` may be launched directly now (:class:`_Launcher`), else None."""
+    if not (DIRECT_LAUNCH and x.is_cuda and _direct_launch_supported()):
+        return None
+    hooks = _knobs.runtime
+    if not (_no_hooks(hooks.launch_enter_hook) and _no_hooks(hooks.launch_exit_hook)):
+        return None
+    return driver.active.get_current_device()
+
+
+def _launch_direct(binary, grid: tuple[int, int, int], stream: int, args: tuple) -> None:
+    """Launch a compiled kernel with Triton's launcher but none of ``JITFunction.run``'s per-call work.
+
+    ``args``: every kernel parameter, constexprs included, as Triton's own launch passes them.
+    """
+    binary.run(*grid, stream, binary.function, binary.packed_metadata, None, None, None, *args)
 
 
 @functools.lru_cache(maxsize=256)
@@ -269,7 +287,7 @@ def _gates_kernel(
 @triton.jit
 def _scale_kernel(
     src_ptr, out_ptr, gh_ptr, gw_ptr, add_ptr, C, H, W, NHB, sb, sc, sh, sw, ob, oc, oh, ow,
-    ghb, ghc, gwb, gwc, gw_off, inv_w, inv_h,
+    ghb, ghc, gwb, gwc, gh_off, gw_off, inv_w, inv_h,
     ADD: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
 ):  # fmt: skip
     b = tl.program_id(1)
@@ -280,7 +298,8 @@ def _scale_kernel(
     b64, c64 = b.to(tl.int64), c.to(tl.int64)
     m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
     x = tl.load(_row_starts(src_ptr, b, c, w, sb, sc, sw) + h[None, :, None] * sh, mask=m3)
-    gh = tl.load(gh_ptr + b64 * ghb + c64[:, None] * ghc + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0)
+    gh_at = gh_ptr + gh_off + b64 * ghb + c64[:, None] * ghc + h[None, :]
+    gh = tl.load(gh_at, mask=cm[:, None] & hm[None, :], other=0.0)
     gw_at = gw_ptr + gw_off + b64 * gwb + c64[:, None] * gwc + w[None, :]
     gw = tl.load(gw_at, mask=cm[:, None] & wm[None, :], other=0.0)
     y = x.to(tl.float32) * gh.to(tl.float32)[:, :, None] * gw.to(tl.float32)[:, None, :]
@@ -333,40 +352,51 @@ def _tiles(x: torch.Tensor) -> tuple[int, int, int]:
     return _map_tiles(c, h, w, _is_channels_last(x), tile)
 
 
+def _pool_launch(x: torch.Tensor) -> tuple[tuple[int, int, int], tuple]:
+    """The pooling kernel's grid and its arguments after (x, z) for x (B, C, H, W)."""
+    b, c, h, w = x.shape
+    bc, bh, bw = _tiles(x)
+    return (triton.cdiv(c, bc), b, 1), (c, h, w, *x.stride(), bc, bh, bw)
+
+
+def _gates_launch(b: int, c: int, h: int, length: int, mip: int) -> tuple[tuple[int, int, int], tuple]:
+    """The gate kernel's grid and its arguments after (ws, w1, b1, wg, bg): B images, C channels, L = H + W."""
+    mip_p, block_k, block_l = _gate_blocks(c, mip, CONFIG.gate_positions, CONFIG.gate_tile)
+    grid = (triton.cdiv(length, block_l), triton.cdiv(c, block_k), b)
+    return grid, (c, h, length, mip, mip_p, block_k, block_l)
+
+
+def _scale_launch(
+    x: torch.Tensor,
+    out_strides: tuple[int, ...],
+    g_strides: tuple[int, int, int, int],
+    g_offsets: tuple[int, int],
+    add: bool,
+) -> tuple[tuple[int, int, int], tuple]:
+    """The scaling kernel's grid and its arguments after (x, out, g_h, g_w, add).
+
+    ``g_strides``: g_h's and g_w's strides along B and C; ``g_offsets``: their first elements' offsets.
+    """
+    b, c, h, w = x.shape
+    bc, bh, bw = _tiles(x)
+    nhb = triton.cdiv(h, bh)
+    args = (c, h, w, nhb, *x.stride(), *out_strides, *g_strides, *g_offsets, 1.0 / w, 1.0 / h, add, bc, bh, bw)
+    return (triton.cdiv(c, bc) * nhb, b, 1), args
+
+
 def pool(x: torch.Tensor) -> torch.Tensor:
     """[mean_w(x) ; mean_h(x)] of x (B, C, H, W) -> (B, C, H + W) in x's dtype, summed in fp32."""
     b, c, h, w = x.shape
     z = torch.empty((b, c, h + w), dtype=x.dtype, device=x.device)
-    _launch_pool(x, z)
+    grid, args = _pool_launch(x)
+    _launch_pool_kernel(grid, x, z, *args)
     return z
-
-
-def _launch_pool(x: torch.Tensor, z: torch.Tensor) -> None:
-    """The pooling kernel from x (B, C, H, W) into the first B * C * (H + W) elements of z."""
-    b, c, h, w = x.shape
-    bc, bh, bw = _tiles(x)
-    _launch_pool_kernel((triton.cdiv(c, bc), b, 1), x, z, c, h, w, *x.stride(), bc, bh, bw)
-
-
-def gates(ws: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor, h: int) -> None:
-    """Inference gates: ws (2, B, C, L) fp32, L = H + W, holds z in ``ws[0]``; writes
-    ``ws[1] = sigmoid(Wg h_swish(W1 z + b1) + bg)``.
-
-    w1 (mip, C) and b1 (mip,) are conv1 with BatchNorm folded; wg (2C, mip) and bg (2C,) are conv_h
-    then conv_w stacked; positions < h take conv_h's rows, the others conv_w's.
-    """
-    _, bsz, c, length = ws.shape
-    mip = w1.shape[0]
-    mip_p, block_k, block_l = _gate_blocks(c, mip, CONFIG.gate_positions, CONFIG.gate_tile)
-    grid = (triton.cdiv(length, block_l), triton.cdiv(c, block_k), bsz)
-    _launch_gates_kernel(grid, ws, w1, b1, wg, bg, c, h, length, mip, mip_p, block_k, block_l)
 
 
 def scale(
     x: torch.Tensor,
     g_h: torch.Tensor,
     g_w: torch.Tensor,
-    gw_offset: int = 0,
     add: torch.Tensor | None = None,
     out_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
@@ -374,23 +404,15 @@ def scale(
 
     Args:
         x: the map (any strides).
-        g_h, g_w: gates indexed [b, c, i] as ``g.stride(0) * b + g.stride(1) * c + i`` (unit stride along
-            H resp. W): (B, C, H, 1) / (B, C, 1, W) tensors, or both the one (B, C, H + W) inference
-            gate tensor with ``gw_offset=H``.
+        g_h, g_w: (B, C, H, 1) / (B, C, 1, W) gates with unit stride along H resp. W.
         add: optional (B, C, H + W); adds ``add[..., :H] / W`` along rows and ``add[..., H:] / H`` along
             columns (the pooling's backward).
         out_dtype: the output's dtype (default: x's).
     """
-    b, c, h, w = x.shape
     out = torch.empty_like(x, dtype=out_dtype or x.dtype)
-    bc, bh, bw = _tiles(x)
-    nhb = triton.cdiv(h, bh)
-    _launch_scale_kernel(
-        (triton.cdiv(c, bc) * nhb, b, 1),
-        x, out, g_h, g_w, x if add is None else add, c, h, w, nhb, *x.stride(), *out.stride(),
-        g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1), gw_offset, 1.0 / w, 1.0 / h,
-        add is not None, bc, bh, bw,
-    )  # fmt: skip
+    g_strides = (g_h.stride(0), g_h.stride(1), g_w.stride(0), g_w.stride(1))
+    grid, args = _scale_launch(x, out.stride(), g_strides, (0, 0), add is not None)
+    _launch_scale_kernel(grid, x, out, g_h, g_w, x if add is None else add, *args)
     return out
 
 
@@ -415,21 +437,84 @@ def _unit_inner(g: torch.Tensor) -> torch.Tensor:
     return g if g.stride(2 if g.shape[3] == 1 else 3) == 1 or g.shape[2] * g.shape[3] == 1 else g.contiguous()
 
 
+#: Input signatures a :class:`FusedCoordAtt` keeps plans for; past this it starts again (e.g. a validation
+#: run with rectangular batches sees a new H x W every few batches).
+MAX_PLANS = 64
+
+
+class FusedCoordAtt:
+    """The fused CoordAtt inference form of one layer on a GPU: x (B, C, H, W) -> (B, C, H, W) in x's dtype and layout.
+
+    Three kernels: pool, gates, scale; x is read twice and written once. At batch 1 a layer's cost is
+    its host-side work, so everything that follows from x's shape, strides, dtype and 16-byte
+    alignment - tiles, grids, scalar arguments and, after the first call, the compiled kernels - is
+    worked out once per such signature (a plan); a call then allocates the workspace and the output
+    and launches.
+
+    Args:
+        w1 (mip, C), b1 (mip, 1): conv1 with BatchNorm folded in; wg (2C, mip), bg (2C, 1): conv_h then
+            conv_w stacked. The inference constants, any float dtype, contiguous, kept by reference
+            (make a new object when they change).
+    """
+
+    def __init__(self, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor):
+        self.weights = (w1, b1, wg, bg)
+        self.plans: dict[tuple, _FusedPlan] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) on the weights' device -> x * g_h * g_w."""
+        key = (x.shape, x.stride(), x.dtype, x.data_ptr() % 16 == 0)
+        plan = self.plans.get(key)
+        if plan is None or plan.config is not CONFIG:
+            if len(self.plans) >= MAX_PLANS:
+                self.plans.clear()
+            plan = self.plans[key] = _FusedPlan(x, self.weights)
+        return plan(x)
+
+
+class _FusedPlan:
+    """One input signature's launches of :class:`FusedCoordAtt`: z and the gates share one fp32 workspace
+    (2, B, C, H + W); the scaling kernel reads the gates at their offset in it."""
+
+    __slots__ = ("config", "weights", "ws_shape", "grids", "static", "binaries", "device")
+
+    def __init__(self, x: torch.Tensor, weights: tuple[torch.Tensor, ...]):
+        b, c, h, w = x.shape
+        length, mip = h + w, weights[0].shape[0]
+        self.config, self.weights, self.ws_shape = CONFIG, weights, (2, b, c, length)
+        gates_at = b * c * length
+        out_strides = torch.empty_like(x, device="meta").stride()
+        g_strides = (c * length, length) * 2
+        launches = (
+            _pool_launch(x),
+            _gates_launch(b, c, h, length, mip),
+            _scale_launch(x, out_strides, g_strides, (gates_at, gates_at + h), False),
+        )
+        self.grids, self.static = zip(*launches)
+        self.binaries, self.device = None, None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        ws = torch.empty(self.ws_shape, dtype=torch.float32, device=x.device)
+        out = torch.empty_like(x)
+        pool_args, gates_args, scale_args = self.static
+        calls = ((x, ws, *pool_args), (ws, *self.weights, *gates_args), (x, out, ws, ws, x, *scale_args))
+        if self.binaries is not None and _direct_device(x) == self.device:
+            stream = driver.active.get_current_stream(self.device)
+            for binary, grid, args in zip(self.binaries, self.grids, calls):
+                _launch_direct(binary, grid, stream, args)
+        else:
+            launchers = (_launch_pool_kernel, _launch_gates_kernel, _launch_scale_kernel)
+            binaries = [launch(grid, *args) for launch, grid, args in zip(launchers, self.grids, calls)]
+            if None not in binaries:
+                self.binaries, self.device = binaries, _direct_device(x)
+        return out
+
+
 def fused_forward(
     x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor
 ) -> torch.Tensor:
-    """The fused CoordAtt inference form: three kernels, x (B, C, H, W) -> (B, C, H, W) in x's dtype and layout.
-
-    w1 (mip, C), b1 (mip, ...), wg (2C, mip), bg (2C, ...): the inference constants (any float dtype,
-    contiguous). z and the gates share one fp32 workspace (one allocation fewer at batch 1, where a
-    layer's cost is its host-side calls).
-    """
-    b, c, h, w = x.shape
-    ws = torch.empty((2, b, c, h + w), dtype=torch.float32, device=x.device)
-    _launch_pool(x, ws)
-    gates(ws, w1, b1, wg, bg, h)
-    g = ws[1]
-    return scale(x, g, g, gw_offset=h)
+    """One call of :class:`FusedCoordAtt` (a layer keeps one instead, for its cached plans)."""
+    return FusedCoordAtt(w1, b1, wg, bg)(x)
 
 
 class GradLink:
