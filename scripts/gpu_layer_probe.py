@@ -2,7 +2,8 @@
 
 Per shape and batch:
 - host time per call (what eager batch-1 latency is made of: launches): the Triton form with its direct
-  launches and with Triton's own launch path, the plain PyTorch form, and one tiny PyTorch op;
+  launches (as configured, and with three kernels where small maps take two) and with Triton's own
+  launch path, the plain PyTorch form, and one tiny PyTorch op;
 - GPU time per call from CUDA-graph replays (no host in the way; the gaps between a layer's kernels are
   in it): both forms, and a copy of the map (one read and one write: what a pass over it costs);
 - GPU time of each Triton kernel (torch.profiler);
@@ -35,6 +36,7 @@ SWEEP = [
     tk.KernelConfig(large_tile=4096),
     tk.KernelConfig(tile=8192),
     tk.KernelConfig(gate_positions=8),
+    tk.KernelConfig(gates_in_scale_below=0),
 ]
 
 
@@ -99,6 +101,11 @@ def probe(c: int, h: int, w: int, bs: int, dev: torch.device, sweep: bool) -> di
     row["copy_graph_us"] = graph_us(lambda: x.clone())
     with gpu_form("triton"):
         row["triton_host_us"] = host_us(lambda: layer(x))
+        tk.CONFIG = tk.KernelConfig(gates_in_scale_below=0)
+        try:
+            row["triton_3_kernels_host_us"] = host_us(lambda: layer(x))
+        finally:
+            tk.CONFIG = tk.KernelConfig()
         tk.DIRECT_LAUNCH = False
         try:
             row["triton_jit_launch_host_us"] = host_us(lambda: layer(x))

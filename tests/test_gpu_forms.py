@@ -52,9 +52,15 @@ class _Spy:
 
     def __init__(self, monkeypatch):
         self.calls = dict.fromkeys(("FusedCoordAtt", *self.NAMES), 0)
+        self.fused = []  # the FusedCoordAtt objects called
         for name in self.NAMES:
             monkeypatch.setattr(tk, name, self._wrap(name, getattr(tk, name)))
-        monkeypatch.setattr(tk.FusedCoordAtt, "__call__", self._wrap("FusedCoordAtt", tk.FusedCoordAtt.__call__))
+        fused_call = self._wrap("FusedCoordAtt", tk.FusedCoordAtt.__call__)
+        monkeypatch.setattr(tk.FusedCoordAtt, "__call__", lambda f, x: self.fused.append(f) or fused_call(f, x))
+
+    def launches(self) -> set[int]:
+        """Kernel launches per call of every plan the called FusedCoordAtt objects made."""
+        return {len(plan.launchers) for f in self.fused for plan in f.plans.values()}
 
     def _wrap(self, name, fn):
         def call(*args, **kwargs):
@@ -64,10 +70,15 @@ class _Spy:
         return call
 
 
-@pytest.mark.parametrize("form", ["triton", "torch"])
+@pytest.mark.parametrize("form", ["triton", "triton:3", "torch"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fused_gpu_forms_match_paper_equations(form, dtype, channels_last, monkeypatch):
+    """triton: two kernels on these small maps (the gates inside the scaling kernel); triton:3 the three-kernel
+    form larger maps take (pool, gates, scale)."""
+    form, _, kernels = form.partition(":")
+    if kernels:
+        monkeypatch.setattr(tk, "CONFIG", tk.KernelConfig(gates_in_scale_below=0))
     spy = _Spy(monkeypatch)
     strided = 0
     for shape in SHAPES:
@@ -84,6 +95,7 @@ def test_fused_gpu_forms_match_paper_equations(form, dtype, channels_last, monke
         assert _rel(y.cpu(), ref) <= TOL[dtype], (shape, _rel(y.cpu(), ref))
     expected = len(SHAPES) if form == "triton" else 0
     assert spy.calls == {"FusedCoordAtt": expected, "pool": 0, "scale": 0, "scale_grads": 0}
+    assert spy.launches() == ({3 if kernels else 2} if form == "triton" else set())
     assert strided == (4 if channels_last else 0)  # a 1x1 map is contiguous in both formats
 
 

@@ -62,6 +62,11 @@ class KernelConfig:
         gate_tile: elements of the gate kernel's (mip, channels, positions) products per step; with
             ``gate_positions`` it sets how many channels one step reduces over, so the number of serial
             steps (what a batch-1 call waits for) is C * mip * gate_positions / gate_tile.
+        gates_in_scale_below: inference on maps of fewer elements computes the gates inside the scaling
+            kernel (two launches a layer instead of three: at batch 1 a layer's cost is its host-side
+            launches); each scaling program then runs the gate network for its own rows and columns,
+            which only pays while the map is small. Larger maps, or tiles whose gate products would
+            exceed ``gate_tile``, keep the separate gate kernel. 0 turns it off.
         grad_warps: warps of the gate-gradient kernel, which keeps five tile-sized arrays live (8 warps:
             16 elements a thread each, in registers); the other kernels hold two or three and use 4.
     """
@@ -72,6 +77,7 @@ class KernelConfig:
     gate_positions: int = 4
     gate_tile: int = 8192
     grad_warps: int = 8
+    gates_in_scale_below: int = 1 << 21
 
 
 #: The configuration every call reads; a probe may change it between calls.
@@ -251,37 +257,66 @@ def _pool_kernel(
 
 
 @triton.jit
+def _gate_values(
+    z_img, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, L, MIP, pos, pm, k, km, row_off,
+    MIP_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr,
+):  # fmt: skip
+    """Gates of channels k at positions pos of one image, fp32 (len(k), BLOCK_P):
+    ``sigmoid(wg[k + row_off] . h_swish(w1 z[:, pos] + b1) + bg[k + row_off])``.
+
+    z_img: the image's z (C, L); row_off: 0 (conv_h's rows), C (conv_w's), or per position (BLOCK_P,).
+    The reduction over C runs in steps of BLOCK_K channels.
+    """
+    m = tl.arange(0, MIP_P)
+    mm = m < MIP
+    f = tl.zeros([MIP_P, BLOCK_P], dtype=tl.float32)
+    for k0 in range(0, C, BLOCK_K):
+        kk = k0 + tl.arange(0, BLOCK_K)
+        kkm = kk < C
+        zt = tl.load(z_img + kk[:, None] * L + pos[None, :], mask=kkm[:, None] & pm[None, :], other=0.0)
+        wt = tl.load(w1_ptr + m[:, None] * C + kk[None, :], mask=mm[:, None] & kkm[None, :], other=0.0)
+        f += tl.sum(wt.to(tl.float32)[:, :, None] * zt.to(tl.float32)[None, :, :], 1)
+    f += tl.load(b1_ptr + m, mask=mm, other=0.0).to(tl.float32)[:, None]
+    f = f * tl.minimum(tl.maximum(f + 3.0, 0.0), 6.0) / 6.0
+    row = k[:, None] + row_off
+    wm3 = km[:, None, None] & mm[None, :, None]
+    wt = tl.load(wg_ptr + row[:, None, :] * MIP + m[None, :, None], mask=wm3, other=0.0)
+    bias = tl.load(bg_ptr + row, mask=km[:, None], other=0.0)
+    return tl.sigmoid(tl.sum(wt.to(tl.float32) * f[None, :, :], 1) + bias.to(tl.float32))
+
+
+@triton.jit
 def _gates_kernel(
     ws_ptr, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, H, L, MIP,
     MIP_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_L: tl.constexpr,
 ):  # fmt: skip
-    # ws holds z (B, C, L) then g (B, C, L); B is the grid's last dimension
+    # ws holds z (B, C, L) then g (B, C, L); B is the grid's last dimension. Positions < H take
+    # conv_h's rows (c), the others conv_w's (C + c).
     b = tl.program_id(2)
     pos = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
-    m = tl.arange(0, MIP_P)
-    lm, mm = pos < L, m < MIP
-    z_img = ws_ptr + b.to(tl.int64) * C * L
-    # f = h_swish(W1 z + b1), (MIP, BLOCK_L): every channel block of this image needs all of it
-    f = tl.zeros([MIP_P, BLOCK_L], dtype=tl.float32)
-    for k0 in range(0, C, BLOCK_K):
-        k = k0 + tl.arange(0, BLOCK_K)
-        km = k < C
-        zt = tl.load(z_img + k[:, None] * L + pos[None, :], mask=km[:, None] & lm[None, :], other=0.0)
-        wt = tl.load(w1_ptr + m[:, None] * C + k[None, :], mask=mm[:, None] & km[None, :], other=0.0)
-        f += tl.sum(wt.to(tl.float32)[:, :, None] * zt.to(tl.float32)[None, :, :], 1)
-    f += tl.load(b1_ptr + m, mask=mm, other=0.0).to(tl.float32)[:, None]
-    f = f * tl.minimum(tl.maximum(f + 3.0, 0.0), 6.0) / 6.0
-    # g = sigmoid(Wg f + bg) for this program's channels: row c for the first H positions (conv_h),
-    # row C + c for the others (conv_w)
     k = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
-    km = k < C
-    row = k[:, None] + (pos >= H).to(tl.int32)[None, :] * C  # (BLOCK_K, BLOCK_L)
-    om = km[:, None] & lm[None, :]
-    wm3 = om[:, None, :] & mm[None, :, None]
-    wt = tl.load(wg_ptr + row[:, None, :] * MIP + m[None, :, None], mask=wm3, other=0.0)
-    a = tl.sum(wt.to(tl.float32) * f[None, :, :], 1) + tl.load(bg_ptr + row, mask=om, other=0.0).to(tl.float32)
+    lm, km = pos < L, k < C
+    z_img = ws_ptr + b.to(tl.int64) * C * L
+    row_off = (pos >= H).to(tl.int32)[None, :] * C
+    g = _gate_values(z_img, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, L, MIP, pos, lm, k, km, row_off, MIP_P, BLOCK_K, BLOCK_L)
     g_img = z_img + tl.num_programs(2).to(tl.int64) * C * L
-    tl.store(g_img + k[:, None] * L + pos[None, :], tl.sigmoid(a), mask=om)
+    tl.store(g_img + k[:, None] * L + pos[None, :], g, mask=km[:, None] & lm[None, :])
+
+
+@triton.jit
+def _scale_program(C, H, W, NHB, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    """The scaling kernels' program: image b (grid axis 1), channels c and rows h (axis 0), all columns w, masks."""
+    c = (tl.program_id(0) // NHB) * BLOCK_C + tl.arange(0, BLOCK_C)
+    h = (tl.program_id(0) % NHB) * BLOCK_H + tl.arange(0, BLOCK_H)
+    w = tl.arange(0, BLOCK_W)
+    return tl.program_id(1), c, h, w, c < C, h < H, w < W
+
+
+@triton.jit
+def _scaled(x_ptr, b, c, h, w, m3, sb, sc, sh, sw, gh, gw):
+    """x[b, c, h, w] * gh[c, h] * gw[c, w] in fp32, (BLOCK_C, BLOCK_H, BLOCK_W)."""
+    x = tl.load(_row_starts(x_ptr, b, c, w, sb, sc, sw) + h[None, :, None] * sh, mask=m3)
+    return x.to(tl.float32) * gh.to(tl.float32)[:, :, None] * gw.to(tl.float32)[:, None, :]
 
 
 @triton.jit
@@ -290,24 +325,36 @@ def _scale_kernel(
     ghb, ghc, gwb, gwc, gh_off, gw_off, inv_w, inv_h,
     ADD: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
 ):  # fmt: skip
-    b = tl.program_id(1)
-    c = (tl.program_id(0) // NHB) * BLOCK_C + tl.arange(0, BLOCK_C)
-    h = (tl.program_id(0) % NHB) * BLOCK_H + tl.arange(0, BLOCK_H)
-    w = tl.arange(0, BLOCK_W)
-    cm, hm, wm = c < C, h < H, w < W
+    b, c, h, w, cm, hm, wm = _scale_program(C, H, W, NHB, BLOCK_C, BLOCK_H, BLOCK_W)
     b64, c64 = b.to(tl.int64), c.to(tl.int64)
     m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
-    x = tl.load(_row_starts(src_ptr, b, c, w, sb, sc, sw) + h[None, :, None] * sh, mask=m3)
     gh_at = gh_ptr + gh_off + b64 * ghb + c64[:, None] * ghc + h[None, :]
     gh = tl.load(gh_at, mask=cm[:, None] & hm[None, :], other=0.0)
     gw_at = gw_ptr + gw_off + b64 * gwb + c64[:, None] * gwc + w[None, :]
     gw = tl.load(gw_at, mask=cm[:, None] & wm[None, :], other=0.0)
-    y = x.to(tl.float32) * gh.to(tl.float32)[:, :, None] * gw.to(tl.float32)[:, None, :]
+    y = _scaled(src_ptr, b, c, h, w, m3, sb, sc, sh, sw, gh, gw)
     if ADD:  # + dL/dz_h / W + dL/dz_w / H, from add (B, C, H + W)
         a = add_ptr + (b * C + c).to(tl.int64) * (H + W)
         ah = tl.load(a[:, None] + h[None, :], mask=cm[:, None] & hm[None, :], other=0.0).to(tl.float32) * inv_w
         aw = tl.load(a[:, None] + H + w[None, :], mask=cm[:, None] & wm[None, :], other=0.0).to(tl.float32) * inv_h
         y += ah[:, :, None] + aw[:, None, :]
+    tl.store(_row_starts(out_ptr, b, c, w, ob, oc, ow) + h[None, :, None] * oh, y, mask=m3)
+
+
+@triton.jit
+def _gated_scale_kernel(
+    x_ptr, out_ptr, z_ptr, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, H, W, NHB, MIP, sb, sc, sh, sw, ob, oc, oh, ow,
+    MIP_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr
+):  # fmt: skip
+    # The gates and the scaling in one pass: each program computes the gates of its own channels, rows
+    # and columns from z (B, C, H + W) (the h-swish layer again for each, which is cheap next to a launch).
+    b, c, h, w, cm, hm, wm = _scale_program(C, H, W, NHB, BLOCK_C, BLOCK_H, BLOCK_W)
+    L = H + W
+    z_img = z_ptr + b.to(tl.int64) * C * L
+    gh = _gate_values(z_img, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, L, MIP, h, hm, c, cm, 0, MIP_P, BLOCK_K, BLOCK_H)
+    gw = _gate_values(z_img, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, L, MIP, H + w, wm, c, cm, C, MIP_P, BLOCK_K, BLOCK_W)
+    m3 = cm[:, None, None] & hm[None, :, None] & wm[None, None, :]
+    y = _scaled(x_ptr, b, c, h, w, m3, sb, sc, sh, sw, gh, gw)
     tl.store(_row_starts(out_ptr, b, c, w, ob, oc, ow) + h[None, :, None] * oh, y, mask=m3)
 
 
@@ -327,6 +374,7 @@ def _scale_grads_kernel(
 _launch_pool_kernel = _Launcher(_pool_kernel)
 _launch_gates_kernel = _Launcher(_gates_kernel)
 _launch_scale_kernel = _Launcher(_scale_kernel)
+_launch_gated_scale_kernel = _Launcher(_gated_scale_kernel)
 _launch_scale_grads_kernel = _Launcher(_scale_grads_kernel, warps="grad_warps")
 
 
@@ -381,6 +429,24 @@ def _scale_launch(
     bc, bh, bw = _tiles(x)
     nhb = triton.cdiv(h, bh)
     args = (c, h, w, nhb, *x.stride(), *out_strides, *g_strides, *g_offsets, 1.0 / w, 1.0 / h, add, bc, bh, bw)
+    return (triton.cdiv(c, bc) * nhb, b, 1), args
+
+
+def _gated_scale_launch(
+    x: torch.Tensor, out_strides: tuple[int, ...], mip: int
+) -> tuple[tuple[int, int, int], tuple] | None:
+    """The gated scaling kernel's grid and its arguments after (x, out, z, w1, b1, wg, bg), or None where
+    the map is too large for it (:attr:`KernelConfig.gates_in_scale_below`) or its gate products too wide."""
+    if x.numel() >= CONFIG.gates_in_scale_below:
+        return None
+    b, c, h, w = x.shape
+    bc, bh, bw = _tiles(x)
+    mip_p = max(2, triton.next_power_of_2(mip))
+    if bc * mip_p * max(bh, bw) > CONFIG.gate_tile:
+        return None
+    block_k = max(1, min(triton.next_power_of_2(c), CONFIG.gate_tile // (mip_p * max(bh, bw))))
+    nhb = triton.cdiv(h, bh)
+    args = (c, h, w, nhb, mip, *x.stride(), *out_strides, mip_p, block_k, bc, bh, bw)
     return (triton.cdiv(c, bc) * nhb, b, 1), args
 
 
@@ -473,38 +539,53 @@ class FusedCoordAtt:
 
 
 class _FusedPlan:
-    """One input signature's launches of :class:`FusedCoordAtt`: z and the gates share one fp32 workspace
-    (2, B, C, H + W); the scaling kernel reads the gates at their offset in it."""
+    """One input signature's launches of :class:`FusedCoordAtt`.
 
-    __slots__ = ("config", "weights", "ws_shape", "grids", "static", "binaries", "device")
+    Two kernels where the map is small (pool; gates and scaling in one), else three (pool, gates,
+    scale): z and the gates then share one fp32 workspace (2, B, C, H + W) and the scaling kernel reads
+    the gates at their offset in it.
+    """
+
+    __slots__ = ("config", "weights", "ws_shape", "launchers", "grids", "static", "binaries", "device")
 
     def __init__(self, x: torch.Tensor, weights: tuple[torch.Tensor, ...]):
         b, c, h, w = x.shape
         length, mip = h + w, weights[0].shape[0]
-        self.config, self.weights, self.ws_shape = CONFIG, weights, (2, b, c, length)
-        gates_at = b * c * length
+        self.config, self.weights = CONFIG, weights
         out_strides = torch.empty_like(x, device="meta").stride()
-        g_strides = (c * length, length) * 2
-        launches = (
-            _pool_launch(x),
-            _gates_launch(b, c, h, length, mip),
-            _scale_launch(x, out_strides, g_strides, (gates_at, gates_at + h), False),
-        )
+        gated = _gated_scale_launch(x, out_strides, mip)
+        if gated is not None:
+            self.ws_shape = (b, c, length)
+            self.launchers = (_launch_pool_kernel, _launch_gated_scale_kernel)
+            launches = (_pool_launch(x), gated)
+        else:
+            self.ws_shape = (2, b, c, length)
+            self.launchers = (_launch_pool_kernel, _launch_gates_kernel, _launch_scale_kernel)
+            gates_at = b * c * length
+            g_strides = (c * length, length) * 2
+            launches = (
+                _pool_launch(x),
+                _gates_launch(b, c, h, length, mip),
+                _scale_launch(x, out_strides, g_strides, (gates_at, gates_at + h), False),
+            )
         self.grids, self.static = zip(*launches)
         self.binaries, self.device = None, None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         ws = torch.empty(self.ws_shape, dtype=torch.float32, device=x.device)
         out = torch.empty_like(x)
-        pool_args, gates_args, scale_args = self.static
-        calls = ((x, ws, *pool_args), (ws, *self.weights, *gates_args), (x, out, ws, ws, x, *scale_args))
+        if len(self.static) == 2:
+            pool_args, scale_args = self.static
+            calls = ((x, ws, *pool_args), (x, out, ws, *self.weights, *scale_args))
+        else:
+            pool_args, gates_args, scale_args = self.static
+            calls = ((x, ws, *pool_args), (ws, *self.weights, *gates_args), (x, out, ws, ws, x, *scale_args))
         if self.binaries is not None and _direct_device(x) == self.device:
             stream = driver.active.get_current_stream(self.device)
             for binary, grid, args in zip(self.binaries, self.grids, calls):
                 _launch_direct(binary, grid, stream, args)
         else:
-            launchers = (_launch_pool_kernel, _launch_gates_kernel, _launch_scale_kernel)
-            binaries = [launch(grid, *args) for launch, grid, args in zip(launchers, self.grids, calls)]
+            binaries = [launch(grid, *args) for launch, grid, args in zip(self.launchers, self.grids, calls)]
             if None not in binaries:
                 self.binaries, self.device = binaries, _direct_device(x)
         return out
