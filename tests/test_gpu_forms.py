@@ -288,14 +288,16 @@ def test_cuda_large_maps_match_paper_equations(shape):
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 def test_cuda_direct_launches_match_tritons_own_launches(monkeypatch):
-    """After a key's first call the kernels launch without Triton's binding: same results, bit for bit, for
-    another shape, a 16-byte-misaligned input (another key) and inside a CUDA graph."""
+    """After a plan's first call its kernels launch without Triton's binding: same results, bit for bit, for
+    another shape, a 16-byte-misaligned input (another plan) and inside a CUDA graph; both the two-kernel
+    form (these maps) and the three-kernel one."""
     torch.manual_seed(0)
     m = randomise(CoordAtt(64)).eval().fuse().cuda().half()
     aligned = torch.randn(2, 64, 20, 20, device="cuda", dtype=torch.float16)
     misaligned = torch.randn(2 * 64 * 20 * 20 + 1, device="cuda", dtype=torch.float16)[1:].view(2, 64, 20, 20)
     other = torch.randn(1, 64, 9, 13, device="cuda", dtype=torch.float16)
-    inputs = [aligned, misaligned, other, aligned.contiguous(memory_format=torch.channels_last)]
+    large = torch.randn(40, 64, 32, 32, device="cuda", dtype=torch.float16)  # 2.6M elements: three kernels
+    inputs = [aligned, misaligned, other, aligned.contiguous(memory_format=torch.channels_last), large]
     with torch.inference_mode(), gpu_form("triton"):
         monkeypatch.setattr(tk, "DIRECT_LAUNCH", False)
         want = [m(x) for x in inputs]

@@ -42,7 +42,7 @@ Why the forward looks the way it does (CPU measurements: ``ca-yolo bench``, READ
   call does not. Where the kernel can't be built the PyTorch form above runs; both agree to float
   rounding.
 - On a GPU the CPU-tuned forms above are neither launch- nor bandwidth-minded; tensors on CUDA take
-  the GPU forms of :mod:`ca_yolo.nn.gpu_forms` instead: three Triton kernels for the fused layer
+  the GPU forms of :mod:`ca_yolo.nn.gpu_forms` instead: two or three Triton kernels for the fused layer
   (:mod:`ca_yolo.nn.triton_coord_att`), or plain PyTorch ops where Triton is missing; in training
   the gate network runs as conv modules (docs/gpu.md has the H200 measurements).
 - Exported: the two directions as two short chains of 4-D 1x1 Convs, 12 ONNX nodes and no shape
