@@ -236,6 +236,30 @@ def test_fused_layer_plans_once_per_input_signature(monkeypatch):
         assert len(fused.plans) == 1
 
 
+def test_recorded_launches_list_the_kernels_a_layer_would_launch():
+    """Meta tensors, no device: a fused call on a small map is two launches, on a large map three; a training
+    step's pooling and scaling, forward and back, four; each with its grid and every argument."""
+    meta = {"device": "meta", "dtype": torch.float16}
+    weights = [torch.empty(s, **meta) for s in [(8, 64), (8, 1), (128, 8), (128, 1)]]
+    fused = tk.FusedCoordAtt(*weights)
+    small, large = torch.empty(1, 64, 80, 80, **meta), torch.empty(32, 64, 80, 80, **meta)
+    g_h, g_w = torch.empty(1, 64, 80, 1, **meta), torch.empty(1, 64, 1, 80, **meta)
+    with tk.recorded_launches() as calls:
+        fused(small)
+        fused(large)
+        tk.scale(small, g_h, g_w, add=tk.pool(small))
+        tk.scale_grads(small, small, g_h, g_w)
+    names = [c.kernel.__name__ for c in calls]
+    fused_small, fused_large = (
+        ["_pool_kernel", "_gated_scale_kernel"],
+        ["_pool_kernel", "_gates_kernel", "_scale_kernel"],
+    )
+    assert names == fused_small + fused_large + ["_pool_kernel", "_scale_kernel", "_scale_grads_kernel"]
+    assert [len(c.args) for c in calls] == [len(c.kernel.arg_names) for c in calls]
+    assert calls[0].grid == (64, 1, 1) and calls[2].grid == (64, 32, 1)  # a channel a program; 32 images
+    assert calls[-1].num_warps == tk.CONFIG.grad_warps and calls[0].num_warps is None
+
+
 def test_fused_layer_follows_new_constants_and_pickles_without_kernels():
     """The layer's Triton form is remade with its constants (new weights, .half()), and neither a deep copy
     nor a pickle of a layer that ran it carries the kernels (safe loading would refuse their class)."""

@@ -32,8 +32,11 @@ interpreter, which is how the test suite checks them without a GPU.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 import triton
@@ -54,7 +57,7 @@ class KernelConfig:
     Attributes:
         tile: elements per program tile of the pooling, scaling and gate-gradient kernels: large enough
             to keep the memory system busy, small enough for registers.
-        large_tile: the least tile for maps of ``large_numel`` elements or more, raised to hold a whole
+        large_tile: the least tile for contiguous maps of ``large_numel`` elements or more, raised to hold a whole
             channel (up to 16384 elements: 128 x 128). On an H200 at batch 32 a whole channel per
             program beat walking it in steps (80 x 80 maps: 39 against 47 us with 8192, 55 with 4096);
             at batch 1 the larger tiles lost up to 20% on maps of 40 x 40 and 20 x 20.
@@ -106,6 +109,34 @@ def _no_hooks(hook) -> bool:
     return hook is None or getattr(hook, "calls", None) == []
 
 
+class KernelCall(NamedTuple):
+    """One kernel launch as :func:`recorded_launches` keeps it: everything Triton needs to compile it."""
+
+    kernel: triton.runtime.JITFunction
+    grid: tuple[int, int, int]
+    args: tuple  # every kernel parameter, constexprs included
+    num_warps: int | None  # None: Triton's default
+
+
+_recording: list[KernelCall] | None = None
+
+
+@contextlib.contextmanager
+def recorded_launches() -> Iterator[list[KernelCall]]:
+    """While active, kernel launches are recorded in the yielded list instead of run.
+
+    With meta tensors (``device="meta"``) this lists what a layer would launch for an input, with no
+    device at all, e.g. to compile every kernel ahead of time for a GPU architecture
+    (``triton.compile`` with a ``GPUTarget``) and read its register use.
+    """
+    global _recording
+    previous, _recording = _recording, []
+    try:
+        yield _recording
+    finally:
+        _recording = previous
+
+
 class _Launcher:
     """Launches one ``@triton.jit`` kernel; after the first call for an argument key, without Triton's per-call work.
 
@@ -130,6 +161,9 @@ class _Launcher:
         Returns the compiled kernel when it can be launched directly (:func:`_launch_direct`), else None.
         """
         warps = None if self.warps is None else getattr(CONFIG, self.warps)
+        if _recording is not None:
+            _recording.append(KernelCall(self.kernel, grid, args, warps))
+            return None
         device = _direct_device(args[0])
         if device is not None:
             key = (
@@ -394,10 +428,13 @@ def _is_channels_last(x: torch.Tensor) -> bool:
 def _tiles(x: torch.Tensor) -> tuple[int, int, int]:
     """(BLOCK_C, BLOCK_H, BLOCK_W) of the map kernels for x (B, C, H, W): see :class:`KernelConfig`."""
     _, c, h, w = x.shape
-    tile = CONFIG.tile
-    if x.numel() >= CONFIG.large_numel:
+    tile, channels_last = CONFIG.tile, _is_channels_last(x)
+    # Whole channels per program pay for contiguous maps (column sums of a channel stay in registers); a
+    # channels_last tile that large holds 64 channels of two rows and takes all 255 registers a thread
+    # has (compiled for sm_90: scripts/triton_compile_check.py), against 96 with the default tile.
+    if x.numel() >= CONFIG.large_numel and not channels_last:
         tile = max(CONFIG.large_tile, min(triton.next_power_of_2(h) * triton.next_power_of_2(w), 16384))
-    return _map_tiles(c, h, w, _is_channels_last(x), tile)
+    return _map_tiles(c, h, w, channels_last, tile)
 
 
 def _pool_launch(x: torch.Tensor) -> tuple[tuple[int, int, int], tuple]:
