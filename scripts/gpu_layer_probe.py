@@ -37,6 +37,7 @@ SWEEP = [
     tk.KernelConfig(tile=8192),
     tk.KernelConfig(gate_positions=8),
     tk.KernelConfig(gates_in_scale_below=0),
+    tk.KernelConfig(pool_warps=8),
 ]
 
 

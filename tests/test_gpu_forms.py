@@ -257,7 +257,8 @@ def test_recorded_launches_list_the_kernels_a_layer_would_launch():
     assert names == fused_small + fused_large + ["_pool_kernel", "_scale_kernel", "_scale_grads_kernel"]
     assert [len(c.args) for c in calls] == [len(c.kernel.arg_names) for c in calls]
     assert calls[0].grid == (64, 1, 1) and calls[2].grid == (64, 32, 1)  # a channel a program; 32 images
-    assert calls[-1].num_warps == tk.CONFIG.grad_warps and calls[0].num_warps is None
+    assert calls[-1].num_warps == tk.CONFIG.grad_warps and calls[0].num_warps == tk.CONFIG.pool_warps
+    assert calls[1].num_warps is None  # Triton's default
 
 
 def test_fused_layer_follows_new_constants_and_pickles_without_kernels():
