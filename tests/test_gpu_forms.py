@@ -342,6 +342,18 @@ def test_cuda_direct_launches_match_tritons_own_launches(monkeypatch):
     assert torch.equal(out, want[1])
 
 
+@pytest.mark.skipif(not CUDA or torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_cuda_layer_on_another_device_than_the_current_one():
+    """Triton launches on the current device; a layer on cuda:1 while cuda:0 is current still runs on cuda:1."""
+    m = randomise(CoordAtt(16)).eval()
+    x = torch.randn(2, 16, 5, 7)
+    ref = reference_coord_att(m, x, training=False)
+    m = m.fuse().to("cuda:1")
+    with torch.cuda.device(0), torch.inference_mode(), gpu_form("triton"):
+        for _ in range(2):  # Triton's own launch, then a planned one
+            assert _rel(m(x.to("cuda:1")).cpu(), ref) <= 1e-5
+
+
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("form", ["triton", "torch"])
 def test_cuda_whole_model_fused_parity(form):

@@ -181,7 +181,8 @@ class _Launcher:
                 _launch_direct(binary, grid, driver.active.get_current_stream(device), args)
                 return binary
         options = {} if warps is None else {"num_warps": warps}
-        binary = self.kernel[grid](*args, **options)
+        with _on_device_of(args[0]):
+            binary = self.kernel[grid](*args, **options)
         if device is None or getattr(binary, "function", None) is None:
             return None
         self.binaries[key] = binary
@@ -189,13 +190,22 @@ class _Launcher:
 
 
 def _direct_device(x: torch.Tensor) -> int | None:
-    """The current CUDA device if kernels for ``x`` may be launched directly now (:class:`_Launcher`), else None."""
+    """x's CUDA device if kernels for ``x`` may be launched directly now (:class:`_Launcher`), else None.
+
+    Only while x's device is the current one: Triton launches on the current device, and so do direct launches.
+    """
     if not (DIRECT_LAUNCH and x.is_cuda and _direct_launch_supported()):
         return None
     hooks = _knobs.runtime
     if not (_no_hooks(hooks.launch_enter_hook) and _no_hooks(hooks.launch_exit_hook)):
         return None
-    return driver.active.get_current_device()
+    device = driver.active.get_current_device()
+    return device if x.get_device() == device else None
+
+
+def _on_device_of(x: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Make x's CUDA device the current one while Triton launches (it launches on the current device, not x's)."""
+    return torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext()
 
 
 def _launch_direct(binary, grid: tuple[int, int, int], stream: int, args: tuple) -> None:
