@@ -28,7 +28,7 @@ torch.cuda.get_device_name(0))" > "$OUT/versions.txt" 2>&1
 cat "$OUT/versions.txt"
 
 step tests "${TESTS_LIMIT:-150}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_forms.py tests/test_coordatt_compile.py
-step probe "${PROBE_LIMIT:-120}" python3 scripts/gpu_layer_probe.py "$OUT/layer-probe.json" ${PROBE_ARGS:-}
+step probe "${PROBE_LIMIT:-150}" python3 scripts/gpu_layer_probe.py "$OUT/layer-probe.json" ${PROBE_ARGS:-}
 # Fewer rounds than the bench's defaults, and the two forms users run, keep the check near 5 minutes
 # (the training rows get 5 rounds of 3 steps: with 3 of 2 they scattered by +-0.07 between checks);
 # BENCH_ARGS="" runs the full default table (about 5.5 minutes on its own), BENCH_ARGS="--models

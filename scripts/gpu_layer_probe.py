@@ -7,9 +7,10 @@ Per shape and batch:
 - GPU time per call from CUDA-graph replays (no host in the way; the gaps between a layer's kernels are
   in it): both forms, and a copy of the map (one read and one write: what a pass over it costs);
 - GPU time of each Triton kernel (torch.profiler);
-- a sweep of :class:`~ca_yolo.nn.triton_coord_att.KernelConfig` settings, by CUDA-graph time.
+- a sweep of :class:`~ca_yolo.nn.triton_coord_att.KernelConfig` settings, by CUDA-graph time;
+- per layer, an AMP training step (forward + backward) under each form at ``--train-batch``.
 
-    python scripts/gpu_layer_probe.py OUT.json [--imgsz 640] [--batches 1,32] [--no-sweep]
+    python scripts/gpu_layer_probe.py OUT.json [--imgsz 640] [--batches 1,32] [--no-sweep] [--train-batch 64]
 
 Needs a CUDA GPU. Uses only public API of ca_yolo.
 """
@@ -93,6 +94,47 @@ def kernel_us(fn, calls: int = 20) -> dict[str, float]:
     return {k: round(v, 2) for k, v in sorted(times.items(), key=lambda kv: -kv[1])}
 
 
+def train_us(layer: torch.nn.Module, x: torch.Tensor, calls: int = 10) -> float:
+    """Median over 5 rounds of GPU time per AMP forward + backward of ``layer`` (dL/dx and every parameter's)."""
+    layer.train()
+    xx = x.detach().requires_grad_()
+    gy = torch.randn_like(x)
+    params = list(layer.parameters())
+
+    def step():
+        with torch.autocast(x.device.type, dtype=torch.float16):
+            y = layer(xx)
+        torch.autograd.grad(y, [xx, *params], gy)
+
+    for _ in range(3):
+        step()
+    rounds = []
+    for _ in range(5):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            step()
+        end.record()
+        torch.cuda.synchronize()
+        rounds.append(start.elapsed_time(end) / calls * 1e3)
+    return statistics.median(rounds)
+
+
+def train_row(c: int, h: int, w: int, bs: int, dev: torch.device) -> dict:
+    """One layer's AMP training step (forward + backward) under each GPU form, and a copy of its map.
+
+    Training moves the map about five times (forward: read x twice, write the output; backward: read the
+    incoming gradient twice and x once, write dL/dx), so five copies' time is the floor to compare with.
+    """
+    layer = CoordAtt(c).to(dev)
+    x = torch.randn(bs, c, h, w, device=dev, dtype=torch.float16)
+    row: dict = {"shape": [bs, c, h, w], "dtype": "fp16 (AMP)", "copy_graph_us": graph_us(lambda: x.clone())}
+    for form in ("triton", "torch"):
+        with gpu_form(form):
+            row[f"{form}_train_us"] = train_us(layer, x)
+    return row
+
+
 def probe(c: int, h: int, w: int, bs: int, dev: torch.device, sweep: bool) -> dict:
     """One row: host, graph, per-kernel and sweep times of a fused fp16 CoordAtt(c) on a (bs, c, h, w) map."""
     layer = CoordAtt(c).eval().fuse().to(dev).half()
@@ -135,6 +177,7 @@ def main() -> None:
     p.add_argument("--batches", default="1,32")
     p.add_argument("--device", default="cuda")
     p.add_argument("--no-sweep", action="store_true", help="skip the KernelConfig sweep")
+    p.add_argument("--train-batch", type=int, default=64, help="batch of the per-layer training rows (0: none)")
     args = p.parse_args()
     dev = torch.device(args.device)
     shapes = sorted({*ca_input_shapes("yolov8n-ca.yaml", args.imgsz), *ca_input_shapes("yolo11n-ca.yaml", args.imgsz)})
@@ -147,11 +190,16 @@ def main() -> None:
                 best = min(row.get("sweep", []), key=lambda r: r["graph_us"], default=None)
                 print(json.dumps({"shape": row["shape"], **brief, "best_sweep": best}), flush=True)
                 rows.append(row)
+    train_rows = []
+    if args.train_batch:
+        for c, h, w in shapes:
+            train_rows.append(train_row(c, h, w, args.train_batch, dev))
+            print(json.dumps({k: v if isinstance(v, list | str) else round(v, 1) for k, v in train_rows[-1].items()}))
     import triton
 
     out = {"device": torch.cuda.get_device_name(dev), "torch": torch.__version__, "triton": triton.__version__}
     with open(args.out, "w") as f:
-        json.dump({**out, "rows": rows}, f, indent=1)
+        json.dump({**out, "rows": rows, "train_rows": train_rows}, f, indent=1)
 
 
 if __name__ == "__main__":
