@@ -16,8 +16,9 @@ Four kernels serve both uses:
 Tile and block sizes come from :data:`CONFIG` (a :class:`KernelConfig`); after the first call for an
 argument key each kernel is launched without Triton's per-call argument handling (:class:`_Launcher`).
 
-Inference (:class:`FusedCoordAtt`, one per layer) is pool -> gates -> scale: x is read twice and
-written once; the launches are planned once per input signature.
+Inference (:class:`FusedCoordAtt`, one per layer) is pool -> gates -> scale, or on small maps pool ->
+gates and scale in one kernel (``_gated_scale_kernel``): x is read twice and written once; the launches
+are planned once per input signature.
 Training (:func:`pool_with_grad`, :func:`scale_with_grad`) keeps the gate network in PyTorch (BatchNorm
 statistics, AMP, hooks) and puts :class:`_Pool` and :class:`_Scale` around it. Their backward passes
 are two kernels over the full map instead of autograd's eight or so: the scaling's backward computes
@@ -563,7 +564,8 @@ MAX_PLANS = 64
 class FusedCoordAtt:
     """The fused CoordAtt inference form of one layer on a GPU: x (B, C, H, W) -> (B, C, H, W) in x's dtype and layout.
 
-    Three kernels: pool, gates, scale; x is read twice and written once. At batch 1 a layer's cost is
+    Pool, then gates and scaling in one kernel on small maps (:attr:`KernelConfig.gates_in_scale_below`),
+    else pool, gates, scale: x is read twice and written once. At batch 1 a layer's cost is
     its host-side work, so everything that follows from x's shape, strides, dtype and 16-byte
     alignment - tiles, grids, scalar arguments and, after the first call, the compiled kernels - is
     worked out once per such signature (a plan); a call then allocates the workspace and the output
