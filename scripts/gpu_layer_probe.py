@@ -65,15 +65,19 @@ def graph_us(fn, calls: int = 20, replays: int = 10) -> float:
         for _ in range(calls):
             fn()
     graph.replay()
+    return event_us(lambda: [graph.replay() for _ in range(replays)], replays * calls)
+
+
+def event_us(run, calls: int) -> float:
+    """Median over 5 rounds of the GPU time (CUDA events) of ``run()``, per one of the ``calls`` calls it makes."""
     rounds = []
     for _ in range(5):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        for _ in range(replays):
-            graph.replay()
+        run()
         end.record()
         torch.cuda.synchronize()
-        rounds.append(start.elapsed_time(end) / (replays * calls) * 1e3)
+        rounds.append(start.elapsed_time(end) / calls * 1e3)
     return statistics.median(rounds)
 
 
@@ -108,16 +112,7 @@ def train_us(layer: torch.nn.Module, x: torch.Tensor, calls: int = 10) -> float:
 
     for _ in range(3):
         step()
-    rounds = []
-    for _ in range(5):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(calls):
-            step()
-        end.record()
-        torch.cuda.synchronize()
-        rounds.append(start.elapsed_time(end) / calls * 1e3)
-    return statistics.median(rounds)
+    return event_us(lambda: [step() for _ in range(calls)], calls)
 
 
 def train_row(c: int, h: int, w: int, bs: int, dev: torch.device) -> dict:
