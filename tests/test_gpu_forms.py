@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from conftest import script_module
 from test_coord_att import randomise, reference_coord_att
 
 from ca_yolo import CoordAtt
@@ -411,3 +412,13 @@ def test_cuda_whole_model_fused_parity(form):
         with gpu_form(form):
             assert _rel(fused(x)[0], ref) <= 1e-5
             assert _rel(fused.half()(x.half())[0], ref) <= 2e-2
+
+
+def test_host_cost_probe_times_the_two_launch_form():
+    """scripts/triton_host_cost.py times yolov8n-ca's batch-1 layers as they run on a GPU: two launches each,
+    the recorded launches dropped after every call (else their outputs pile up and the timing is of paging)."""
+    probe = script_module("triton_host_cost")
+    with tk.recorded_launches() as outer:
+        rows = [probe.shape_row(shape, calls=20) for shape in probe.SHAPES]
+    assert [r["launches"] for r in rows] == [2, 2, 2] and outer == []
+    assert all(min(r["layer_us"], r["fused_us"], r["tiny_op_us"], r["empty_like_us"]) > 0 for r in rows)
