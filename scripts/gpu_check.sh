@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The GPU check, one command, about 5 minutes on one H200: the CUDA tests, the layer probe, the GPU bench table
-# (`ca-yolo bench --device 0 --parts gpu`) and one `ca-yolo compare device=0` smoke run on the sample data.
+# The GPU check, one command, at most 9 minutes on one H200 (the steps' limits; about 5 when they finish
+# early): the GPU bench table (`ca-yolo bench --device 0 --parts gpu`), the layer probe, the CUDA tests and
+# one `ca-yolo compare device=0` smoke run on the sample data.
 #
 # On a machine with a CUDA GPU, ca-yolo's dependencies installed (or carried as wheels: see docs/gpu.md):
 #   bash scripts/gpu_check.sh OUT_DIR
@@ -27,16 +28,21 @@ python3 -c "import torch, triton, ultralytics; print(torch.__version__, triton._
 torch.cuda.get_device_name(0))" > "$OUT/versions.txt" 2>&1
 cat "$OUT/versions.txt"
 
-step tests "${TESTS_LIMIT:-150}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_forms.py tests/test_coordatt_compile.py
-step probe "${PROBE_LIMIT:-150}" python3 scripts/gpu_layer_probe.py "$OUT/layer-probe.json" ${PROBE_ARGS:-}
-# Fewer rounds than the bench's defaults, and the two forms users run, keep the check near 5 minutes
-# (the training rows get 5 rounds of 3 steps: with 3 of 2 they scattered by +-0.07 between checks);
-# BENCH_ARGS="" runs the full default table (about 5.5 minutes on its own), BENCH_ARGS="--models
-# yolov8-ca.yaml ..." one family.
+# Most important first, limits summing to 540 s (a lent GPU machine may give one 10-minute call): the bench
+# for yolov8n-ca (the two forms users run; the training rows get 5 rounds of 3 steps: with 3 of 2 they
+# scattered by +-0.07 between checks), the layer probe, the bench for the other two families, the CUDA tests,
+# the compare smoke run. BENCH_ARGS="" runs the full default table in the first bench step (about 5.5
+# minutes on its own); a limit of 0 skips a step.
+BENCH_COMMON=(python3 -m ca_yolo.cli bench --device 0 --parts gpu)
 # shellcheck disable=SC2086
-step bench "${BENCH_LIMIT:-300}" python3 -m ca_yolo.cli bench --device 0 --parts gpu \
-    ${BENCH_ARGS---gpu-iters 10,5,3 --gpu-rounds 5,4,5 --gpu-forms triton,torch} \
+step bench "${BENCH_LIMIT:-160}" "${BENCH_COMMON[@]}" \
+    ${BENCH_ARGS---models yolov8-ca.yaml --gpu-iters 10,5,3 --gpu-rounds 5,4,5 --gpu-forms triton,torch} \
     --out "$OUT/bench-gpu.json" --markdown "$OUT/bench-gpu.md"
-step compare "${COMPARE_LIMIT:-90}" python3 -m ca_yolo.cli compare device=0 epochs=1 seeds=0 workers=2 \
+step probe "${PROBE_LIMIT:-90}" python3 scripts/gpu_layer_probe.py "$OUT/layer-probe.json" ${PROBE_ARGS:-}
+step bench-others "${BENCH_OTHERS_LIMIT:-130}" "${BENCH_COMMON[@]}" --models yolo11-ca.yaml,yolo26-ca.yaml \
+    --gpu-iters 10,5,3 --gpu-rounds 5,4,5 --gpu-forms triton,torch \
+    --out "$OUT/bench-gpu-others.json" --markdown "$OUT/bench-gpu-others.md"
+step tests "${TESTS_LIMIT:-110}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_forms.py tests/test_coordatt_compile.py
+step compare "${COMPARE_LIMIT:-50}" python3 -m ca_yolo.cli compare device=0 epochs=1 seeds=0 workers=2 \
     project="$OUT/compare"
 cat "$OUT/steps.txt"
