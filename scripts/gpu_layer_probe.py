@@ -23,6 +23,7 @@ import json
 import statistics
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -39,6 +40,7 @@ SWEEP = [
     tk.KernelConfig(gate_positions=8),
     tk.KernelConfig(gates_in_scale_below=0),
     tk.KernelConfig(pool_warps=8),
+    tk.KernelConfig(pool_warps=16),
 ]
 
 
@@ -118,8 +120,9 @@ def train_us(layer: torch.nn.Module, x: torch.Tensor, calls: int = 10) -> float:
 def train_row(c: int, h: int, w: int, bs: int, dev: torch.device) -> dict:
     """One layer's AMP training step (forward + backward) under each GPU form, and a copy of its map.
 
-    Training moves the map about five times (forward: read x twice, write the output; backward: read the
-    incoming gradient twice and x once, write dL/dx), so five copies' time is the floor to compare with.
+    Training passes over the map seven times (forward: read x twice, write the output; backward: read the
+    incoming gradient twice and x once, write dL/dx): 3.5 copies' time (a copy reads and writes) is the
+    floor to compare with.
     """
     layer = CoordAtt(c).to(dev)
     x = torch.randn(bs, c, h, w, device=dev, dtype=torch.float16)
@@ -176,7 +179,16 @@ def main() -> None:
     args = p.parse_args()
     dev = torch.device(args.device)
     shapes = sorted({*ca_input_shapes("yolov8n-ca.yaml", args.imgsz), *ca_input_shapes("yolo11n-ca.yaml", args.imgsz)})
-    rows = []
+    import triton
+
+    out = {"device": torch.cuda.get_device_name(dev), "torch": torch.__version__, "triton": triton.__version__}
+    rows, train_rows = [], []
+
+    def save() -> None:  # after every row: a run cut short by its time limit keeps what it measured
+        tmp = Path(args.out + ".tmp")
+        tmp.write_text(json.dumps({**out, "rows": rows, "train_rows": train_rows}, indent=1))
+        tmp.replace(args.out)
+
     with torch.inference_mode():
         for c, h, w in shapes:
             for bs in map(int, args.batches.split(",")):
@@ -185,16 +197,12 @@ def main() -> None:
                 best = min(row.get("sweep", []), key=lambda r: r["graph_us"], default=None)
                 print(json.dumps({"shape": row["shape"], **brief, "best_sweep": best}), flush=True)
                 rows.append(row)
-    train_rows = []
+                save()
     if args.train_batch:
         for c, h, w in shapes:
             train_rows.append(train_row(c, h, w, args.train_batch, dev))
             print(json.dumps({k: v if isinstance(v, list | str) else round(v, 1) for k, v in train_rows[-1].items()}))
-    import triton
-
-    out = {"device": torch.cuda.get_device_name(dev), "torch": torch.__version__, "triton": triton.__version__}
-    with open(args.out, "w") as f:
-        json.dump({**out, "rows": rows, "train_rows": train_rows}, f, indent=1)
+            save()
 
 
 if __name__ == "__main__":
