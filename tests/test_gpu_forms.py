@@ -49,6 +49,14 @@ def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+def _training_reference(m: CoordAtt, x: torch.Tensor, gy: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+    """The paper's equations in float64 with batch statistics: the output, and the gradients of (y * gy).sum()
+    for x and every parameter of ``m``."""
+    x_ref = x.double().requires_grad_()
+    ref = reference_coord_att(m, x_ref, training=True)
+    return ref, torch.autograd.grad(ref, [x_ref, *m.parameters()], gy.double())
+
+
 class _Spy:
     """Counts calls of the Triton module's entry points (proves the kernels ran, not a fallback)."""
 
@@ -113,9 +121,7 @@ def test_gpu_training_matches_paper_and_autograd(form, channels_last, monkeypatc
         m = randomise(CoordAtt(shape[1])).train()
         x = torch.randn(shape)
         gy = torch.randn(shape)
-        x_ref = x.double().requires_grad_()
-        ref = reference_coord_att(m, x_ref, training=True)
-        ref_grads = torch.autograd.grad(ref, [x_ref, *m.parameters()], gy.double())
+        ref, ref_grads = _training_reference(m, x, gy)
         m.to(DEVICE)
         xx = _layout(x.to(DEVICE), channels_last).requires_grad_()
         with forced_on_cpu(), gpu_form(form):
@@ -145,9 +151,7 @@ def test_gpu_training_under_autocast_matches_paper_and_autograd(form, input_dtyp
     shape = (2, 40, 12, 10)
     m = randomise(CoordAtt(shape[1])).train()
     x, gy = torch.randn(shape), torch.randn(shape)
-    x_ref = x.double().requires_grad_()
-    ref = reference_coord_att(m, x_ref, training=True)
-    ref_grads = torch.autograd.grad(ref, [x_ref, *m.parameters()], gy.double())
+    ref, ref_grads = _training_reference(m, x, gy)
     m.to(DEVICE)
     xx = x.to(DEVICE, low if input_dtype == "autocast" else torch.float32).requires_grad_()
     with forced_on_cpu(), gpu_form(form), torch.autocast(DEVICE, dtype=low):
