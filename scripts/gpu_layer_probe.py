@@ -85,6 +85,11 @@ def event_us(run, calls: int) -> float:
 
 def kernel_us(fn, calls: int = 20) -> dict[str, float]:
     """GPU time per call of each kernel ``fn`` launches (torch.profiler), by kernel name."""
+    return kernel_profile(fn, calls)[0]
+
+
+def kernel_profile(fn, calls: int = 20) -> tuple[dict[str, float], float]:
+    """:func:`kernel_us`, and how many kernels (and copies) one call of ``fn`` runs on the GPU."""
     from torch.profiler import ProfilerActivity, profile
 
     fn()
@@ -94,14 +99,16 @@ def kernel_us(fn, calls: int = 20) -> dict[str, float]:
             fn()
         torch.cuda.synchronize()
     times: dict[str, float] = defaultdict(float)
+    count = 0
     for e in prof.events():
         if e.device_type != torch.autograd.DeviceType.CPU:  # kernels (and copies) on the GPU timeline
             times[e.name] += e.time_range.elapsed_us() / calls
-    return {k: round(v, 2) for k, v in sorted(times.items(), key=lambda kv: -kv[1])}
+            count += 1
+    return {k: round(v, 2) for k, v in sorted(times.items(), key=lambda kv: -kv[1])}, count / calls
 
 
-def train_us(layer: torch.nn.Module, x: torch.Tensor, calls: int = 10) -> float:
-    """Median over 5 rounds of GPU time per AMP forward + backward of ``layer`` (dL/dx and every parameter's)."""
+def train_step(layer: torch.nn.Module, x: torch.Tensor):
+    """An AMP forward + backward of ``layer`` in training mode on x (dL/dx and every parameter's gradient)."""
     layer.train()
     xx = x.detach().requires_grad_()
     gy = torch.randn_like(x)
@@ -112,6 +119,11 @@ def train_us(layer: torch.nn.Module, x: torch.Tensor, calls: int = 10) -> float:
             y = layer(xx)
         torch.autograd.grad(y, [xx, *params], gy)
 
+    return step
+
+
+def train_us(step, calls: int = 10) -> float:
+    """Median over 5 rounds of GPU time per call of ``step`` (:func:`train_step`), after 3 untimed."""
     for _ in range(3):
         step()
     return event_us(lambda: [step() for _ in range(calls)], calls)
@@ -122,14 +134,17 @@ def train_row(c: int, h: int, w: int, bs: int, dev: torch.device) -> dict:
 
     Training passes over the map seven times (forward: read x twice, write the output; backward: read the
     incoming gradient twice and x once, write dL/dx): 3.5 copies' time (a copy reads and writes) is the
-    floor to compare with.
+    floor to compare with. Per form also the kernels of one step by name (GPU µs) and their number: which
+    share is the passes over the map and which the gate network's small kernels.
     """
     layer = CoordAtt(c).to(dev)
     x = torch.randn(bs, c, h, w, device=dev, dtype=torch.float16)
     row: dict = {"shape": [bs, c, h, w], "dtype": "fp16 (AMP)", "copy_graph_us": graph_us(lambda: x.clone())}
     for form in ("triton", "torch"):
         with gpu_form(form):
-            row[f"{form}_train_us"] = train_us(layer, x)
+            step = train_step(layer, x)
+            row[f"{form}_train_us"] = train_us(step)
+            row[f"{form}_train_kernels_us"], row[f"{form}_train_kernels"] = kernel_profile(step, calls=5)
     return row
 
 
@@ -201,7 +216,8 @@ def main() -> None:
     if args.train_batch:
         for c, h, w in shapes:
             train_rows.append(train_row(c, h, w, args.train_batch, dev))
-            print(json.dumps({k: v if isinstance(v, list | str) else round(v, 1) for k, v in train_rows[-1].items()}))
+            brief = {k: round(v, 1) if isinstance(v, float) else v for k, v in train_rows[-1].items()}
+            print(json.dumps({k: v for k, v in brief.items() if not isinstance(v, dict)}), flush=True)
             save()
 
 

@@ -11,6 +11,8 @@ import re
 
 import pytest
 import torch
+from conftest import script_module
+from torch.profiler import ProfilerActivity
 
 from ca_yolo.bench import gpu, gpu_report
 from ca_yolo.bench.cli import build_parser, check_args, default_parts, main
@@ -247,3 +249,43 @@ def test_failed_profile_and_parity_runs_are_reported_and_the_table_goes_on(monke
         "parity yolov8n-ca.yaml pytorch: RuntimeError: out of memory",
     ]
     assert "gpu parity yolov8n-ca.yaml pytorch failed: RuntimeError: out of memory" in lines
+
+
+def test_gpu_layer_probe_saves_every_row_as_it_goes(monkeypatch, tmp_path):
+    """scripts/gpu_layer_probe.py with its CUDA timers stubbed (no GPU here): one row per layer shape with the
+    whole KernelConfig sweep, training rows with both forms' times and kernel counts, and the JSON rewritten
+    after every row, so a run its time limit cuts short keeps what it measured."""
+    probe = script_module("gpu_layer_probe")
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: None)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "stub")
+
+    def stub(value):  # a timer that runs what it times once and reports ``value`` microseconds
+        return lambda fn, *args, **kwargs: (fn(), value)[1]
+
+    monkeypatch.setattr(probe, "host_us", stub(3.0))
+    monkeypatch.setattr(probe, "graph_us", stub(1.0))
+    monkeypatch.setattr(probe, "event_us", stub(2.0))
+    cpu_profile = torch.profiler.profile
+    monkeypatch.setattr(torch.profiler, "profile", lambda **k: cpu_profile(activities=[ProfilerActivity.CPU]))
+    train_row = probe.train_row
+
+    def cut_after_one(*args):
+        if cut_after_one.done:
+            raise KeyboardInterrupt  # what the step's time limit does to the run, more or less
+        cut_after_one.done = True
+        return train_row(*args)
+
+    cut_after_one.done = False
+    monkeypatch.setattr(probe, "train_row", cut_after_one)
+    out = tmp_path / "probe.json"
+    argv = ["probe", str(out), "--batches", "1", "--device", "cpu", "--train-batch", "1", "--imgsz", "64"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(KeyboardInterrupt):
+        probe.main()
+    saved = json.loads(out.read_text())
+    assert [r["shape"] for r in saved["rows"]] == [[1, 64, 8, 8], [1, 128, 4, 4], [1, 128, 8, 8], [1, 256, 2, 2]]
+    assert all(len(r["sweep"]) == len(probe.SWEEP) for r in saved["rows"])
+    (train,) = saved["train_rows"]
+    assert train["shape"] == [1, 64, 8, 8] and (train["triton_train_us"], train["torch_train_us"]) == (2.0, 2.0)
+    assert train["triton_train_kernels"] == train["torch_train_kernels"] == 0  # CPU profile: no GPU kernels
+    assert not list(tmp_path.glob("*.tmp"))
