@@ -13,7 +13,7 @@ Per shape (yolov8n-ca's layer inputs at 640 px, batch 1): ``launches`` per call,
 module call), ``fused_us`` (a ``FusedCoordAtt`` of the layer's constants alone), ``tiny_op_us``,
 ``empty_like_us``.
 
-Usage: ``python scripts/triton_host_cost.py [--calls 20000]`` (about 15 s). Uses only public API of ca_yolo.
+Usage: ``python scripts/triton_host_cost.py [--calls 20000]`` (about 10 s). Uses only public API of ca_yolo.
 """
 
 from __future__ import annotations
