@@ -8,7 +8,8 @@ Per shape and batch:
   in it): both forms, and a copy of the map (one read and one write: what a pass over it costs);
 - GPU time of each Triton kernel (torch.profiler);
 - a sweep of :class:`~ca_yolo.nn.triton_coord_att.KernelConfig` settings, by CUDA-graph time;
-- per layer, an AMP training step (forward + backward) under each form at ``--train-batch``.
+- per layer, an AMP training step (forward + backward) under each form at ``--train-batch`` (the Triton
+  form with its gate-network kernels and with the gate network as modules), with its kernels by name.
 
     python scripts/gpu_layer_probe.py OUT.json [--imgsz 640] [--batches 1,32] [--no-sweep] [--train-batch 64]
 
@@ -18,6 +19,7 @@ Needs a CUDA GPU. Uses only public API of ca_yolo.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import statistics
@@ -42,6 +44,24 @@ SWEEP = [
     tk.KernelConfig(pool_warps=8),
     tk.KernelConfig(pool_warps=16),
 ]
+
+
+# label -> (GPU form, kernel settings) of the per-layer training rows
+TRAIN_VARIANTS = {
+    "triton": ("triton", tk.KernelConfig()),
+    "triton_gate_modules": ("triton", tk.KernelConfig(gate_net_kernels=False)),
+    "torch": ("torch", tk.KernelConfig()),
+}
+
+
+@contextlib.contextmanager
+def kernel_config(config: tk.KernelConfig):
+    """Run with ``config`` as the Triton kernels' settings, then the defaults again."""
+    tk.CONFIG = config
+    try:
+        yield
+    finally:
+        tk.CONFIG = tk.KernelConfig()
 
 
 def host_us(fn, calls: int = 200) -> float:
@@ -135,16 +155,17 @@ def train_row(c: int, h: int, w: int, bs: int, dev: torch.device) -> dict:
     Training passes over the map seven times (forward: read x twice, write the output; backward: read the
     incoming gradient twice and x once, write dL/dx): 3.5 copies' time (a copy reads and writes) is the
     floor to compare with. Per form also the kernels of one step by name (GPU µs) and their number: which
-    share is the passes over the map and which the gate network's small kernels.
+    share is the passes over the map and which the gate network's small kernels; the Triton form both with
+    its gate-network kernels and with the gate network as modules (:data:`TRAIN_VARIANTS`).
     """
     layer = CoordAtt(c).to(dev)
     x = torch.randn(bs, c, h, w, device=dev, dtype=torch.float16)
     row: dict = {"shape": [bs, c, h, w], "dtype": "fp16 (AMP)", "copy_graph_us": graph_us(lambda: x.clone())}
-    for form in ("triton", "torch"):
-        with gpu_form(form):
+    for label, (form, config) in TRAIN_VARIANTS.items():
+        with gpu_form(form), kernel_config(config):
             step = train_step(layer, x)
-            row[f"{form}_train_us"] = train_us(step)
-            row[f"{form}_train_kernels_us"], row[f"{form}_train_kernels"] = kernel_profile(step, calls=5)
+            row[f"{label}_train_us"] = train_us(step)
+            row[f"{label}_train_kernels_us"], row[f"{label}_train_kernels"] = kernel_profile(step, calls=5)
     return row
 
 
@@ -157,11 +178,8 @@ def probe(c: int, h: int, w: int, bs: int, dev: torch.device, sweep: bool) -> di
     row["copy_graph_us"] = graph_us(lambda: x.clone())
     with gpu_form("triton"):
         row["triton_host_us"] = host_us(lambda: layer(x))
-        tk.CONFIG = tk.KernelConfig(gates_in_scale_below=0)
-        try:
+        with kernel_config(tk.KernelConfig(gates_in_scale_below=0)):
             row["triton_3_kernels_host_us"] = host_us(lambda: layer(x))
-        finally:
-            tk.CONFIG = tk.KernelConfig()
         tk.DIRECT_LAUNCH = False
         try:
             row["triton_jit_launch_host_us"] = host_us(lambda: layer(x))
@@ -172,11 +190,8 @@ def probe(c: int, h: int, w: int, bs: int, dev: torch.device, sweep: bool) -> di
         if sweep:
             row["sweep"] = []
             for cfg in SWEEP:
-                tk.CONFIG = cfg
-                try:
+                with kernel_config(cfg):
                     row["sweep"].append({**dataclasses.asdict(cfg), "graph_us": graph_us(lambda: layer(x))})
-                finally:
-                    tk.CONFIG = tk.KernelConfig()
     with gpu_form("torch"):
         row["torch_host_us"] = host_us(lambda: layer(x))
         row["torch_graph_us"] = graph_us(lambda: layer(x))

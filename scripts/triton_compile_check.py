@@ -2,7 +2,8 @@
 
 Triton's interpreter checks the kernels' maths on CPU tensors but never compiles them. This records the
 launches a layer makes for an input (meta tensors: no device needed) - the fused inference form, and the
-training path's pooling, scaling, gate-gradient and backward scaling kernels - compiles each distinct one
+training path's pooling, scaling, gate-gradient and backward scaling kernels and its gate network's
+kernels, forward and back - compiles each distinct one
 with Triton's compiler and ptxas for the target, and reads its registers and stack (spilled registers)
 per thread from the binary with cuobjdump. Needs Triton's NVIDIA toolchain (in its Linux wheels); must run
 without ``TRITON_INTERPRET`` (under it Triton builds interpreter functions, which do not compile).
@@ -11,7 +12,7 @@ without ``TRITON_INTERPRET`` (under it Triton builds interpreter functions, whic
         [--shapes 1x64x80x80,32x64x80x80] [--out report.json]
 
 Prints one JSON line per compiled kernel: kernel, constexprs, warps, registers, stack bytes. Uses only the
-public API of ca_yolo.nn.triton_coord_att.
+public API of ca_yolo.nn.triton_coord_att and ca_yolo.nn.triton_gate_net.
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
+from ca_yolo import CoordAtt
 from ca_yolo.nn import triton_coord_att as tk
+from ca_yolo.nn import triton_gate_net
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-TRITON_TYPES = {dtype: name for name, dtype in DTYPES.items()}
+TRITON_TYPES = {dtype: name for name, dtype in DTYPES.items()} | {torch.int64: "i64"}
 CUOBJDUMP = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
 
 
 def layer_launches(shape: tuple[int, int, int, int], dtype: torch.dtype, channels_last: bool) -> list[tk.KernelCall]:
-    """The kernel calls of one fused layer call and of a training step's pooling and scaling, forward and back."""
+    """The kernel calls of one fused layer call and of a training step's pooling, scaling and gate network,
+    forward and back (the gate network's parameters in fp32, as AMP keeps them)."""
     b, c, h, w = shape
     meta = {"device": "meta", "dtype": dtype}
     x = torch.empty(shape, **meta)
@@ -52,6 +56,10 @@ def layer_launches(shape: tuple[int, int, int, int], dtype: torch.dtype, channel
         tk.scale(x, g_h, g_w)
         tk.scale_grads(x, x, g_h, g_w)
         tk.scale(x, g_h, g_w, add=z)
+        layer = CoordAtt(c).train().to("meta")
+        zz = z.detach().requires_grad_()
+        f_h, f_w = triton_gate_net.gates_with_grad(zz, h, layer.conv1, layer.bn1, layer.conv_h, layer.conv_w)
+        torch.autograd.grad(f_h.sum() + f_w.sum(), [zz])
     return calls
 
 

@@ -3,6 +3,7 @@ plain-PyTorch GPU form, against the paper's equations and autograd; op counts; C
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from conftest import script_module
 from test_coord_att import randomise, reference_coord_att
+from torch import nn
 
 from ca_yolo import CoordAtt
 from ca_yolo.bench.ops import dispatched_ops
@@ -18,6 +20,7 @@ from ca_yolo.nn.gpu_forms import forced_on_cpu, gpu_form
 
 triton = pytest.importorskip("triton")
 tk = pytest.importorskip("ca_yolo.nn.triton_coord_att")
+gate_net = pytest.importorskip("ca_yolo.nn.triton_gate_net")
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
@@ -63,10 +66,11 @@ class _Spy:
     NAMES = ("pool", "scale", "scale_grads")
 
     def __init__(self, monkeypatch):
-        self.calls = dict.fromkeys(("FusedCoordAtt", *self.NAMES), 0)
+        self.calls = dict.fromkeys(("FusedCoordAtt", *self.NAMES, "gates_with_grad"), 0)
         self.fused = []  # the FusedCoordAtt objects called
         for name in self.NAMES:
             monkeypatch.setattr(tk, name, self._wrap(name, getattr(tk, name)))
+        monkeypatch.setattr(gate_net, "gates_with_grad", self._wrap("gates_with_grad", gate_net.gates_with_grad))
         fused_call = self._wrap("FusedCoordAtt", tk.FusedCoordAtt.__call__)
         monkeypatch.setattr(tk.FusedCoordAtt, "__call__", lambda f, x: self.fused.append(f) or fused_call(f, x))
 
@@ -106,7 +110,7 @@ def test_fused_gpu_forms_match_paper_equations(form, dtype, channels_last, monke
         assert y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         assert _rel(y.cpu(), ref) <= TOL[dtype], (shape, _rel(y.cpu(), ref))
     expected = len(SHAPES) if form == "triton" else 0
-    assert spy.calls == {"FusedCoordAtt": expected, "pool": 0, "scale": 0, "scale_grads": 0}
+    assert spy.calls == {"FusedCoordAtt": expected, "pool": 0, "scale": 0, "scale_grads": 0, "gates_with_grad": 0}
     assert spy.launches() == ({3 if kernels else 2} if form == "triton" else set())
     assert strided == (4 if channels_last else 0)  # a 1x1 map is contiguous in both formats
 
@@ -136,7 +140,7 @@ def test_gpu_training_matches_paper_and_autograd(form, channels_last, monkeypatc
                 assert _rel(got.cpu(), want) <= 1e-5, name
     # per call: pooling and scaling forward, gate gradients and the one dL/dx pass (a scale with add)
     n = 3 if form == "triton" else 0
-    assert spy.calls == {"FusedCoordAtt": 0, "pool": n, "scale": 2 * n, "scale_grads": n}
+    assert spy.calls == {"FusedCoordAtt": 0, "pool": n, "scale": 2 * n, "scale_grads": n, "gates_with_grad": n}
 
 
 @needs_bf16
@@ -163,7 +167,7 @@ def test_gpu_training_under_autocast_matches_paper_and_autograd(form, input_dtyp
             assert got.dtype == (xx.dtype if name == "x" else torch.float32)
             assert _rel(got.cpu(), want) <= TOL[low], name
     n = 1 if form == "triton" else 0
-    assert spy.calls == {"FusedCoordAtt": 0, "pool": n, "scale": 2 * n, "scale_grads": n}
+    assert spy.calls == {"FusedCoordAtt": 0, "pool": n, "scale": 2 * n, "scale_grads": n, "gates_with_grad": n}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, pytest.param(torch.bfloat16, marks=needs_bf16)])
@@ -335,7 +339,7 @@ def test_bfloat16_matches_paper_equations(form, monkeypatch):
                 m.unfuse()
                 assert _rel(m(xx).cpu(), ref) <= TOL[torch.bfloat16]
     n = 4 if form == "triton" else 0  # 2 shapes x 2 layouts
-    assert spy.calls == {"FusedCoordAtt": n, "pool": n, "scale": n, "scale_grads": 0}
+    assert spy.calls == {"FusedCoordAtt": n, "pool": n, "scale": n, "scale_grads": 0, "gates_with_grad": 0}
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
@@ -426,3 +430,65 @@ def test_host_cost_probe_times_the_two_launch_form():
         rows = [probe.shape_row(shape, calls=20) for shape in probe.SHAPES]
     assert [r["launches"] for r in rows] == [2, 2, 2] and outer == []
     assert all(min(r["layer_us"], r["fused_us"], r["tiny_op_us"], r["empty_like_us"]) > 0 for r in rows)
+
+
+@pytest.mark.parametrize("shape, reduction", [((2, 128, 6, 30), 8), ((2, 16, 1, 1), 32)], ids=["mip16", "1x1"])
+def test_gate_net_kernels_match_the_modules_and_their_running_statistics(shape, reduction):
+    """The training gate network's kernels against the modules in float64 (BatchNorm with Ultralytics' eps and
+    momentum): gates, the gradients of z and of every parameter, running statistics and the batch count; and
+    with only one gate's gradient (the other None)."""
+    b, c, h, w = shape  # mip16: two blocks of positions, the second part-filled
+    m = randomise(CoordAtt(c, reduction)).train()
+    m.bn1.eps, m.bn1.momentum = 1e-3, 0.03
+    ref = copy.deepcopy(m).double()
+    z, gy_h, gy_w = torch.randn(b, c, h + w) * 2 + 0.5, torch.randn(b, c, h), torch.randn(b, c, w)
+    z_ref = z.double().requires_grad_()
+    g_h, g_w = ref._gates_conv(z_ref, h)
+    ref_grads = torch.autograd.grad((g_h * gy_h).sum() + (g_w * gy_w).sum(), [z_ref, *ref.parameters()])
+    m.to(DEVICE)
+    zz = z.to(DEVICE).requires_grad_()
+    f_h, f_w = gate_net.gates_with_grad(zz, h, m.conv1, m.bn1, m.conv_h, m.conv_w)
+    assert f_h.dtype == f_w.dtype == torch.float32 and (f_h.shape, f_w.shape) == ((b, c, h), (b, c, w))
+    assert max(_rel(f_h.cpu(), g_h), _rel(f_w.cpu(), g_w)) <= 1e-5
+    loss = (f_h * gy_h.to(DEVICE)).sum() + (f_w * gy_w.to(DEVICE)).sum()
+    grads = torch.autograd.grad(loss, [zz, *m.parameters()])
+    for (name, _), got, want in zip([("z", None), *m.named_parameters()], grads, ref_grads):
+        if name == "conv1.bias":  # zero in exact arithmetic (BatchNorm subtracts the batch mean)
+            assert float(got.abs().max()) <= 1e-5
+        else:
+            assert got.shape == want.shape and _rel(got.cpu(), want) <= 1e-5, name
+    for stat in ("running_mean", "running_var"):
+        assert _rel(getattr(m.bn1, stat).cpu(), getattr(ref.bn1, stat)) <= 1e-6, stat
+    assert int(m.bn1.num_batches_tracked) == int(ref.bn1.num_batches_tracked) == 1
+    f_h, _ = gate_net.gates_with_grad(zz, h, m.conv1, m.bn1, m.conv_h, m.conv_w)
+    g_h, _ = ref._gates_conv(z_ref, h)
+    (got,) = torch.autograd.grad((f_h * gy_h.to(DEVICE)).sum(), [zz])
+    assert _rel(got.cpu(), torch.autograd.grad((g_h * gy_h).sum(), [z_ref])[0]) <= 1e-5
+
+
+def test_gate_net_kernels_only_where_the_modules_allow(monkeypatch):
+    """SyncBatchNorm, BatchNorm in eval mode or with cumulative averaging, a conv without bias, or
+    KernelConfig(gate_net_kernels=False): the triton form's training runs the gate network as modules."""
+    spy = _Spy(monkeypatch)
+    x = torch.randn(2, 16, 5, 7)
+
+    def step(m: CoordAtt) -> None:
+        with forced_on_cpu(), gpu_form("triton"):
+            m.to(DEVICE)(x.to(DEVICE).requires_grad_()).sum().backward()
+
+    m = randomise(CoordAtt(16)).train()
+    step(m)
+    assert spy.calls["gates_with_grad"] == 1
+    changes = [
+        lambda m: setattr(m, "bn1", nn.SyncBatchNorm(m.mip)),
+        lambda m: m.bn1.eval(),
+        lambda m: setattr(m.bn1, "momentum", None),
+        lambda m: setattr(m.conv_h, "bias", None),
+    ]
+    for change in changes:
+        m = randomise(CoordAtt(16)).train()
+        change(m)
+        assert not gate_net.applies(m.conv1, m.bn1, m.act, m.conv_h, m.conv_w)
+    monkeypatch.setattr(tk, "CONFIG", tk.KernelConfig(gate_net_kernels=False))
+    step(randomise(CoordAtt(16)).train())
+    assert spy.calls["gates_with_grad"] == 1 and spy.calls["scale_grads"] == 2

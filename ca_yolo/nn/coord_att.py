@@ -184,6 +184,14 @@ def _triton():
     return triton_coord_att
 
 
+@functools.cache
+def _triton_gate_net():
+    """:mod:`ca_yolo.nn.triton_gate_net`, imported on first use, as :func:`_triton`."""
+    from ca_yolo.nn import triton_gate_net
+
+    return triton_gate_net
+
+
 def _plain_ops_only() -> bool:
     """Whether to avoid the custom autograd functions: compiling, tracing or exporting.
 
@@ -415,11 +423,16 @@ class CoordAtt(CoordAttBase):
 
     def _forward_triton(self, x: torch.Tensor) -> torch.Tensor:
         """Training (and unfused eval) in the GPU form "triton": pooling and scaling as Triton kernels with
-        one-pass backward kernels, the gate network as conv modules between them."""
-        tk = _triton()
+        one-pass backward kernels; between them the gate network, in training as Triton kernels too where
+        its modules allow (:mod:`ca_yolo.nn.triton_gate_net`; ``KernelConfig.gate_net_kernels``), else
+        as conv modules."""
+        tk, gate_net, h = _triton(), _triton_gate_net(), x.shape[2]
         link = tk.GradLink() if x.requires_grad and torch.is_grad_enabled() else None
         z = tk.pool_with_grad(x, link) if link else tk.pool(x)
-        g_h, g_w = self._gates_conv(z, x.shape[2])
+        if tk.CONFIG.gate_net_kernels and gate_net.applies(self.conv1, self.bn1, self.act, self.conv_h, self.conv_w):
+            g_h, g_w = gate_net.gates_with_grad(z, h, self.conv1, self.bn1, self.conv_h, self.conv_w)
+        else:
+            g_h, g_w = self._gates_conv(z, h)
         return tk.scale_with_grad(x, g_h.unsqueeze(3), g_w.unsqueeze(2), link)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

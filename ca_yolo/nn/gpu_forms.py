@@ -7,7 +7,8 @@ kernel) are neither. Three forms exist for tensors on a GPU:
 - ``"triton"`` (the inference default where Triton imports): :mod:`ca_yolo.nn.triton_coord_att`:
   inference is three kernels (pool: reads x once; gates: the tiny gate network; scale: reads x and
   writes x * g_h * g_w), two on small maps (the gates inside the scaling kernel); training uses
-  pooling/scaling kernels with one-pass backward kernels.
+  pooling/scaling kernels with one-pass backward kernels, and the gate network as kernels of its own
+  (:mod:`ca_yolo.nn.triton_gate_net`) where the layer's modules allow.
 - ``"torch"``: plain PyTorch ops, the fewest the maths allows (:func:`plain_fused_forward`): two
   means and a concatenation, conv1d + hardswish + conv1d + sigmoid on the (B, C, H + W) descriptors,
   two strided views, two multiplies; no batched products over expanded weights, no pooling matrices.

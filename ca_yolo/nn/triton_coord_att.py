@@ -14,13 +14,13 @@ Four kernels serve both uses:
   sum_h grad * x * g_h, with the same walk as :func:`pool` (both kernels are ``_walk_rows``).
 
 Tile and block sizes come from :data:`CONFIG` (a :class:`KernelConfig`); after the first call for an
-argument key each kernel is launched without Triton's per-call argument handling (:class:`_Launcher`).
+argument key each kernel is launched without Triton's per-call argument handling (:class:`KernelLauncher`).
 
 Inference (:class:`FusedCoordAtt`, one per layer) is pool -> gates -> scale, or on small maps pool ->
 gates and scale in one kernel (``_gated_scale_kernel``): x is read twice and written once; the launches
 are planned once per input signature.
-Training (:func:`pool_with_grad`, :func:`scale_with_grad`) keeps the gate network in PyTorch (BatchNorm
-statistics, AMP, hooks) and puts :class:`_Pool` and :class:`_Scale` around it. Their backward passes
+Training (:func:`pool_with_grad`, :func:`scale_with_grad`) puts :class:`_Pool` and :class:`_Scale` around
+the gate network (its own kernels, :mod:`ca_yolo.nn.triton_gate_net`, or the modules). Their backward passes
 are two kernels over the full map instead of autograd's eight or so: the scaling's backward computes
 only the gate gradients and hands its incoming gradient to the pooling's backward, which writes the
 whole dL/dx at once:
@@ -77,6 +77,10 @@ class KernelConfig:
             on an H200 (64 x 80 x 80: 20 us where a copy, which moves twice the bytes, took 13) with 4
             warps and 150 registers a thread (2-3 programs an SM): more warps a program is the
             probe's candidate.
+        gate_net_kernels: training in this form runs the gate network (conv1, BatchNorm with batch
+            statistics, h-swish, gate convs, sigmoids) as the kernels of :mod:`ca_yolo.nn.triton_gate_net`
+            where its modules allow: five launches a layer and step instead of some 45 PyTorch kernels.
+            False: as modules (the probe times both).
     """
 
     tile: int = 4096
@@ -87,18 +91,19 @@ class KernelConfig:
     grad_warps: int = 8
     pool_warps: int = 4
     gates_in_scale_below: int = 1 << 21
+    gate_net_kernels: bool = True
 
 
 #: The configuration every call reads; a probe may change it between calls.
 CONFIG = KernelConfig()
 
-#: Launch compiled kernels directly after their first call (see :class:`_Launcher`); False: always Triton's own path.
+#: Launch compiled kernels directly after their first call (:class:`KernelLauncher`); False: Triton's own path.
 DIRECT_LAUNCH = True
 
 
 @functools.cache
 def _direct_launch_supported() -> bool:
-    """Whether this Triton's compiled-kernel launcher takes the calling convention :class:`_Launcher` uses.
+    """Whether this Triton's compiled-kernel launcher takes the calling convention :class:`KernelLauncher` uses.
 
     Read in Triton 3.6 and 3.8 (``JITFunction.run``): ``kernel.run(grid x, y, z, stream, function,
     packed_metadata, launch_metadata, enter_hook, exit_hook, *all bound arguments)``.
@@ -143,7 +148,7 @@ def recorded_launches() -> Iterator[list[KernelCall]]:
         _recording = previous
 
 
-class _Launcher:
+class KernelLauncher:
     """Launches one ``@triton.jit`` kernel; after the first call for an argument key, without Triton's per-call work.
 
     Triton's ``kernel[grid](*args)`` binds the arguments, derives their specialisation and a cache key,
@@ -191,7 +196,7 @@ class _Launcher:
 
 
 def _direct_device(x: torch.Tensor) -> int | None:
-    """x's CUDA device if kernels for ``x`` may be launched directly now (:class:`_Launcher`), else None.
+    """x's CUDA device if kernels for ``x`` may be launched directly now (:class:`KernelLauncher`), else None.
 
     Only while x's device is the current one: Triton launches on the current device, and so do direct launches.
     """
@@ -421,11 +426,11 @@ def _scale_grads_kernel(
     )  # fmt: skip
 
 
-_launch_pool_kernel = _Launcher(_pool_kernel, warps="pool_warps")
-_launch_gates_kernel = _Launcher(_gates_kernel)
-_launch_scale_kernel = _Launcher(_scale_kernel)
-_launch_gated_scale_kernel = _Launcher(_gated_scale_kernel)
-_launch_scale_grads_kernel = _Launcher(_scale_grads_kernel, warps="grad_warps")
+_launch_pool_kernel = KernelLauncher(_pool_kernel, warps="pool_warps")
+_launch_gates_kernel = KernelLauncher(_gates_kernel)
+_launch_scale_kernel = KernelLauncher(_scale_kernel)
+_launch_gated_scale_kernel = KernelLauncher(_gated_scale_kernel)
+_launch_scale_grads_kernel = KernelLauncher(_scale_grads_kernel, warps="grad_warps")
 
 
 @functools.lru_cache(maxsize=256)
