@@ -492,3 +492,33 @@ def test_gate_net_kernels_only_where_the_modules_allow(monkeypatch):
     monkeypatch.setattr(tk, "CONFIG", tk.KernelConfig(gate_net_kernels=False))
     step(randomise(CoordAtt(16)).train())
     assert spy.calls["gates_with_grad"] == 1 and spy.calls["scale_grads"] == 2
+
+
+def test_detector_training_step_under_the_gpu_forms_matches_the_cpu_path(monkeypatch):
+    """A whole yolov8n-ca training step (Ultralytics' BatchNorm settings, 64 px): the triton form (its map
+    and gate-network kernels in Triton's interpreter) and the torch form give the CPU path's loss, every
+    parameter's gradient and the running statistics."""
+    from ca_yolo.bench.gpu import raw_tensors
+    from ca_yolo.bench.train_throughput import build_trainable
+
+    spy = _Spy(monkeypatch)
+    torch.manual_seed(0)
+    base = build_trainable("yolov8n-ca.yaml")
+    x = torch.rand(2, 3, 64, 64)
+
+    def step(form: str) -> tuple[float, dict, dict]:
+        m = copy.deepcopy(base).to(DEVICE)
+        with forced_on_cpu(), gpu_form(form):
+            loss = sum(t.float().mean() for t in raw_tensors(m(x.to(DEVICE))))
+            loss.backward()
+        # conv1.bias: zero in exact arithmetic (BatchNorm follows); the DFL conv is frozen (no gradient)
+        grads = {n: p.grad.cpu() for n, p in m.named_parameters() if p.requires_grad and not n.endswith("conv1.bias")}
+        return float(loss), grads, {n: b.cpu() for n, b in m.named_buffers() if "running" in n}
+
+    want_loss, want_grads, want_stats = step("generic")
+    for form in ("torch", "triton"):
+        loss, grads, stats = step(form)
+        assert abs(loss - want_loss) <= 1e-5 * abs(want_loss)
+        assert grads.keys() == want_grads.keys() and max(_rel(grads[n], want_grads[n]) for n in want_grads) <= 1e-5
+        assert max(_rel(stats[n], want_stats[n]) for n in want_stats) <= 1e-6
+    assert spy.calls["gates_with_grad"] == 6  # every CA layer of yolov8n-ca, once
