@@ -312,15 +312,19 @@ def _pool_kernel(
 
 
 @triton.jit
-def _gate_values(
-    z_img, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, L, MIP, pos, pm, k, km, row_off,
-    MIP_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr,
-):  # fmt: skip
-    """Gates of channels k at positions pos of one image, fp32 (len(k), BLOCK_P):
-    ``sigmoid(wg[k + row_off] . h_swish(w1 z[:, pos] + b1) + bg[k + row_off])``.
+def hswish(f):
+    """h-swish, elementwise: ``f * relu6(f + 3) / 6``."""
+    return f * tl.minimum(tl.maximum(f + 3.0, 0.0), 6.0) / 6.0
 
-    z_img: the image's z (C, L); row_off: 0 (conv_h's rows), C (conv_w's), or per position (BLOCK_P,).
-    The reduction over C runs in steps of BLOCK_K channels.
+
+@triton.jit
+def conv1_values(
+    z_img, w1_ptr, b1_ptr, C, L, MIP, pos, pm, MIP_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr
+):  # fmt: skip
+    """``w1 z[:, pos] + b1`` of one image, fp32 (MIP_P, BLOCK_P) (rows past MIP and masked positions: b1 or 0).
+
+    z_img: the image's z (C, L), any float dtype; w1 (MIP, C), b1 (MIP,). The reduction over C runs in
+    steps of BLOCK_K channels.
     """
     m = tl.arange(0, MIP_P)
     mm = m < MIP
@@ -331,8 +335,22 @@ def _gate_values(
         zt = tl.load(z_img + kk[:, None] * L + pos[None, :], mask=kkm[:, None] & pm[None, :], other=0.0)
         wt = tl.load(w1_ptr + m[:, None] * C + kk[None, :], mask=mm[:, None] & kkm[None, :], other=0.0)
         f += tl.sum(wt.to(tl.float32)[:, :, None] * zt.to(tl.float32)[None, :, :], 1)
-    f += tl.load(b1_ptr + m, mask=mm, other=0.0).to(tl.float32)[:, None]
-    f = f * tl.minimum(tl.maximum(f + 3.0, 0.0), 6.0) / 6.0
+    return f + tl.load(b1_ptr + m, mask=mm, other=0.0).to(tl.float32)[:, None]
+
+
+@triton.jit
+def _gate_values(
+    z_img, w1_ptr, b1_ptr, wg_ptr, bg_ptr, C, L, MIP, pos, pm, k, km, row_off,
+    MIP_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr,
+):  # fmt: skip
+    """Gates of channels k at positions pos of one image, fp32 (len(k), BLOCK_P):
+    ``sigmoid(wg[k + row_off] . h_swish(w1 z[:, pos] + b1) + bg[k + row_off])``.
+
+    z_img: the image's z (C, L); row_off: 0 (conv_h's rows), C (conv_w's), or per position (BLOCK_P,).
+    """
+    m = tl.arange(0, MIP_P)
+    mm = m < MIP
+    f = hswish(conv1_values(z_img, w1_ptr, b1_ptr, C, L, MIP, pos, pm, MIP_P, BLOCK_K, BLOCK_P))
     row = k[:, None] + row_off
     wm3 = km[:, None, None] & mm[None, :, None]
     wt = tl.load(wg_ptr + row[:, None, :] * MIP + m[None, :, None], mask=wm3, other=0.0)

@@ -31,7 +31,7 @@ import triton.language as tl
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ca_yolo.nn.triton_coord_att import KernelLauncher
+from ca_yolo.nn.triton_coord_att import KernelLauncher, conv1_values, hswish
 
 #: Positions per program, and elements of the (channels, mip, positions) products per step.
 BLOCK_L = 32
@@ -56,11 +56,6 @@ def applies(conv1: nn.Conv2d, bn: nn.Module, act: nn.Module, conv_h: nn.Conv2d, 
 
 
 @triton.jit
-def _hswish(n):
-    return n * tl.minimum(tl.maximum(n + 3.0, 0.0), 6.0) / 6.0
-
-
-@triton.jit
 def _positions(L, BLOCK: tl.constexpr):
     """This program's positions (block number: grid axis 0) and their mask."""
     pos = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -68,25 +63,28 @@ def _positions(L, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def _stat_partials(part_ptr, p0, P, NLB, L, MIP_P: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_P: tl.constexpr):
+    """Partials p0 .. p0 + BLOCK_P - 1 of (P, 2, MIP_P): their mask, position counts, means, centred sums."""
+    p = p0 + tl.arange(0, BLOCK_P)
+    pm = p < P
+    m = tl.arange(0, MIP_P)
+    n_p = tl.minimum(L - (p % NLB) * BLOCK_L, BLOCK_L).to(tl.float32)  # partial p covers block p % NLB
+    at = part_ptr + p[:, None] * 2 * MIP_P + m[None, :]
+    return pm, n_p, tl.load(at, mask=pm[:, None], other=0.0), tl.load(at + MIP_P, mask=pm[:, None], other=0.0)
+
+
+@triton.jit
 def _batch_stats(part_ptr, L, NLB, P, N, MIP_P: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_P: tl.constexpr):
     """Mean and biased variance (MIP_P,) over all B * L positions from the programs' (mean, centred sum of
     squares) partials (P, 2, MIP_P): ``M2 = sum M2_p + sum n_p (mean_p - mean)^2``, in a fixed order."""
-    m = tl.arange(0, MIP_P)
     mean = tl.zeros([MIP_P], dtype=tl.float32)
     for p0 in range(0, P, BLOCK_P):
-        p = p0 + tl.arange(0, BLOCK_P)
-        pm = p < P
-        n_p = tl.minimum(L - (p % NLB) * BLOCK_L, BLOCK_L).to(tl.float32)
-        mp = tl.load(part_ptr + p[:, None] * 2 * MIP_P + m[None, :], mask=pm[:, None], other=0.0)
+        _, n_p, mp, _ = _stat_partials(part_ptr, p0, P, NLB, L, MIP_P, BLOCK_L, BLOCK_P)
         mean += tl.sum(mp * n_p[:, None], 0)
     mean = mean / N
     m2 = tl.zeros([MIP_P], dtype=tl.float32)
     for p0 in range(0, P, BLOCK_P):
-        p = p0 + tl.arange(0, BLOCK_P)
-        pm = p < P
-        n_p = tl.minimum(L - (p % NLB) * BLOCK_L, BLOCK_L).to(tl.float32)
-        mp = tl.load(part_ptr + p[:, None] * 2 * MIP_P + m[None, :], mask=pm[:, None], other=0.0)
-        m2p = tl.load(part_ptr + p[:, None] * 2 * MIP_P + MIP_P + m[None, :], mask=pm[:, None], other=0.0)
+        pm, n_p, mp, m2p = _stat_partials(part_ptr, p0, P, NLB, L, MIP_P, BLOCK_L, BLOCK_P)
         d = mp - mean[None, :]
         m2 += tl.sum(tl.where(pm[:, None], m2p + n_p[:, None] * d * d, 0.0), 0)
     return mean, m2 / N
@@ -102,15 +100,7 @@ def _pre_kernel(
     pos, pm = _positions(L, BLOCK_L)
     m = tl.arange(0, MIP_P)
     mm = m < MIP
-    z_img = z_ptr + b.to(tl.int64) * C * L
-    u = tl.zeros([MIP_P, BLOCK_L], dtype=tl.float32)
-    for k0 in range(0, C, BLOCK_K):
-        k = k0 + tl.arange(0, BLOCK_K)
-        km = k < C
-        zt = tl.load(z_img + k[:, None] * L + pos[None, :], mask=km[:, None] & pm[None, :], other=0.0)
-        wt = tl.load(w1_ptr + m[:, None] * C + k[None, :], mask=mm[:, None] & km[None, :], other=0.0)
-        u += tl.sum(wt.to(tl.float32)[:, :, None] * zt.to(tl.float32)[None, :, :], 1)
-    u += tl.load(b1_ptr + m, mask=mm, other=0.0).to(tl.float32)[:, None]
+    u = conv1_values(z_ptr + b.to(tl.int64) * C * L, w1_ptr, b1_ptr, C, L, MIP, pos, pm, MIP_P, BLOCK_K, BLOCK_L)
     um = mm[:, None] & pm[None, :]
     tl.store(u_ptr + b.to(tl.int64) * MIP * L + m[:, None] * L + pos[None, :], u, mask=um)
     n_i = tl.minimum(L - tl.program_id(0) * BLOCK_L, BLOCK_L).to(tl.float32)
@@ -122,6 +112,14 @@ def _pre_kernel(
 
 
 @triton.jit
+def _saved_stats(stats_ptr, MIP, MIP_P: tl.constexpr):
+    """The rows m (MIP_P,), their mask, and the batch mean and 1 / std the forward saved (stats (2, MIP_P))."""
+    m = tl.arange(0, MIP_P)
+    mm = m < MIP
+    return m, mm, tl.load(stats_ptr + m, mask=mm, other=0.0), tl.load(stats_ptr + MIP_P + m, mask=mm, other=0.0)
+
+
+@triton.jit
 def _normalised(u_ptr, b, pos, pm, m, mm, L, MIP, mean, invstd, gamma_ptr, beta_ptr):
     """(nhat, n, a) at (m, pos): BatchNorm's normalised u, its affine output, h-swish of that; 0 where masked."""
     um = mm[:, None] & pm[None, :]
@@ -130,7 +128,7 @@ def _normalised(u_ptr, b, pos, pm, m, mm, L, MIP, mean, invstd, gamma_ptr, beta_
     gamma = tl.load(gamma_ptr + m, mask=mm, other=0.0).to(tl.float32)
     beta = tl.load(beta_ptr + m, mask=mm, other=0.0).to(tl.float32)
     n = tl.where(um, nhat * gamma[:, None] + beta[:, None], 0.0)
-    return nhat, n, _hswish(n)
+    return nhat, n, hswish(n)
 
 
 @triton.jit
@@ -190,10 +188,7 @@ def _back_gates_kernel(
     b = tl.program_id(1)
     b64 = b.to(tl.int64)
     pos, pm = _positions(L, BLOCK_L)
-    m = tl.arange(0, MIP_P)
-    mm = m < MIP
-    mean = tl.load(stats_ptr + m, mask=mm, other=0.0)
-    invstd = tl.load(stats_ptr + MIP_P + m, mask=mm, other=0.0)
+    m, mm, mean, invstd = _saved_stats(stats_ptr, MIP, MIP_P)
     nhat, n, a = _normalised(u_ptr, b, pos, pm, m, mm, L, MIP, mean, invstd, gamma_ptr, beta_ptr)
     rows_h = pos < H
     part = part_ptr + (b * NLB + tl.program_id(0)).to(tl.int64) * KP
@@ -236,8 +231,7 @@ def _back_input_kernel(
     b = tl.program_id(2)
     b64 = b.to(tl.int64)
     pos, pm = _positions(L, BLOCK_L)
-    m = tl.arange(0, MIP_P)
-    mm = m < MIP
+    m, mm, mean, invstd = _saved_stats(stats_ptr, MIP, MIP_P)
     s_dn = tl.zeros([MIP_P], dtype=tl.float32)
     s_dn_nhat = tl.zeros([MIP_P], dtype=tl.float32)
     for p0 in range(0, P, BLOCK_P):
@@ -245,8 +239,6 @@ def _back_input_kernel(
         rows = part_ptr + p.to(tl.int64)[:, None] * KP + OFF_BN + m[None, :]
         s_dn += tl.sum(tl.load(rows, mask=(p < P)[:, None], other=0.0), 0)
         s_dn_nhat += tl.sum(tl.load(rows + MIP_P, mask=(p < P)[:, None], other=0.0), 0)
-    mean = tl.load(stats_ptr + m, mask=mm, other=0.0)
-    invstd = tl.load(stats_ptr + MIP_P + m, mask=mm, other=0.0)
     gamma = tl.load(gamma_ptr + m, mask=mm, other=0.0).to(tl.float32)
     um = mm[:, None] & pm[None, :]
     u = tl.load(u_ptr + b64 * MIP * L + m[:, None] * L + pos[None, :], mask=um, other=0.0)
