@@ -30,8 +30,8 @@ cat "$OUT/versions.txt"
 
 # Most important first, limits summing to 540 s (a lent GPU machine may give one 10-minute call): the bench
 # for yolov8n-ca (the two forms users run; the training rows get 5 rounds of 3 steps: with 3 of 2 they
-# scattered by +-0.07 between checks), the layer probe, the bench for the other two families, the CUDA tests,
-# the compare smoke run. BENCH_ARGS="" runs the full default table in the first bench step (about 5.5
+# scattered by +-0.07 between checks), the layer probe, the bench for the other two families, the CUDA tests
+# (the training ones first), the compare smoke run. BENCH_ARGS="" runs the full default table in the first bench step (about 5.5
 # minutes on its own); a limit of 0 skips a step.
 BENCH_COMMON=(python3 -m ca_yolo.cli bench --device 0 --parts gpu)
 # shellcheck disable=SC2086
@@ -42,7 +42,12 @@ step probe "${PROBE_LIMIT:-90}" python3 scripts/gpu_layer_probe.py "$OUT/layer-p
 step bench-others "${BENCH_OTHERS_LIMIT:-130}" "${BENCH_COMMON[@]}" --models yolo11-ca.yaml,yolo26-ca.yaml \
     --gpu-iters 10,5,3 --gpu-rounds 5,4,5 --gpu-forms triton,torch \
     --out "$OUT/bench-gpu-others.json" --markdown "$OUT/bench-gpu-others.md"
-step tests "${TESTS_LIMIT:-110}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_forms.py tests/test_coordatt_compile.py
-step compare "${COMPARE_LIMIT:-50}" python3 -m ca_yolo.cli compare device=0 epochs=1 seeds=0 workers=2 \
+# the training kernels' CUDA checks first (the newest kernels), then the rest
+TRAINING_TESTS="training or gate_net or gradients or autocast"
+step tests-training "${TRAINING_TESTS_LIMIT:-50}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_forms.py \
+    -k "$TRAINING_TESTS"
+step tests "${TESTS_LIMIT:-70}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_forms.py \
+    tests/test_coordatt_compile.py -k "not ($TRAINING_TESTS)"
+step compare "${COMPARE_LIMIT:-40}" python3 -m ca_yolo.cli compare device=0 epochs=1 seeds=0 workers=2 \
     project="$OUT/compare"
 cat "$OUT/steps.txt"
