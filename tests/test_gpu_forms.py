@@ -502,6 +502,7 @@ def test_detector_training_step_under_the_gpu_forms_matches_the_cpu_path(monkeyp
     from ca_yolo.bench.train_throughput import build_trainable
 
     spy = _Spy(monkeypatch)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # on a GPU: the same conv algorithms each step
     torch.manual_seed(0)
     base = build_trainable("yolov8n-ca.yaml")
     x = torch.rand(2, 3, 64, 64)
