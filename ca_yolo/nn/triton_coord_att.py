@@ -72,7 +72,9 @@ class KernelConfig:
             which only pays while the map is small. Larger maps, or tiles whose gate products would
             exceed ``gate_tile``, keep the separate gate kernel. 0 turns it off.
         grad_warps: warps of the gate-gradient kernel, which keeps five tile-sized arrays live (8 warps:
-            16 elements a thread each, in registers); the other kernels hold two or three and use 4.
+            16 elements a thread each, in registers), and of the training gate network's first backward
+            kernel (:mod:`ca_yolo.nn.triton_gate_net`), which keeps as many; the other kernels hold two or
+            three and use 4.
         pool_warps: warps of the pooling kernel. At batch 32 it ran at a quarter of the card's bandwidth
             on an H200 (64 x 80 x 80: 20 us where a copy, which moves twice the bytes, took 13) with 4
             warps and 150 registers a thread (2-3 programs an SM): more warps a program is the

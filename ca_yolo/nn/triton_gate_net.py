@@ -278,7 +278,7 @@ def _sum_rows_kernel(part_ptr, out_ptr, P, K, KP, BLOCK_P: tl.constexpr, BLOCK_K
 
 _launch_pre = KernelLauncher(_pre_kernel)
 _launch_post = KernelLauncher(_post_kernel)
-_launch_back_gates = KernelLauncher(_back_gates_kernel)
+_launch_back_gates = KernelLauncher(_back_gates_kernel, warps="grad_warps")
 _launch_back_input = KernelLauncher(_back_input_kernel)
 _launch_sum_rows = KernelLauncher(_sum_rows_kernel)
 
@@ -339,8 +339,9 @@ class _GateNet(torch.autograd.Function):
         kp = k_red + 2 * mip_p
         part = torch.empty((parts, kp), dtype=torch.float32, device=z.device)
         dn = torch.empty_like(u)
-        # half the channels a step of the forward's: this kernel keeps five products of that size live
-        # (compiled for sm_90: 200 registers a thread with the forward's step, scripts/triton_compile_check.py)
+        # this kernel keeps five products of a step live: half the forward's channels a step and 8 warps
+        # (compiled for sm_90 by scripts/triton_compile_check.py: 200 registers a thread with the forward's
+        # step and 4 warps; with these at most 128 and no spills, in Triton 3.6 and 3.8)
         _launch_back_gates(
             (nlb, b, 1), u, stats, gamma, beta, g, grad_h, grad_w, wh, ww, dn, part, c, h, length, mip, nlb, kp,
             k_red, grad_h.stride(0), grad_h.stride(1), grad_w.stride(0), grad_w.stride(1), mip_p,
