@@ -31,17 +31,16 @@ cat "$OUT/versions.txt"
 # Most important first, limits summing to 540 s (a lent GPU machine may give one 10-minute call): the bench
 # for yolov8n-ca (the two forms users run; the training rows get 5 rounds of 3 steps: with 3 of 2 they
 # scattered by +-0.07 between checks), the layer probe, the bench for the other two families, the CUDA tests
-# (the training ones first), the compare smoke run. BENCH_ARGS="" runs the full default table in the first bench step (about 5.5
-# minutes on its own); a limit of 0 skips a step.
+# (the training ones first), the compare smoke run. BENCH_ARGS="" runs the full default table in the first
+# bench step (about 5.5 minutes on its own); a limit of 0 skips a step.
 BENCH_COMMON=(python3 -m ca_yolo.cli bench --device 0 --parts gpu)
+BENCH_TIMING=(--gpu-iters 10,5,3 --gpu-rounds 5,4,5 --gpu-forms triton,torch)
 # shellcheck disable=SC2086
-step bench "${BENCH_LIMIT:-160}" "${BENCH_COMMON[@]}" \
-    ${BENCH_ARGS---models yolov8-ca.yaml --gpu-iters 10,5,3 --gpu-rounds 5,4,5 --gpu-forms triton,torch} \
+step bench "${BENCH_LIMIT:-160}" "${BENCH_COMMON[@]}" ${BENCH_ARGS---models yolov8-ca.yaml ${BENCH_TIMING[*]}} \
     --out "$OUT/bench-gpu.json" --markdown "$OUT/bench-gpu.md"
 step probe "${PROBE_LIMIT:-90}" python3 scripts/gpu_layer_probe.py "$OUT/layer-probe.json" ${PROBE_ARGS:-}
 step bench-others "${BENCH_OTHERS_LIMIT:-130}" "${BENCH_COMMON[@]}" --models yolo11-ca.yaml,yolo26-ca.yaml \
-    --gpu-iters 10,5,3 --gpu-rounds 5,4,5 --gpu-forms triton,torch \
-    --out "$OUT/bench-gpu-others.json" --markdown "$OUT/bench-gpu-others.md"
+    "${BENCH_TIMING[@]}" --out "$OUT/bench-gpu-others.json" --markdown "$OUT/bench-gpu-others.md"
 # the training kernels' CUDA checks first (the newest kernels), then the rest
 TRAINING_TESTS="training or gate_net or gradients or autocast"
 step tests-training "${TRAINING_TESTS_LIMIT:-50}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu_forms.py \

@@ -103,13 +103,9 @@ def event_us(run, calls: int) -> float:
     return statistics.median(rounds)
 
 
-def kernel_us(fn, calls: int = 20) -> dict[str, float]:
-    """GPU time per call of each kernel ``fn`` launches (torch.profiler), by kernel name."""
-    return kernel_profile(fn, calls)[0]
-
-
 def kernel_profile(fn, calls: int = 20) -> tuple[dict[str, float], float]:
-    """:func:`kernel_us`, and how many kernels (and copies) one call of ``fn`` runs on the GPU."""
+    """GPU time per call of each kernel ``fn`` launches (torch.profiler), by kernel name, and how many kernels
+    (and copies) one call runs on the GPU."""
     from torch.profiler import ProfilerActivity, profile
 
     fn()
@@ -186,7 +182,7 @@ def probe(c: int, h: int, w: int, bs: int, dev: torch.device, sweep: bool) -> di
         finally:
             tk.DIRECT_LAUNCH = True
         row["triton_graph_us"] = graph_us(lambda: layer(x))
-        row["triton_kernels_us"] = kernel_us(lambda: layer(x))
+        row["triton_kernels_us"], _ = kernel_profile(lambda: layer(x))
         if sweep:
             row["sweep"] = []
             for cfg in SWEEP:
