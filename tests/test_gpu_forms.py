@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -300,6 +301,59 @@ def test_recorded_launches_list_the_kernels_a_layer_would_launch():
     assert calls[0].grid == (64, 1, 1) and calls[2].grid == (64, 32, 1)  # a channel a program; 32 images
     assert calls[-1].num_warps == tk.CONFIG.grad_warps and calls[0].num_warps == tk.CONFIG.pool_warps
     assert calls[1].num_warps is None  # Triton's default
+
+
+class _StandInKernel:
+    """Stands in for a ``@triton.jit`` kernel: ``kernel[grid](*args)`` records the call and returns a stand-in
+    compiled kernel (anything with a ``function`` handle)."""
+
+    def __init__(self, calls: list):
+        self.calls = calls
+
+    def __getitem__(self, grid):
+        return lambda *args, **options: self.calls.append((grid, args)) or type("Compiled", (), {"function": 1})()
+
+
+def test_direct_launches_pass_each_tensor_as_its_address(monkeypatch):
+    """Without a GPU, with stand-in kernels and a stand-in device: after a first launch through Triton's own
+    path, a fused layer's and a training launcher's direct launches pass the same arguments in the same places,
+    each tensor as its device address (Triton's launcher then skips a data_ptr() call and a driver query per
+    pointer); another 16-byte alignment is another key, launched through Triton's path again."""
+    jit_calls, direct_calls = [], []
+    for launcher in [v for v in vars(tk).values() if isinstance(v, tk.KernelLauncher)]:
+        monkeypatch.setattr(launcher, "kernel", _StandInKernel(jit_calls))
+        monkeypatch.setattr(launcher, "binaries", {})
+    monkeypatch.setattr(tk, "_direct_device", lambda x: 0)
+    monkeypatch.setattr(tk, "driver", SimpleNamespace(active=SimpleNamespace(get_current_stream=lambda device: 7)))
+    monkeypatch.setattr(tk, "_launch_direct", lambda binary, grid, stream, a: direct_calls.append((grid, stream, a)))
+
+    weights = [torch.randn(s) for s in [(8, 64), (8, 1), (128, 8), (128, 1)]]
+    fused, x = tk.FusedCoordAtt(*weights), torch.randn(1, 64, 5, 7)
+    first_out, out = fused(x), fused(x)
+    # x, the weights and the output at their addresses; the workspace (each call's own) at any other
+    addresses = {id(t): t.data_ptr() for t in (x, *weights)} | {id(first_out): out.data_ptr()}
+    workspaces = 0
+    assert len(jit_calls) == len(direct_calls) == 2  # pool; gates and scaling
+    for (grid, args), (direct_grid, stream, direct_args) in zip(jit_calls, direct_calls):
+        assert (direct_grid, stream, len(direct_args)) == (grid, 7, len(args))
+        for a, d in zip(args, direct_args):
+            if not isinstance(a, torch.Tensor):
+                assert d == a
+            elif id(a) in addresses:
+                assert type(d) is int and d == addresses[id(a)]
+            else:
+                workspaces += 1
+                assert type(d) is int and d not in addresses.values()
+    assert workspaces == 2  # written by the pooling kernel, read by the scaling one
+
+    jit_calls.clear(), direct_calls.clear()
+    launch = tk.KernelLauncher(_StandInKernel(jit_calls))
+    a, b = torch.randn(8), torch.randn(9)[1:]  # b: 4 bytes past an allocation's start
+    launch((2, 1, 1), a, a, 3)
+    launch((2, 1, 1), a, a, 3)
+    launch((2, 1, 1), a, b, 3)
+    assert [len(jit_calls), len(direct_calls)] == [2, 1]
+    assert direct_calls[0] == ((2, 1, 1), 7, [a.data_ptr(), a.data_ptr(), 3])
 
 
 def test_fused_layer_follows_new_constants_and_pickles_without_kernels():

@@ -179,14 +179,16 @@ class KernelLauncher:
             return None
         device = _direct_device(args[0])
         if device is not None:
+            addresses = [a.data_ptr() if isinstance(a, torch.Tensor) else None for a in args]
             key = (
                 device,
                 warps,
-                *[(a.dtype, a.data_ptr() % 16 == 0) if isinstance(a, torch.Tensor) else a for a in args],
+                *[a if p is None else (a.dtype, p % 16 == 0) for a, p in zip(args, addresses)],
             )
             binary = self.binaries.get(key)
             if binary is not None:
-                _launch_direct(binary, grid, driver.active.get_current_stream(device), args)
+                direct_args = [a if p is None else p for a, p in zip(args, addresses)]
+                _launch_direct(binary, grid, driver.active.get_current_stream(device), direct_args)
                 return binary
         options = {} if warps is None else {"num_warps": warps}
         with _on_device_of(args[0]):
@@ -219,7 +221,10 @@ def _on_device_of(x: torch.Tensor) -> contextlib.AbstractContextManager:
 def _launch_direct(binary, grid: tuple[int, int, int], stream: int, args: tuple) -> None:
     """Launch a compiled kernel with Triton's launcher but none of ``JITFunction.run``'s per-call work.
 
-    ``args``: every kernel parameter, constexprs included, as Triton's own launch passes them.
+    ``args``: every kernel parameter, constexprs included, in Triton's order; tensors as their device
+    addresses (``data_ptr()``): the launcher takes an int as the pointer itself, where for a tensor it
+    calls ``data_ptr()`` and asks the driver whether the address is device memory (``cuPointerGetAttribute``,
+    Triton 3.6 and 3.8), once per pointer and launch, a check every CUDA tensor passes.
     """
     binary.run(*grid, stream, binary.function, binary.packed_metadata, None, None, None, *args)
 
@@ -593,8 +598,8 @@ class FusedCoordAtt:
     else pool, gates, scale: x is read twice and written once. At batch 1 a layer's cost is
     its host-side work, so everything that follows from x's shape, strides, dtype and 16-byte
     alignment - tiles, grids, scalar arguments and, after the first call, the compiled kernels - is
-    worked out once per such signature (a plan); a call then allocates the workspace and the output
-    and launches.
+    worked out once per such signature (a plan), and so are the weights' device addresses; a call then
+    allocates the workspace and the output and launches.
 
     Args:
         w1 (mip, C), b1 (mip, 1): conv1 with BatchNorm folded in; wg (2C, mip), bg (2C, 1): conv_h then
@@ -625,7 +630,7 @@ class _FusedPlan:
     the gates at their offset in it.
     """
 
-    __slots__ = ("config", "weights", "ws_shape", "launchers", "grids", "static", "binaries", "device")
+    __slots__ = ("config", "weights", "ws_shape", "launchers", "grids", "static", "binaries", "device", "addresses")
 
     def __init__(self, x: torch.Tensor, weights: tuple[torch.Tensor, ...]):
         b, c, h, w = x.shape
@@ -648,25 +653,30 @@ class _FusedPlan:
                 _scale_launch(x, out_strides, g_strides, (gates_at, gates_at + h), False),
             )
         self.grids, self.static = zip(*launches)
-        self.binaries, self.device = None, None
+        self.binaries, self.device, self.addresses = None, None, None
+
+    def _calls(self, x, out, ws, weights) -> tuple[tuple, ...]:
+        """Each launch's arguments in order, from the tensors or from their device addresses alike."""
+        if len(self.static) == 2:
+            pool_args, scale_args = self.static
+            return (x, ws, *pool_args), (x, out, ws, *weights, *scale_args)
+        pool_args, gates_args, scale_args = self.static
+        return (x, ws, *pool_args), (ws, *weights, *gates_args), (x, out, ws, ws, x, *scale_args)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         ws = torch.empty(self.ws_shape, dtype=torch.float32, device=x.device)
         out = torch.empty_like(x)
-        if len(self.static) == 2:
-            pool_args, scale_args = self.static
-            calls = ((x, ws, *pool_args), (x, out, ws, *self.weights, *scale_args))
-        else:
-            pool_args, gates_args, scale_args = self.static
-            calls = ((x, ws, *pool_args), (ws, *self.weights, *gates_args), (x, out, ws, ws, x, *scale_args))
         if self.binaries is not None and _direct_device(x) == self.device:
             stream = driver.active.get_current_stream(self.device)
+            calls = self._calls(x.data_ptr(), out.data_ptr(), ws.data_ptr(), self.addresses)
             for binary, grid, args in zip(self.binaries, self.grids, calls):
                 _launch_direct(binary, grid, stream, args)
         else:
+            calls = self._calls(x, out, ws, self.weights)
             binaries = [launch(grid, *args) for launch, grid, args in zip(self.launchers, self.grids, calls)]
             if None not in binaries:
                 self.binaries, self.device = binaries, _direct_device(x)
+                self.addresses = tuple(t.data_ptr() for t in self.weights)
         return out
 
 
