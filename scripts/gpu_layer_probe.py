@@ -3,7 +3,8 @@
 Per shape and batch:
 - host time per call (what eager batch-1 latency is made of: launches): the Triton form with its direct
   launches (as configured, and with three kernels where small maps take two) and with Triton's own
-  launch path, the plain PyTorch form, and one tiny PyTorch op;
+  launch path, the plain PyTorch form, one tiny PyTorch op and one allocation of the map (a layer call
+  makes two: its output and a small workspace);
 - GPU time per call from CUDA-graph replays (no host in the way; the gaps between a layer's kernels are
   in it): both forms, and a copy of the map (one read and one write: what a pass over it costs);
 - GPU time of each Triton kernel (torch.profiler);
@@ -171,6 +172,7 @@ def probe(c: int, h: int, w: int, bs: int, dev: torch.device, sweep: bool) -> di
     x = torch.randn(bs, c, h, w, device=dev, dtype=torch.float16)
     row: dict = {"shape": [bs, c, h, w], "dtype": "fp16"}
     row["tiny_op_host_us"] = host_us(lambda: torch.empty(1, device=dev).fill_(1))
+    row["empty_like_host_us"] = host_us(lambda: torch.empty_like(x))
     row["copy_graph_us"] = graph_us(lambda: x.clone())
     with gpu_form("triton"):
         row["triton_host_us"] = host_us(lambda: layer(x))

@@ -285,6 +285,7 @@ def test_gpu_layer_probe_saves_every_row_as_it_goes(monkeypatch, tmp_path):
     saved = json.loads(out.read_text())
     assert [r["shape"] for r in saved["rows"]] == [[1, 64, 8, 8], [1, 128, 4, 4], [1, 128, 8, 8], [1, 256, 2, 2]]
     assert all(len(r["sweep"]) == len(probe.SWEEP) for r in saved["rows"])
+    assert all(r["empty_like_host_us"] == r["triton_host_us"] == 3.0 for r in saved["rows"])
     (train,) = saved["train_rows"]
     assert train["shape"] == [1, 64, 8, 8]
     for variant in ("triton", "triton_gate_modules", "torch"):
