@@ -33,6 +33,7 @@ import torch
 from ca_yolo import CoordAtt
 from ca_yolo.bench.layer import ca_input_shapes
 from ca_yolo.nn import triton_coord_att as tk
+from ca_yolo.nn import triton_launch
 from ca_yolo.nn.gpu_forms import gpu_form
 
 SWEEP = [
@@ -178,11 +179,11 @@ def probe(c: int, h: int, w: int, bs: int, dev: torch.device, sweep: bool) -> di
         row["triton_host_us"] = host_us(lambda: layer(x))
         with kernel_config(tk.KernelConfig(gates_in_scale_below=0)):
             row["triton_3_kernels_host_us"] = host_us(lambda: layer(x))
-        tk.DIRECT_LAUNCH = False
+        triton_launch.DIRECT_LAUNCH = False
         try:
             row["triton_jit_launch_host_us"] = host_us(lambda: layer(x))
         finally:
-            tk.DIRECT_LAUNCH = True
+            triton_launch.DIRECT_LAUNCH = True
         row["triton_graph_us"] = graph_us(lambda: layer(x))
         row["triton_kernels_us"], _ = kernel_profile(lambda: layer(x))
         if sweep:

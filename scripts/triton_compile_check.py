@@ -32,14 +32,16 @@ from triton.compiler import ASTSource
 
 from ca_yolo import CoordAtt
 from ca_yolo.nn import triton_coord_att as tk
-from ca_yolo.nn import triton_gate_net
+from ca_yolo.nn import triton_gate_net, triton_launch
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 TRITON_TYPES = {dtype: name for name, dtype in DTYPES.items()} | {torch.int64: "i64"}
 CUOBJDUMP = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
 
 
-def layer_launches(shape: tuple[int, int, int, int], dtype: torch.dtype, channels_last: bool) -> list[tk.KernelCall]:
+def layer_launches(
+    shape: tuple[int, int, int, int], dtype: torch.dtype, channels_last: bool
+) -> list[triton_launch.KernelCall]:
     """The kernel calls of one fused layer call and of a training step's pooling, scaling and gate network,
     forward and back (the gate network's parameters in fp32, as AMP keeps them)."""
     b, c, h, w = shape
@@ -50,7 +52,7 @@ def layer_launches(shape: tuple[int, int, int, int], dtype: torch.dtype, channel
     mip = max(8, c // 32)
     weights = [torch.empty(s, **meta) for s in [(mip, c), (mip, 1), (2 * c, mip), (2 * c, 1)]]
     g_h, g_w = torch.empty(b, c, h, 1, **meta), torch.empty(b, c, 1, w, **meta)
-    with tk.recorded_launches() as calls:
+    with triton_launch.recorded_launches() as calls:
         tk.FusedCoordAtt(*weights)(x)
         z = tk.pool(x)
         tk.scale(x, g_h, g_w)
@@ -63,7 +65,7 @@ def layer_launches(shape: tuple[int, int, int, int], dtype: torch.dtype, channel
     return calls
 
 
-def signature(call: tk.KernelCall) -> tuple[dict, dict, dict]:
+def signature(call: triton_launch.KernelCall) -> tuple[dict, dict, dict]:
     """Triton's signature, constexpr values and attributes for a recorded call, specialised as a launch would be.
 
     As Triton specialises a launch: an integer equal to 1 becomes a constant, integers divisible by 16
@@ -87,7 +89,7 @@ def signature(call: tk.KernelCall) -> tuple[dict, dict, dict]:
     return sig, constexprs, attrs
 
 
-def resource_usage(call: tk.KernelCall, arch: int) -> dict[str, int]:
+def resource_usage(call: triton_launch.KernelCall, arch: int) -> dict[str, int]:
     """Compile ``call`` for sm_``arch``; its registers and stack bytes per thread, read from the binary."""
     sig, constexprs, attrs = signature(call)
     options = {} if call.num_warps is None else {"num_warps": call.num_warps}

@@ -3,7 +3,7 @@
 
 At batch 1 on a GPU an eager CoordAtt layer costs what its host side costs (the kernels take a few
 microseconds). Here the layer runs on CPU tensors with its launches recorded instead of run
-(:func:`ca_yolo.nn.triton_coord_att.recorded_launches`), so what is timed is everything a call does in
+(:func:`ca_yolo.nn.triton_launch.recorded_launches`), so what is timed is everything a call does in
 Python - the module call, the form check, the plan lookup, the two allocations (CPU ones), the launch
 arguments - but not Triton's launcher. Meta tensors would need no memory, but their allocations run
 PyTorch's Python reference code (20+ us each). For scale: one tiny op (``torch.empty(1).fill_(1)``)
@@ -28,6 +28,7 @@ import torch
 
 from ca_yolo import CoordAtt
 from ca_yolo.nn import triton_coord_att as tk
+from ca_yolo.nn import triton_launch
 from ca_yolo.nn.gpu_forms import forced_on_cpu, gpu_form
 
 SHAPES = [(1, 64, 80, 80), (1, 128, 40, 40), (1, 256, 20, 20)]
@@ -51,7 +52,7 @@ def shape_row(shape: tuple[int, int, int, int], calls: int) -> dict:
     c = shape[1]
     layer = CoordAtt(c).eval().fuse().half()
     x = torch.randn(shape).half()
-    with torch.inference_mode(), forced_on_cpu(), gpu_form("triton"), tk.recorded_launches() as recorded:
+    with torch.inference_mode(), forced_on_cpu(), gpu_form("triton"), triton_launch.recorded_launches() as recorded:
         layer(x)
         launches = len(recorded)
         constants = layer.inference_constants()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,6 +21,7 @@ from ca_yolo.nn.gpu_forms import forced_on_cpu, gpu_form
 triton = pytest.importorskip("triton")
 tk = pytest.importorskip("ca_yolo.nn.triton_coord_att")
 gate_net = pytest.importorskip("ca_yolo.nn.triton_gate_net")
+launching = pytest.importorskip("ca_yolo.nn.triton_launch")
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
@@ -286,7 +286,7 @@ def test_recorded_launches_list_the_kernels_a_layer_would_launch():
     fused = tk.FusedCoordAtt(*weights)
     small, large = torch.empty(1, 64, 80, 80, **meta), torch.empty(32, 64, 80, 80, **meta)
     g_h, g_w = torch.empty(1, 64, 80, 1, **meta), torch.empty(1, 64, 1, 80, **meta)
-    with tk.recorded_launches() as calls:
+    with launching.recorded_launches() as calls:
         fused(small)
         fused(large)
         tk.scale(small, g_h, g_w, add=tk.pool(small))
@@ -320,12 +320,14 @@ def test_direct_launches_pass_each_tensor_as_its_address(monkeypatch):
     each tensor as its device address (Triton's launcher then skips a data_ptr() call and a driver query per
     pointer); another 16-byte alignment is another key, launched through Triton's path again."""
     jit_calls, direct_calls = [], []
-    for launcher in [v for v in vars(tk).values() if isinstance(v, tk.KernelLauncher)]:
+    for launcher in [v for v in vars(tk).values() if isinstance(v, launching.KernelLauncher)]:
         monkeypatch.setattr(launcher, "kernel", _StandInKernel(jit_calls))
         monkeypatch.setattr(launcher, "binaries", {})
-    monkeypatch.setattr(tk, "_direct_device", lambda x: 0)
-    monkeypatch.setattr(tk, "driver", SimpleNamespace(active=SimpleNamespace(get_current_stream=lambda device: 7)))
-    monkeypatch.setattr(tk, "_launch_direct", lambda binary, grid, stream, a: direct_calls.append((grid, stream, a)))
+    monkeypatch.setattr(launching, "direct_device", lambda x: 0)
+    monkeypatch.setattr(launching, "current_stream", lambda device: 7)
+    monkeypatch.setattr(
+        launching, "launch_direct", lambda binary, grid, stream, a: direct_calls.append((grid, stream, a))
+    )
 
     weights = [torch.randn(s) for s in [(8, 64), (8, 1), (128, 8), (128, 1)]]
     fused, x = tk.FusedCoordAtt(*weights), torch.randn(1, 64, 5, 7)
@@ -347,7 +349,7 @@ def test_direct_launches_pass_each_tensor_as_its_address(monkeypatch):
     assert workspaces == 2  # written by the pooling kernel, read by the scaling one
 
     jit_calls.clear(), direct_calls.clear()
-    launch = tk.KernelLauncher(_StandInKernel(jit_calls))
+    launch = launching.KernelLauncher(_StandInKernel(jit_calls))
     a, b = torch.randn(8), torch.randn(9)[1:]  # b: 4 bytes past an allocation's start
     launch((2, 1, 1), a, a, 3)
     launch((2, 1, 1), a, a, 3)
@@ -422,9 +424,9 @@ def test_cuda_direct_launches_match_tritons_own_launches(monkeypatch):
     large = torch.randn(40, 64, 32, 32, device="cuda", dtype=torch.float16)  # 2.6M elements: three kernels
     inputs = [aligned, misaligned, other, aligned.contiguous(memory_format=torch.channels_last), large]
     with torch.inference_mode(), gpu_form("triton"):
-        monkeypatch.setattr(tk, "DIRECT_LAUNCH", False)
+        monkeypatch.setattr(launching, "DIRECT_LAUNCH", False)
         want = [m(x) for x in inputs]
-        monkeypatch.setattr(tk, "DIRECT_LAUNCH", True)
+        monkeypatch.setattr(launching, "DIRECT_LAUNCH", True)
         first = [m(x) for x in inputs]  # compiles or finds each key's binary through Triton's path
         again = [m(x) for x in inputs]  # direct launches
         assert len(tk._launch_pool_kernel.binaries) >= len(inputs)  # one key per input at least
@@ -480,7 +482,7 @@ def test_host_cost_probe_times_the_two_launch_form():
     """scripts/triton_host_cost.py times yolov8n-ca's batch-1 layers as they run on a GPU: two launches each,
     kept in the script's own recording (none reach a recording around it) and every figure measured."""
     probe = script_module("triton_host_cost")
-    with tk.recorded_launches() as outer:
+    with launching.recorded_launches() as outer:
         rows = [probe.shape_row(shape, calls=20) for shape in probe.SHAPES]
     assert [r["launches"] for r in rows] == [2, 2, 2] and outer == []
     assert all(min(r["layer_us"], r["fused_us"], r["tiny_op_us"], r["empty_like_us"]) > 0 for r in rows)

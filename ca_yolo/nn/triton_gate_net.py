@@ -31,7 +31,9 @@ import triton.language as tl
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ca_yolo.nn.triton_coord_att import KernelLauncher, conv1_values, hswish
+from ca_yolo.nn import triton_coord_att
+from ca_yolo.nn.triton_coord_att import conv1_values, hswish
+from ca_yolo.nn.triton_launch import KernelLauncher
 
 #: Positions per program, and elements of the (channels, mip, positions) products per step.
 BLOCK_L = 32
@@ -278,7 +280,7 @@ def _sum_rows_kernel(part_ptr, out_ptr, P, K, KP, BLOCK_P: tl.constexpr, BLOCK_K
 
 _launch_pre = KernelLauncher(_pre_kernel)
 _launch_post = KernelLauncher(_post_kernel)
-_launch_back_gates = KernelLauncher(_back_gates_kernel, warps="grad_warps")
+_launch_back_gates = KernelLauncher(_back_gates_kernel, warps=lambda: triton_coord_att.CONFIG.grad_warps)
 _launch_back_input = KernelLauncher(_back_input_kernel)
 _launch_sum_rows = KernelLauncher(_sum_rows_kernel)
 
