@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, one command, at most 9 minutes on one H200 (the steps' limits; about 5 when they finish
 # early): the GPU bench table (`ca-yolo bench --device 0 --parts gpu`), the layer probe, the CUDA tests and
-# one `ca-yolo compare device=0` smoke run on the sample data.
+# one `ca-yolo compare device=0` smoke run on the sample data; last, a summary page (summary.md).
 #
 # On a machine with a CUDA GPU, ca-yolo's dependencies installed (or carried as wheels: see docs/gpu.md):
 #   bash scripts/gpu_check.sh OUT_DIR
@@ -27,6 +27,8 @@ nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 python3 -c "import torch, triton, ultralytics; print(torch.__version__, triton.__version__, ultralytics.__version__, \
 torch.cuda.get_device_name(0))" > "$OUT/versions.txt" 2>&1
 cat "$OUT/versions.txt"
+# a copy without .git (git archive) names its commit in COMMIT
+{ git rev-parse --short HEAD 2>/dev/null || cat COMMIT 2>/dev/null || echo "commit unknown"; } > "$OUT/commit.txt"
 
 # Most important first, limits summing to 540 s (a lent GPU machine may give one 10-minute call): the bench
 # for yolov8n-ca (the two forms users run; the training rows get 5 rounds of 3 steps: with 3 of 2 they
@@ -49,4 +51,5 @@ step tests "${TESTS_LIMIT:-70}" python3 -m pytest -q -p no:cacheprovider tests/t
     tests/test_coordatt_compile.py -k "not ($TRAINING_TESTS)"
 step compare "${COMPARE_LIMIT:-40}" python3 -m ca_yolo.cli compare device=0 epochs=1 seeds=0 workers=2 \
     project="$OUT/compare"
-cat "$OUT/steps.txt"
+# the goals, per-layer times and steps on one page, last, where a truncated log still shows it
+python3 scripts/gpu_check_summary.py "$OUT" | tee "$OUT/summary.md"

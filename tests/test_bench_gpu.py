@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 import torch
-from conftest import script_module
+from conftest import REPO, script_module
 from torch.profiler import ProfilerActivity
 
 from ca_yolo.bench import gpu, gpu_report
@@ -292,3 +293,30 @@ def test_gpu_layer_probe_saves_every_row_as_it_goes(monkeypatch, tmp_path):
         assert train[f"{variant}_train_us"] == 2.0
         assert train[f"{variant}_train_kernels"] == 0  # a CPU profile: no GPU kernels
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_gpu_check_summary_reads_a_check_folder(tmp_path):
+    """scripts/gpu_check_summary.py on the files of the 84a3cd4 check (kept in docs/results/gpu): the goals with
+    the measured ratios and the forms that met each, the parity, the probe's per-layer times, the steps and the
+    test logs' summary lines; a result that is missing is said so."""
+    summary = script_module("gpu_check_summary")
+    results = REPO / "docs" / "results" / "gpu"
+    shutil.copy(results / "h200-yolov8n-84a3cd4.json", tmp_path / "bench-gpu.json")
+    (tmp_path / "steps.txt").write_text("bench: exit 0 after 121 s\nprobe: exit 124 after 90 s\n")
+    (tmp_path / "tests.log").write_text("....\n21 passed, 3 skipped in 60.2s\n\n")
+    page = summary.summary(tmp_path).splitlines()
+    assert page[0] == "# GPU check summary: NVIDIA H200, commit unknown"  # the card as the bench names it
+    assert "| eager fp16 640px bs1 | ≤ 1.08 | 1.163 | none |" in page
+    assert "| cuda graph fp16 640px bs1 | ≤ 1.05 | 1.043 | triton |" in page
+    assert "| train step amp 640px bs64 | ≤ 1.02 | 1.028 | none |" in page
+    parity = [line for line in page if line.startswith("| parity ")]
+    goal, measured = "fp32 ≤ 1e-05, fp16 ≤ 2e-02", "fp32 2.3e-06, fp16 8.4e-04"
+    assert parity == [f"| parity yolov8n-ca.yaml triton | {goal} | {measured} | met |"]
+    assert "No layer probe result (layer-probe.json missing or unreadable)." in page
+    assert "- probe: exit 124 after 90 s" in page and "- tests: 21 passed, 3 skipped in 60.2s" in page
+    shutil.copy(results / "h200-layer-probe-84a3cd4.json", tmp_path / "layer-probe.json")
+    (tmp_path / "commit.txt").write_text("84a3cd4\n")
+    page = summary.summary(tmp_path).splitlines()
+    assert page[0] == "# GPU check summary: NVIDIA H200, 84a3cd4"
+    assert "| [1, 64, 80, 80] | 103.4 | – | 109.1 | 208.0 | 13.3 | – |" in page  # fields it predates: "–"
+    assert "| [32, 64, 80, 80] | 39.7 | 158.5 | 13.4 |" in page

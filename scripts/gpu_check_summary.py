@@ -1,0 +1,157 @@
+#!/usr/bin/env python
+"""What a GPU check found, on one screen: the goals met or not, per-layer host and GPU time, the steps.
+
+Reads what ``scripts/gpu_check.sh OUT_DIR`` leaves in OUT_DIR (``bench-gpu.json``, ``bench-gpu-others.json``,
+``layer-probe.json``, ``steps.txt``, the test logs) and prints markdown; whatever is missing (a step cut
+short or skipped) is said so, not guessed. The check runs it last, so the end of its output is this page.
+
+    python scripts/gpu_check_summary.py OUT_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+# CA / baseline ratios we hold yolov8n-ca to (bench row -> the most it may be); parity as relative error.
+GOALS = {
+    "eager fp16 640px bs1": 1.08,
+    "eager fp16 640px bs32": 1.04,
+    "cuda graph fp16 640px bs1": 1.05,
+    "train step amp 640px bs64": 1.02,
+}
+PARITY_GOALS = {"fp32_rel": 1e-5, "fp16_rel": 2e-2}
+# the layer probe's host times per call (us), in the order they are shown
+HOST_FIELDS = {
+    "triton_host_us": "triton",
+    "triton_3_kernels_host_us": "triton, 3 kernels",
+    "triton_jit_launch_host_us": "triton, Triton's launch path",
+    "torch_host_us": "torch",
+    "tiny_op_host_us": "a tiny op",
+    "empty_like_host_us": "empty_like(x)",
+}
+GRAPH_FIELDS = {"triton_graph_us": "triton", "torch_graph_us": "torch", "copy_graph_us": "a copy of x"}
+TRAIN_VARIANTS = ("triton", "triton_gate_modules", "torch")
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _num(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def goal_lines(bench: dict | None) -> list[str]:
+    """yolov8n-ca's rows against :data:`GOALS`, every form timed; and the fused parity per form."""
+    if bench is None:
+        return ["No yolov8n-ca bench result (bench-gpu.json missing or unreadable)."]
+    gpu = bench["gpu"]
+    forms = gpu["meta"].get("forms", [])
+    lines = [
+        f"| yolov8n-ca / yolov8n | goal | {' | '.join(forms)} | met by |",
+        "|---|---:|" + "---:|" * len(forms) + "---|",
+    ]
+    rows = {r["row"]: r for r in gpu["rows"] if r["model"].startswith("yolov8")}
+    for name, goal in GOALS.items():
+        ratio = rows.get(name, {}).get("ratio", {})
+        met = [f for f in forms if ratio.get(f) is not None and ratio[f] <= goal]
+        cells = " | ".join(_num(ratio.get(f)) for f in forms)
+        verdict = ", ".join(met) if met else ("not measured" if not ratio else "none")
+        lines.append(f"| {name} | ≤ {goal} | {cells} | {verdict} |")
+    goal = ", ".join(f"{k.split('_')[0]} ≤ {v:.0e}" for k, v in PARITY_GOALS.items())
+    for p in gpu.get("parity", []):
+        errors = ", ".join(
+            f"{k.split('_')[0]} {'–' if p.get(k) is None else format(p[k], '.1e')}" for k in PARITY_GOALS
+        )
+        held = all(p.get(k) is not None and p[k] <= v for k, v in PARITY_GOALS.items())
+        cells = " | ".join([errors] + [""] * (len(forms) - 1))
+        lines.append(f"| parity {p['model']} {p['form']} | {goal} | {cells} | {'met' if held else 'not met'} |")
+    return lines
+
+
+def family_lines(benches: list[dict]) -> list[str]:
+    """Every bench row of every family: ratio per form."""
+    rows = [r for b in benches for r in b["gpu"]["rows"]]
+    if not rows:
+        return ["No bench rows."]
+    forms = sorted({f for r in rows for f in r.get("ratio", {})})
+    lines = [f"| model | row | {' | '.join(forms)} |", "|---|---|" + "---:|" * len(forms)]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['row']} | {' | '.join(_num(r.get('ratio', {}).get(f)) for f in forms)} |")
+    return lines
+
+
+def probe_lines(probe: dict | None) -> list[str]:
+    """Per layer shape: host time per call and CUDA-graph time per call (us); per training row, each variant."""
+    if probe is None:
+        return ["No layer probe result (layer-probe.json missing or unreadable)."]
+    lines = [
+        "Host time per call, µs (what an eager batch-1 layer costs):",
+        "",
+        f"| shape | {' | '.join(HOST_FIELDS.values())} |",
+        "|---|" + "---:|" * len(HOST_FIELDS),
+    ]
+    for r in probe.get("rows", []):
+        lines.append(f"| {r['shape']} | {' | '.join(_num(r.get(k), 1) for k in HOST_FIELDS)} |")
+    lines += ["", "GPU time per call from CUDA-graph replays, µs:", ""]
+    lines += [f"| shape | {' | '.join(GRAPH_FIELDS.values())} |", "|---|" + "---:|" * len(GRAPH_FIELDS)]
+    for r in probe.get("rows", []):
+        lines.append(f"| {r['shape']} | {' | '.join(_num(r.get(k), 1) for k in GRAPH_FIELDS)} |")
+    train = probe.get("train_rows", [])
+    if train:
+        lines += ["", "AMP training step of one layer, µs:", ""]
+        lines += [f"| shape | {' | '.join(TRAIN_VARIANTS)} |", "|---|" + "---:|" * len(TRAIN_VARIANTS)]
+        for r in train:
+            lines.append(f"| {r['shape']} | {' | '.join(_num(r.get(f'{v}_train_us'), 1) for v in TRAIN_VARIANTS)} |")
+    return lines
+
+
+def step_lines(out: Path) -> list[str]:
+    """The check's step lines (exit status and time), each test log's pytest summary line."""
+    steps = out / "steps.txt"
+    lines = steps.read_text().splitlines() if steps.exists() else ["No steps.txt."]
+    for log in sorted(out.glob("tests*.log")):
+        tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        lines.append(f"{log.stem}: {tail[-1] if tail else 'empty log'}")
+    return [f"- {line}" for line in lines]
+
+
+def summary(out: Path) -> str:
+    """The whole page for the check's folder ``out``."""
+    bench, others = _load(out / "bench-gpu.json"), _load(out / "bench-gpu-others.json")
+    probe = _load(out / "layer-probe.json")
+    device = (probe or {}).get("device") or (bench or {}).get("meta", {}).get("device_name", "unknown device")
+    commit = (out / "commit.txt").read_text().strip() if (out / "commit.txt").exists() else "commit unknown"
+    parts = [
+        f"# GPU check summary: {device}, {commit}",
+        "",
+        *goal_lines(bench),
+        "",
+        "## Every bench row (CA / baseline)",
+        "",
+        *family_lines([b for b in (bench, others) if b]),
+        "",
+        "## Layer probe",
+        "",
+        *probe_lines(probe),
+        "",
+        "## Steps",
+        "",
+        *step_lines(out),
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="the folder scripts/gpu_check.sh wrote")
+    print(summary(parser.parse_args().out), end="")
+
+
+if __name__ == "__main__":
+    main()
