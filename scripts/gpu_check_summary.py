@@ -104,10 +104,13 @@ def probe_lines(probe: dict | None) -> list[str]:
         lines.append(f"| {r['shape']} | {' | '.join(_num(r.get(k), 1) for k in GRAPH_FIELDS)} |")
     train = probe.get("train_rows", [])
     if train:
-        lines += ["", "AMP training step of one layer, µs:", ""]
+        lines += ["", "AMP training step of one layer, µs (GPU kernels in it):", ""]
         lines += [f"| shape | {' | '.join(TRAIN_VARIANTS)} |", "|---|" + "---:|" * len(TRAIN_VARIANTS)]
         for r in train:
-            lines.append(f"| {r['shape']} | {' | '.join(_num(r.get(f'{v}_train_us'), 1) for v in TRAIN_VARIANTS)} |")
+            counts = [r.get(f"{v}_train_kernels") for v in TRAIN_VARIANTS]
+            times = [_num(r.get(f"{v}_train_us"), 1) for v in TRAIN_VARIANTS]
+            cells = [f"{t} ({'–' if n is None else format(n, 'g')})" for t, n in zip(times, counts)]
+            lines.append(f"| {r['shape']} | {' | '.join(cells)} |")
     return lines
 
 

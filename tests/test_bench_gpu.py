@@ -293,6 +293,9 @@ def test_gpu_layer_probe_saves_every_row_as_it_goes(monkeypatch, tmp_path):
         assert train[f"{variant}_train_us"] == 2.0
         assert train[f"{variant}_train_kernels"] == 0  # a CPU profile: no GPU kernels
     assert not list(tmp_path.glob("*.tmp"))
+    out.rename(tmp_path / "layer-probe.json")  # what the check's summary page makes of it
+    page = script_module("gpu_check_summary").summary(tmp_path).splitlines()
+    assert "| [1, 64, 8, 8] | 2.0 (0) | 2.0 (0) | 2.0 (0) |" in page
 
 
 def test_gpu_check_summary_reads_a_check_folder(tmp_path):
