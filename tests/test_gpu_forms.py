@@ -3,6 +3,7 @@ plain-PyTorch GPU form, against the paper's equations and autograd; op counts; C
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import subprocess
 import sys
@@ -19,9 +20,11 @@ from ca_yolo.nn import gpu_forms
 from ca_yolo.nn.gpu_forms import forced_on_cpu, gpu_form
 
 triton = pytest.importorskip("triton")
+tl = pytest.importorskip("triton.language")
 tk = pytest.importorskip("ca_yolo.nn.triton_coord_att")
 gate_net = pytest.importorskip("ca_yolo.nn.triton_gate_net")
 launching = pytest.importorskip("ca_yolo.nn.triton_launch")
+bounds_checked = pytest.importorskip("triton_bounds").bounds_checked
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
@@ -31,6 +34,36 @@ SHAPES = [(2, 16, 5, 7), (1, 64, 1, 1), (3, 8, 9, 1), (1, 24, 1, 6), (2, 40, 12,
 BF16_RUNS = CUDA or tuple(int(p) for p in triton.__version__.split(".")[:2]) >= (3, 8)
 needs_bf16 = pytest.mark.skipif(not BF16_RUNS, reason="bfloat16 in Triton's interpreter needs Triton 3.8+")
 TOL = {torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 3e-2}  # bfloat16: 8-bit mantissa, ~4e-3 a rounding
+
+
+@pytest.fixture(autouse=True)
+def _kernels_within_bounds():
+    """In Triton's interpreter every kernel's loads and stores are held to the tensors it was given: an access
+    past them fails the test here, where on a GPU it may fault or corrupt memory (triton_bounds)."""
+    with contextlib.nullcontext() if CUDA else bounds_checked():
+        yield
+
+
+@triton.jit
+def _reads_past_its_tensor(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
+    offsets = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offsets)  # no mask: reads BLOCK - n elements past x
+    tl.store(y_ptr + offsets, tl.where(offsets < n, x, 0.0), mask=offsets < n)
+
+
+@pytest.mark.skipif(CUDA, reason="checks Triton's interpreter")
+def test_interpreted_kernels_are_held_to_their_tensors():
+    """The bounds check itself (it patches Triton's interpreter, so a Triton that changed would make it a no-op):
+    a load past a tensor fails, naming the kernel and the count, though the values read there are discarded; a
+    store past a view, into memory of the same allocation, fails too; the same kernel within bounds runs."""
+    x, y = torch.randn(10), torch.empty(10)
+    with pytest.raises(Exception, match=r"_reads_past_its_tensor: a load of 6 element\(s\) outside"):
+        _reads_past_its_tensor[(1,)](x, y, 10, BLOCK=16)
+    wide, buffer = torch.randn(16), torch.zeros(16)
+    with pytest.raises(Exception, match=r"_reads_past_its_tensor: a store of 4 element\(s\) outside"):
+        _reads_past_its_tensor[(1,)](wide, buffer[:6], 10, BLOCK=16)
+    _reads_past_its_tensor[(1,)](wide, y, 10, BLOCK=16)
+    assert torch.equal(y, wide[:10])
 
 
 @pytest.fixture(autouse=True)
