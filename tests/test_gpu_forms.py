@@ -24,7 +24,7 @@ tl = pytest.importorskip("triton.language")
 tk = pytest.importorskip("ca_yolo.nn.triton_coord_att")
 gate_net = pytest.importorskip("ca_yolo.nn.triton_gate_net")
 launching = pytest.importorskip("ca_yolo.nn.triton_launch")
-bounds_checked = pytest.importorskip("triton_bounds").bounds_checked
+memory_checked = pytest.importorskip("triton_memory_checks").memory_checked
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
@@ -37,10 +37,11 @@ TOL = {torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 3e-2}  # bfloat
 
 
 @pytest.fixture(autouse=True)
-def _kernels_within_bounds():
-    """In Triton's interpreter every kernel's loads and stores are held to the tensors it was given: an access
-    past them fails the test here, where on a GPU it may fault or corrupt memory (triton_bounds)."""
-    with contextlib.nullcontext() if CUDA else bounds_checked():
+def _kernels_memory_checked():
+    """In Triton's interpreter every kernel's loads and stores are held to the tensors it was given, and no element
+    is written by one program of a launch and accessed by another: either passes the numeric tests on the CPU and
+    may fault, corrupt memory or depend on the programs' order on a GPU (triton_memory_checks)."""
+    with contextlib.nullcontext() if CUDA else memory_checked():
         yield
 
 
@@ -52,10 +53,11 @@ def _reads_past_its_tensor(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
 
 
 @pytest.mark.skipif(CUDA, reason="checks Triton's interpreter")
-def test_interpreted_kernels_are_held_to_their_tensors():
-    """The bounds check itself (it patches Triton's interpreter, so a Triton that changed would make it a no-op):
+def test_interpreted_kernels_are_memory_checked():
+    """The checks themselves (they patch Triton's interpreter, so a Triton that changed could make them no-ops):
     a load past a tensor fails, naming the kernel and the count, though the values read there are discarded; a
-    store past a view, into memory of the same allocation, fails too; the same kernel within bounds runs."""
+    store past a view, into memory of the same allocation, fails; the same kernel within bounds runs; launched on
+    two programs, which both write every element, it fails as a race."""
     x, y = torch.randn(10), torch.empty(10)
     with pytest.raises(Exception, match=r"_reads_past_its_tensor: a load of 6 element\(s\) outside"):
         _reads_past_its_tensor[(1,)](x, y, 10, BLOCK=16)
@@ -64,6 +66,8 @@ def test_interpreted_kernels_are_held_to_their_tensors():
         _reads_past_its_tensor[(1,)](wide, buffer[:6], 10, BLOCK=16)
     _reads_past_its_tensor[(1,)](wide, y, 10, BLOCK=16)
     assert torch.equal(y, wide[:10])
+    with pytest.raises(AssertionError, match=r"_reads_past_its_tensor: 10 element\(s\) written by one program"):
+        _reads_past_its_tensor[(2,)](wide, y, 10, BLOCK=16)
 
 
 @pytest.fixture(autouse=True)
