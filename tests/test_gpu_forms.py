@@ -263,6 +263,9 @@ def test_form_selection_and_fallback(monkeypatch):
         assert gpu_forms.active_form(x, training=True) == "torch"  # measured faster for training (docs/gpu.md)
         with gpu_form("triton"):
             assert gpu_forms.active_form(x, training=True) == "triton"
+        most = torch.empty(gpu_forms.TRITON_MAX_BATCH, 8, 2, 2, device="meta")
+        more = torch.empty(gpu_forms.TRITON_MAX_BATCH + 1, 8, 2, 2, device="meta")
+        assert gpu_forms.active_form(most) == "triton" and gpu_forms.active_form(more, training=False) == "torch"
         monkeypatch.setattr(gpu_forms, "triton_available", lambda: False)
         assert gpu_forms.active_form(x) == "torch"
         monkeypatch.setenv(gpu_forms.ENV_FORM, "generic")
@@ -270,6 +273,19 @@ def test_form_selection_and_fallback(monkeypatch):
         monkeypatch.setenv(gpu_forms.ENV_FORM, "fast")
         with pytest.raises(ValueError, match=r"^CA_YOLO_GPU_FORM: unknown GPU form 'fast'; expected one of triton, "):
             gpu_forms.active_form(x)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+def test_launches_keep_to_cudas_grid_limits_up_to_the_largest_batch(channels_last):
+    """CUDA holds grid axes 1 and 2 to 65535 blocks (axis 0 to 2^31 - 1). With TRITON_MAX_BATCH images every launch
+    of a fused call and of training's pooling, scaling and gate network keeps to that (meta tensors, no device);
+    a larger batch takes the plain form (test_form_selection_and_fallback)."""
+    calls = script_module("triton_compile_check").layer_launches(
+        (gpu_forms.TRITON_MAX_BATCH, 8, 2, 2), torch.float16, channels_last
+    )
+    assert len(calls) == 2 + 4 + 5  # a fused call; pooling and scaling forward and back; the gate network
+    assert max(c.grid[1] for c in calls) == max(c.grid[2] for c in calls) == gpu_forms.TRITON_MAX_BATCH
+    assert all(c.grid[0] < 2**31 and c.grid[1] <= 65535 and c.grid[2] <= 65535 for c in calls)
 
 
 def test_importing_ca_yolo_does_not_import_triton():

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 
 GPU_FORMS = ("triton", "torch", "generic")
+#: The most images the Triton kernels take in one call: they put the batch on a grid axis CUDA holds to 65535 blocks.
+TRITON_MAX_BATCH = 65535
 ENV_FORM = "CA_YOLO_GPU_FORM"
 _FORM = contextvars.ContextVar("ca_yolo_gpu_form", default=None)
 _ON_CPU = contextvars.ContextVar("ca_yolo_gpu_form_on_cpu", default=False)
@@ -80,13 +82,13 @@ def active_form(x: torch.Tensor, training: bool = False) -> str | None:
     Otherwise inference runs "triton" and training "torch": on an H200 the Triton training kernels
     gave no consistent gain in the AMP training step (ahead for yolo11n-ca, tied for yolo26n-ca, ahead
     and behind for yolov8n-ca in two runs; docs/gpu.md). "triton" falls back to "torch" where Triton
-    is not importable.
+    is not importable, or where the batch is larger than :data:`TRITON_MAX_BATCH`.
     """
     if x.device.type != "cuda" and not _ON_CPU.get():
         return None
     name = _FORM.get() or os.environ.get(ENV_FORM)
     name = _check(name, ENV_FORM) if name else ("torch" if training else "triton")
-    if name == "triton" and not triton_available():
+    if name == "triton" and (x.shape[0] > TRITON_MAX_BATCH or not triton_available()):
         return "torch"
     return name
 
