@@ -46,32 +46,34 @@ def _num(v: float | None, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
+    """A markdown table; ``align`` has a letter a column: ``l`` (text) or ``r`` (numbers)."""
+    rule = "|" + "".join("---:|" if a == "r" else "---|" for a in align)
+    return [f"| {' | '.join(header)} |", rule, *(f"| {' | '.join(row)} |" for row in rows)]
+
+
 def goal_lines(bench: dict | None) -> list[str]:
     """yolov8n-ca's rows against :data:`GOALS`, every form timed; and the fused parity per form."""
     if bench is None:
         return ["No yolov8n-ca bench result (bench-gpu.json missing or unreadable)."]
     gpu = bench["gpu"]
     forms = gpu["meta"].get("forms", [])
-    lines = [
-        f"| yolov8n-ca / yolov8n | goal | {' | '.join(forms)} | met by |",
-        "|---|---:|" + "---:|" * len(forms) + "---|",
-    ]
-    rows = {r["row"]: r for r in gpu["rows"] if r["model"].startswith("yolov8")}
+    rows = []
+    by_name = {r["row"]: r for r in gpu["rows"] if r["model"].startswith("yolov8")}
     for name, goal in GOALS.items():
-        ratio = rows.get(name, {}).get("ratio", {})
+        ratio = by_name.get(name, {}).get("ratio", {})
         met = [f for f in forms if ratio.get(f) is not None and ratio[f] <= goal]
-        cells = " | ".join(_num(ratio.get(f)) for f in forms)
         verdict = ", ".join(met) if met else ("not measured" if not ratio else "none")
-        lines.append(f"| {name} | ≤ {goal} | {cells} | {verdict} |")
+        rows.append([name, f"≤ {goal}", *(_num(ratio.get(f)) for f in forms), verdict])
     goal = ", ".join(f"{k.split('_')[0]} ≤ {v:.0e}" for k, v in PARITY_GOALS.items())
     for p in gpu.get("parity", []):
         errors = ", ".join(
             f"{k.split('_')[0]} {'–' if p.get(k) is None else format(p[k], '.1e')}" for k in PARITY_GOALS
         )
         held = all(p.get(k) is not None and p[k] <= v for k, v in PARITY_GOALS.items())
-        cells = " | ".join([errors] + [""] * (len(forms) - 1))
-        lines.append(f"| parity {p['model']} {p['form']} | {goal} | {cells} | {'met' if held else 'not met'} |")
-    return lines
+        cells = [errors] + [""] * (len(forms) - 1)
+        rows.append([f"parity {p['model']} {p['form']}", goal, *cells, "met" if held else "not met"])
+    return _table(["yolov8n-ca / yolov8n", "goal", *forms, "met by"], rows, "lr" + "r" * len(forms) + "l")
 
 
 def family_lines(benches: list[dict]) -> list[str]:
@@ -80,38 +82,33 @@ def family_lines(benches: list[dict]) -> list[str]:
     if not rows:
         return ["No bench rows."]
     forms = sorted({f for r in rows for f in r.get("ratio", {})})
-    lines = [f"| model | row | {' | '.join(forms)} |", "|---|---|" + "---:|" * len(forms)]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['row']} | {' | '.join(_num(r.get('ratio', {}).get(f)) for f in forms)} |")
-    return lines
+    cells = [[r["model"], r["row"], *(_num(r.get("ratio", {}).get(f)) for f in forms)] for r in rows]
+    return _table(["model", "row", *forms], cells, "ll" + "r" * len(forms))
 
 
 def probe_lines(probe: dict | None) -> list[str]:
     """Per layer shape: host time per call and CUDA-graph time per call (us); per training row, each variant."""
     if probe is None:
         return ["No layer probe result (layer-probe.json missing or unreadable)."]
-    lines = [
-        "Host time per call, µs (what an eager batch-1 layer costs):",
-        "",
-        f"| shape | {' | '.join(HOST_FIELDS.values())} |",
-        "|---|" + "---:|" * len(HOST_FIELDS),
-    ]
-    for r in probe.get("rows", []):
-        lines.append(f"| {r['shape']} | {' | '.join(_num(r.get(k), 1) for k in HOST_FIELDS)} |")
-    lines += ["", "GPU time per call from CUDA-graph replays, µs:", ""]
-    lines += [f"| shape | {' | '.join(GRAPH_FIELDS.values())} |", "|---|" + "---:|" * len(GRAPH_FIELDS)]
-    for r in probe.get("rows", []):
-        lines.append(f"| {r['shape']} | {' | '.join(_num(r.get(k), 1) for k in GRAPH_FIELDS)} |")
+    lines = []
+    for title, fields in (
+        ("Host time per call, µs (what an eager batch-1 layer costs):", HOST_FIELDS),
+        ("GPU time per call from CUDA-graph replays, µs:", GRAPH_FIELDS),
+    ):
+        rows = [[str(r["shape"]), *(_num(r.get(k), 1) for k in fields)] for r in probe.get("rows", [])]
+        lines += [title, "", *_table(["shape", *fields.values()], rows, "l" + "r" * len(fields)), ""]
     train = probe.get("train_rows", [])
     if train:
-        lines += ["", "AMP training step of one layer, µs (GPU kernels in it):", ""]
-        lines += [f"| shape | {' | '.join(TRAIN_VARIANTS)} |", "|---|" + "---:|" * len(TRAIN_VARIANTS)]
+        rows = []
         for r in train:
             counts = [r.get(f"{v}_train_kernels") for v in TRAIN_VARIANTS]
             times = [_num(r.get(f"{v}_train_us"), 1) for v in TRAIN_VARIANTS]
-            cells = [f"{t} ({'–' if n is None else format(n, 'g')})" for t, n in zip(times, counts)]
-            lines.append(f"| {r['shape']} | {' | '.join(cells)} |")
-    return lines
+            rows.append(
+                [str(r["shape"]), *(f"{t} ({'–' if n is None else format(n, 'g')})" for t, n in zip(times, counts))]
+            )
+        title = "AMP training step of one layer, µs (GPU kernels in it):"
+        lines += [title, "", *_table(["shape", *TRAIN_VARIANTS], rows, "l" + "r" * len(TRAIN_VARIANTS)), ""]
+    return lines[:-1]  # no blank line after the last table
 
 
 def step_lines(out: Path) -> list[str]:
