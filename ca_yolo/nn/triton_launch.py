@@ -104,15 +104,19 @@ class KernelLauncher:
             return None
         device = direct_device(args[0])
         if device is not None:
-            addresses = [a.data_ptr() if isinstance(a, torch.Tensor) else None for a in args]
-            key = (
-                device,
-                warps,
-                *[a if p is None else (a.dtype, p % 16 == 0) for a, p in zip(args, addresses)],
-            )
+            # one pass: each tensor's key part (dtype, 16-byte alignment) and its address for a direct launch
+            key, direct_args = [device, warps], []
+            for a in args:
+                if isinstance(a, torch.Tensor):
+                    address = a.data_ptr()
+                    key.append((a.dtype, address % 16 == 0))
+                    direct_args.append(address)
+                else:
+                    key.append(a)
+                    direct_args.append(a)
+            key = tuple(key)
             binary = self.binaries.get(key)
             if binary is not None:
-                direct_args = [a if p is None else p for a, p in zip(args, addresses)]
                 launch_direct(binary, grid, current_stream(device), direct_args)
                 return binary
         options = {} if warps is None else {"num_warps": warps}
