@@ -98,11 +98,15 @@ def _training_reference(m: CoordAtt, x: torch.Tensor, gy: torch.Tensor) -> tuple
     return ref, torch.autograd.grad(ref, [x_ref, *m.parameters()], gy.double())
 
 
-def _assert_grads_match(names: list[str], grads, want_grads, tol: float, conv1_bias: float | None = 1e-5) -> None:
-    """Each gradient has its reference's shape and is within ``tol`` of it (relative), named on failure.
+def _assert_grads_match(
+    first: str, m: nn.Module, grads, want_grads, tol: float, conv1_bias: float | None = 1e-5
+) -> None:
+    """The gradients of the input (named ``first``) and of every parameter of ``m``, in that order: each has its
+    reference's shape and is within ``tol`` of it (relative), named on failure.
 
     conv1.bias's is zero in exact arithmetic (BatchNorm subtracts the batch mean), so rounding is all there is:
     it is held to ``conv1_bias`` absolute, or left out where that is None."""
+    names = [first, *(name for name, _ in m.named_parameters())]
     for name, got, want in zip(names, grads, want_grads, strict=True):
         if name != "conv1.bias":
             assert got.shape == want.shape and _rel(got.cpu(), want) <= tol, name
@@ -182,7 +186,7 @@ def test_gpu_training_matches_paper_and_autograd(form, channels_last, monkeypatc
             y = m(xx)
         grads = torch.autograd.grad(y, [xx, *m.parameters()], gy.to(DEVICE))
         assert _rel(y.detach().cpu(), ref) <= 1e-5
-        _assert_grads_match(["x", *(n for n, _ in m.named_parameters())], grads, ref_grads, 1e-5)
+        _assert_grads_match("x", m, grads, ref_grads, 1e-5)
     # per call: pooling and scaling forward, gate gradients and the one dL/dx pass (a scale with add)
     n = 3 if form == "triton" else 0
     assert spy.calls == {"FusedCoordAtt": 0, "pool": n, "scale": 2 * n, "scale_grads": n, "gates_with_grad": n}
@@ -208,8 +212,7 @@ def test_gpu_training_under_autocast_matches_paper_and_autograd(form, input_dtyp
     assert y.dtype == xx.dtype and _rel(y.cpu(), ref) <= TOL[low]
     grads = torch.autograd.grad(y, [xx, *m.parameters()], gy.to(DEVICE, y.dtype))
     assert [g.dtype for g in grads] == [xx.dtype] + [torch.float32] * (len(grads) - 1)
-    names = ["x", *(n for n, _ in m.named_parameters())]
-    _assert_grads_match(names, grads, ref_grads, TOL[low], conv1_bias=None)  # its rounding in the low precision
+    _assert_grads_match("x", m, grads, ref_grads, TOL[low], conv1_bias=None)  # its rounding in the low precision
     n = 1 if form == "triton" else 0
     assert spy.calls == {"FusedCoordAtt": 0, "pool": n, "scale": 2 * n, "scale_grads": n, "gates_with_grad": n}
 
@@ -567,7 +570,7 @@ def test_gate_net_kernels_match_the_modules_and_their_running_statistics(shape, 
     assert max(_rel(f_h.cpu(), g_h), _rel(f_w.cpu(), g_w)) <= 1e-5
     loss = (f_h * gy_h.to(DEVICE)).sum() + (f_w * gy_w.to(DEVICE)).sum()
     grads = torch.autograd.grad(loss, [zz, *m.parameters()])
-    _assert_grads_match(["z", *(n for n, _ in m.named_parameters())], grads, ref_grads, 1e-5)
+    _assert_grads_match("z", m, grads, ref_grads, 1e-5)
     for stat in ("running_mean", "running_var"):
         assert _rel(getattr(m.bn1, stat).cpu(), getattr(ref.bn1, stat)) <= 1e-6, stat
     assert int(m.bn1.num_batches_tracked) == int(ref.bn1.num_batches_tracked) == 1
