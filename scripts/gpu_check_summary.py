@@ -121,15 +121,26 @@ def step_lines(out: Path) -> list[str]:
     return [f"- {line}" for line in lines]
 
 
+def cut_short_lines(benches: dict[str, dict | None]) -> list[str]:
+    """A line for each bench result that was saved before its run ended (its step's time limit cut it)."""
+    return [
+        f"{name}: cut short after {len(b['gpu']['rows'])} rows; the tables hold what it measured."
+        for name, b in benches.items()
+        if b and b.get("partial")
+    ]
+
+
 def summary(out: Path) -> str:
     """The whole page for the check's folder ``out``."""
     bench, others = _load(out / "bench-gpu.json"), _load(out / "bench-gpu-others.json")
     probe = _load(out / "layer-probe.json")
     device = (probe or {}).get("device") or (bench or {}).get("meta", {}).get("device_name", "unknown device")
     commit = (out / "commit.txt").read_text().strip() if (out / "commit.txt").exists() else "commit unknown"
+    cut = cut_short_lines({"bench-gpu.json": bench, "bench-gpu-others.json": others})
     parts = [
         f"# GPU check summary: {device}, {commit}",
         "",
+        *((*cut, "") if cut else ()),
         *goal_lines(bench),
         "",
         "## Every bench row (CA / baseline)",

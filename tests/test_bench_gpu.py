@@ -142,7 +142,7 @@ def test_gpu_part_on_cpu_writes_rows_per_form_skips_and_markdown(tmp_path, capsy
     argv = ["--parts", "gpu", "--models", "yolov8-ca.yaml", *TINY, "--out", str(out), "--markdown", str(md)]
     assert main([*argv, "--gpu-forms", forms[0]]) == 0
     result = json.loads(out.read_text())
-    assert "targets" not in result  # measurements only
+    assert "targets" not in result and "partial" not in result  # measurements only, and all of them
     g = result["gpu"]
     assert g["meta"]["forms"] == forms and g["meta"]["default_form"] == default_form("cpu")
     assert (g["meta"]["device"], g["meta"]["cuda"], g["meta"]["cudnn"]) == ("cpu", None, None)
@@ -250,6 +250,32 @@ def test_failed_profile_and_parity_runs_are_reported_and_the_table_goes_on(monke
         "parity yolov8n-ca.yaml pytorch: RuntimeError: out of memory",
     ]
     assert "gpu parity yolov8n-ca.yaml pytorch failed: RuntimeError: out of memory" in lines
+
+
+def test_gpu_bench_cut_short_keeps_the_rows_it_measured(monkeypatch, tmp_path):
+    """The GPU part saves its result after every row: a bench that its time limit stops (here: interrupted in
+    its third row) leaves the first two rows, marked partial, which the check's summary page reports."""
+    bench_row = gpu.bench_row
+
+    def cut_in_third_row(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what the step's time limit does to the run, more or less
+        calls.append(args[0].label)
+        return bench_row(*args)
+
+    calls = []
+    monkeypatch.setattr(gpu, "bench_row", cut_in_third_row)
+    out = tmp_path / "bench-gpu.json"
+    with pytest.raises(KeyboardInterrupt):
+        main(["--parts", "gpu", "--models", "yolov8-ca.yaml", *TINY, "--gpu-forms", "pytorch", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["partial"] is True and [r["row"] for r in saved["gpu"]["rows"]] == calls
+    assert calls == ["eager fp32 64px bs1", "eager fp16 64px bs1"]
+    assert saved["gpu"]["profile"] == saved["gpu"]["parity"] == [] and saved["gpu"]["meta"]["forms"] == ["pytorch"]
+    assert not list(tmp_path.glob(".*.tmp"))
+    page = script_module("gpu_check_summary").summary(tmp_path).splitlines()
+    assert page[2] == "bench-gpu.json: cut short after 2 rows; the tables hold what it measured."
+    assert "| yolov8n-ca.yaml | eager fp16 64px bs1 | " + f"{saved['gpu']['rows'][1]['ratio']['pytorch']:.3f} |" in page
 
 
 def test_gpu_layer_probe_saves_every_row_as_it_goes(monkeypatch, tmp_path):

@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -221,10 +222,12 @@ def _onnxruntime_unavailable(device: str) -> str | None:
     return None
 
 
-def run(args: argparse.Namespace, log=print) -> dict:
+def run(args: argparse.Namespace, log=print, on_progress: Callable[[dict], None] | None = None) -> dict:
     """Run the selected benchmark parts on arguments :func:`check_args` accepted; return the result dict.
 
-    See README "Speed" for what each part measures.
+    See README "Speed" for what each part measures. ``on_progress`` gets the result so far, marked
+    ``"partial": True``, after every measurement of the GPU part (the one that runs on lent, time-limited
+    machines), so that a run cut short can keep what it measured.
 
     ``--threads`` applies to this run only: torch's thread count is restored afterwards. ``--no-kernel``
     too: the compiled CoordAtt kernel is off for this run only.
@@ -239,12 +242,12 @@ def run(args: argparse.Namespace, log=print) -> dict:
         if args.threads:
             torch.set_num_threads(args.threads)
         with native.disabled() if args.no_kernel else contextlib.nullcontext():
-            return _run(args, log)
+            return _run(args, log, on_progress)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(args: argparse.Namespace, log) -> dict:
+def _run(args: argparse.Namespace, log, on_progress: Callable[[dict], None] | None) -> dict:
     import torch
 
     from ca_yolo.bench import layer, models, ops, train_throughput
@@ -304,7 +307,10 @@ def _run(args: argparse.Namespace, log) -> dict:
 
         specs = gpu.row_specs(*(tuple(getattr(args, f"gpu_{g.name}")) for g in GPU_FLAGS))
         gpu_pairs = models.ca_model_pairs(args.models or list(gpu.DEFAULT_MODELS))
-        result["gpu"] = gpu.bench_gpu(gpu_pairs, specs, args.device, log, form_names=args.gpu_forms)
+        partial = (lambda g: on_progress({**result, "gpu": g, "partial": True})) if on_progress else None
+        result["gpu"] = gpu.bench_gpu(
+            gpu_pairs, specs, args.device, log, form_names=args.gpu_forms, on_progress=partial
+        )
     if "train" in args.parts:
         train_pairs = models.ca_model_pairs(args.train_models)
         result["train"] = train_throughput.bench_train(
@@ -378,8 +384,8 @@ def main(argv: list[str]) -> int:
         check_args(args)
     except CaYoloError as e:
         return report_error("bench", e)
-    result = run(args)
     out = output_path(args)
+    result = run(args, on_progress=lambda partial: write_json_atomic(out, partial, indent=1))
     write_json_atomic(out, result, indent=1)
     table = report.markdown(result)
     if "gpu" in result:

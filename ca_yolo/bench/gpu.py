@@ -249,6 +249,7 @@ def bench_gpu(
     profile_batches: tuple[int, ...] | None = None,
     parity_imgsz: int | None = None,
     form_names: list[str] | None = None,
+    on_progress: Callable[[dict], None] | None = None,
 ) -> dict:
     """The whole GPU part: rows, per-layer profile and fused-form parity for each (CA, baseline) pair.
 
@@ -263,6 +264,8 @@ def bench_gpu(
             image size of ``specs``.
         form_names: the CoordAtt forms to time (default every one that runs on ``device``); the profile
             runs the default form where it is among them, else the first.
+        on_progress: called with the result so far after every row, profile and parity run (to save it:
+            a run cut short by a time limit then keeps what it measured).
 
     Returns:
         ``{"meta": gpu_meta(device), "rows": [bench_row...], "profile": [...], "parity": [...], "errors":
@@ -280,6 +283,7 @@ def bench_gpu(
     forms = {k: v for k, v in inference_forms(dev).items() if form_names is None or k in form_names}
     profiled = default_form(dev) if default_form(dev) in forms else next(iter(forms))
     out: dict = {"meta": gpu_meta(device, list(forms)), "rows": [], "profile": [], "parity": [], "errors": []}
+    progress = (lambda: on_progress(out)) if on_progress else (lambda: None)
     with _on(dev):
         timing = {"sync": torch.cuda.synchronize, "clock": cuda_event_clock()} if cuda else {}
         for ca, base in pairs:
@@ -288,25 +292,26 @@ def bench_gpu(
                 row = bench_row(spec, fam, forms, timing)
                 out["rows"].append(row)
                 log(f"gpu {base} vs {ca} {spec.label}: {_row_line(row)}")
+                progress()
             for batch in profile_batches:
                 prof = _attempt(out, f"profile {ca} bs{batch}", log, layer_profile, fam.fused("ca", True), batch, main,
                                 forms[profiled])  # fmt: skip
-                if prof is None:
-                    continue
-                out["profile"].append({"model": ca, "form": profiled, **prof})
-                log(
-                    f"gpu profile {ca} fp16 bs{batch} {main}px: {prof['layers_count']} CA layers, "
-                    + _profile_line(prof)
-                )
+                if prof is not None:
+                    out["profile"].append({"model": ca, "form": profiled, **prof})
+                    log(
+                        f"gpu profile {ca} fp16 bs{batch} {main}px: {prof['layers_count']} CA layers, "
+                        + _profile_line(prof)
+                    )
+                progress()
             del fam
             if cuda:
                 torch.cuda.empty_cache()
             for label, form in forms.items():
                 par = _attempt(out, f"parity {ca} {label}", log, fused_parity, ca, dev, parity_imgsz, form)
-                if par is None:
-                    continue
-                out["parity"].append({"model": ca, "form": label, **par})
-                log(f"gpu parity {ca} {label}: {_parity_line(par)}")
+                if par is not None:
+                    out["parity"].append({"model": ca, "form": label, **par})
+                    log(f"gpu parity {ca} {label}: {_parity_line(par)}")
+                progress()
     return out
 
 
