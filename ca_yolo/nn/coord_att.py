@@ -63,7 +63,7 @@ from torch.autograd.function import once_differentiable
 
 from ca_yolo.nn.fuse import InferenceForm, conv_weight_bias, exporting_static_shapes, fold_conv_bn
 from ca_yolo.nn.gate_init import check_mode, current_mode, init_gate_, isolated_rng
-from ca_yolo.nn.gpu_forms import active_form, plain_fused_forward
+from ca_yolo.nn.gpu_forms import PlainFusedForm, active_form
 from ca_yolo.nn.native import coord_att_kernel
 from ca_yolo.nn.registry import register_layer
 
@@ -258,9 +258,10 @@ class CoordAtt(CoordAttBase):
     """
 
     gate_convs = ("conv_h", "conv_w")
-    # The Triton inference form with its launch plans (made on first use on a GPU); it holds the
-    # constants, so it is dropped whenever they are remade, and it is never pickled or deep-copied.
-    _gpu_kernels = None
+    # The GPU inference forms by name: Triton's with its launch plans, the plain one with its
+    # workspaces (each made on first use). They hold the constants, so they are dropped whenever those
+    # are remade, and they are never pickled or deep-copied.
+    _gpu_runners = None
 
     @staticmethod
     def _conv1x1(conv: nn.Conv2d, z: torch.Tensor) -> torch.Tensor:
@@ -321,11 +322,11 @@ class CoordAtt(CoordAttBase):
 
     def _read_constants(self) -> None:
         super()._read_constants()
-        self._gpu_kernels = None
+        self._gpu_runners = None
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        state.pop("_gpu_kernels", None)
+        state.pop("_gpu_runners", None)
         return state
 
     def fuse(self) -> CoordAtt:
@@ -348,12 +349,17 @@ class CoordAtt(CoordAttBase):
         # in inference_constants' order; the export-only 4-D weights are not needed here
         w1, b1, wg, bg, wgt, _, cb1, _, _, _, _, w1c, wgc, bgf = self._constants
         form = active_form(x)
-        if form == "triton":
-            if self._gpu_kernels is None:
-                self._gpu_kernels = _triton().FusedCoordAtt(w1, b1, wg, bg)
-            return self._gpu_kernels(x)
-        if form == "torch":
-            return plain_fused_forward(x, w1c, cb1, wgc, bgf)
+        if form in ("triton", "torch"):
+            if self._gpu_runners is None:
+                self._gpu_runners = {}
+            run = self._gpu_runners.get(form)
+            if run is None:
+                if form == "triton":
+                    run = _triton().FusedCoordAtt(w1, b1, wg, bg)
+                else:
+                    run = PlainFusedForm(w1c, cb1, wgc, bgf)
+                self._gpu_runners[form] = run
+            return run(x)
         kernel = coord_att_kernel()
         if kernel and x.dtype == w1.dtype == torch.float32 and x.device.type == "cpu" and x.is_contiguous():
             if x.numel():

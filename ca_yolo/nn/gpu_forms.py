@@ -9,9 +9,9 @@ kernel) are neither. Three forms exist for tensors on a GPU:
   writes x * g_h * g_w), two on small maps (the gates inside the scaling kernel); training uses
   pooling/scaling kernels with one-pass backward kernels, and the gate network as kernels of its own
   (:mod:`ca_yolo.nn.triton_gate_net`) where the layer's modules allow.
-- ``"torch"``: plain PyTorch ops, the fewest the maths allows (:func:`plain_fused_forward`): two
-  means and a concatenation, conv1d + hardswish + conv1d + sigmoid on the (B, C, H + W) descriptors,
-  two strided views, two multiplies; no batched products over expanded weights, no pooling matrices.
+- ``"torch"``: plain PyTorch ops, the fewest the maths allows (:class:`PlainFusedForm`): two means
+  into one (B, C, H + W) descriptor, conv1d + hardswish + conv1d + sigmoid on it, two multiplies by
+  views of the gates; no batched products over expanded weights, no pooling matrices.
   Used where Triton is missing, and forced with ``CA_YOLO_GPU_FORM=torch``. In training (the
   training default) the gate network runs as conv modules between the pooling and scaling autograd
   functions the CPU uses.
@@ -30,6 +30,7 @@ import contextvars
 import functools
 import importlib.util
 import os
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -93,25 +94,78 @@ def active_form(x: torch.Tensor, training: bool = False) -> str | None:
     return name
 
 
-def plain_fused_forward(
-    x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor
-) -> torch.Tensor:
-    """The fused CoordAtt inference form in plain PyTorch ops: x (B, C, H, W) -> (B, C, H, W).
+#: Workspaces a :class:`PlainFusedForm` keeps (one per input signature, thread and stream) before it drops the oldest.
+MAX_WORKSPACES = 8
+
+
+class _Workspace:
+    """The small tensors of one :class:`PlainFusedForm` signature, made once with the views the form needs.
+
+    z (B, C, H + W) in x's dtype, its halves z_h (B, C, H) and z_w (B, C, W) written by the two means;
+    g (B, 2C, H + W), the gates in the gate convs' dtype, and its broadcast views g_h (B, C, H, 1) and
+    g_w (B, C, 1, W): rows :C are conv_h's gates (the first H positions are theirs), rows C: conv_w's (the last W).
+    """
+
+    __slots__ = ("z", "z_h", "z_w", "g", "g_h", "g_w")
+
+    def __init__(self, x: torch.Tensor):
+        b, c, h, w = x.shape
+        self.z = x.new_empty((b, c, h + w))
+        self.z_h, self.z_w = self.z[:, :, :h], self.z[:, :, h:]
+        self.make_gates(x.dtype)
+
+    def make_gates(self, dtype: torch.dtype) -> None:
+        """(Re)make g and its views for gates of ``dtype`` (autocast makes the gate convs' dtype differ from x's)."""
+        b, c, length = self.z.shape
+        h = self.z_h.shape[2]
+        self.g = g = self.z.new_empty((b, 2 * c, length), dtype=dtype)
+        bs, cs = g.stride(0), g.stride(1)
+        self.g_h = g.as_strided((b, c, h, 1), (bs, cs, 1, 1))
+        self.g_w = g.as_strided((b, c, 1, length - h), (bs, cs, 1, 1), c * cs + h)
+
+
+class PlainFusedForm:
+    """The fused CoordAtt inference form in plain PyTorch ops: x (B, C, H, W) -> (B, C, H, W), x's layout.
+
+    Eight ops, each of which launches work: two means written straight into the halves of the pooled
+    descriptor z (B, C, H + W), conv1d, hardswish, conv1d, a sigmoid written into the gate tensor, and
+    two multiplies by its broadcast views. Made afresh on every call, z would cost a concatenation and
+    the views a dispatch each, so both are kept between calls (:class:`_Workspace`), one set per input
+    signature, thread and CUDA stream: kernels on one stream run in the order they were issued, so a
+    call's writes cannot overtake the previous call's reads, and other threads and streams get sets of
+    their own. Inference only (``out=`` ops have no autograd); at most :data:`MAX_WORKSPACES` sets.
 
     Args:
-        x: input map, any memory format (the output keeps it).
         w1, b1: conv1 with BatchNorm folded in, as conv1d weights (mip, C, 1) and bias (mip,).
-        wg, bg: conv_h and conv_w stacked, conv1d weights (2C, mip, 1) and bias (2C,).
-
-    Nine ops launch work (two means, cat, conv1d, hardswish, conv1d, sigmoid, two muls) and two are
-    strided views of the gate tensor (no kernel).
+        wg, bg: conv_h and conv_w stacked, conv1d weights (2C, mip, 1) and bias (2C,). Kept by
+            reference: make a new object when they change.
     """
-    b, c, h, w = x.shape
-    z = torch.cat((x.mean(3), x.mean(2)), 2)  # (B, C, H + W)
-    g = F.conv1d(F.hardswish(F.conv1d(z, w1, b1), inplace=True), wg, bg).sigmoid_()  # (B, 2C, H + W)
-    # Rows :C are conv_h's gates (the first H positions are theirs), rows C: conv_w's (the last W).
-    bs, cs = g.stride(0), g.stride(1)
-    g_h = g.as_strided((b, c, h, 1), (bs, cs, 1, 1))
-    g_w = g.as_strided((b, c, 1, w), (bs, cs, 1, 1), g.storage_offset() + c * cs + h)
-    out = torch.mul(x, g_h)
-    return out.mul_(g_w) if out.dtype == x.dtype else out * g_w
+
+    def __init__(self, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor):
+        self.weights = (w1, b1, wg, bg)
+        self.workspaces: dict[tuple, _Workspace] = {}
+
+    def workspace(self, x: torch.Tensor) -> _Workspace:
+        """The calling thread's workspace for x on the current stream of x's device (made on first use)."""
+        # Tensors made in inference mode can't be written outside it: the mode is part of the key too.
+        stream = torch.cuda.current_stream(x.device).cuda_stream if x.is_cuda else None
+        key = (x.shape, x.dtype, x.device, stream, threading.get_ident(), torch.is_inference_mode_enabled())
+        ws = self.workspaces.get(key)
+        if ws is None:
+            if len(self.workspaces) >= MAX_WORKSPACES:
+                del self.workspaces[next(iter(self.workspaces))]
+            ws = self.workspaces[key] = _Workspace(x)
+        return ws
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) on the weights' device, any memory format -> x * g_h * g_w."""
+        w1, b1, wg, bg = self.weights
+        ws = self.workspace(x)
+        torch.mean(x, 3, out=ws.z_h)
+        torch.mean(x, 2, out=ws.z_w)
+        a = F.conv1d(F.hardswish(F.conv1d(ws.z, w1, b1), inplace=True), wg, bg)  # (B, 2C, H + W)
+        if a.dtype != ws.g.dtype:
+            ws.make_gates(a.dtype)
+        torch.sigmoid(a, out=ws.g)
+        out = torch.mul(x, ws.g_h)
+        return out.mul_(ws.g_w) if out.dtype == x.dtype else out * ws.g_w
