@@ -279,9 +279,9 @@ def test_no_kernel_runs_the_pytorch_form_for_that_run_only(tmp_path, monkeypatch
     seen = []
     real = cli._run
 
-    def spy(args, log):
+    def spy(args, log, on_progress):
         seen.append(native.coord_att_kernel())
-        return real(args, log)
+        return real(args, log, on_progress)
 
     monkeypatch.setattr(cli, "_run", spy)
     out = tmp_path / "b.json"
