@@ -573,8 +573,8 @@ def test_cuda_direct_launches_match_tritons_own_launches(monkeypatch):
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 def test_cuda_plain_form_in_a_graph_and_on_a_side_stream():
-    """The plain form's kept workspaces on a second stream and under CUDA graph capture and replay: the results of
-    eager calls on the default stream, bit for bit, and a workspace per stream."""
+    """The plain form on a second stream and in a CUDA graph (capture, then replay with new data): the results of
+    eager calls on the default stream, bit for bit; a workspace kept per stream, none for the graph."""
     torch.manual_seed(0)
     m = randomise(CoordAtt(64)).eval().fuse().cuda().half()
     a, b = (torch.randn(2, 64, 20, 20, device="cuda", dtype=torch.float16) for _ in range(2))
@@ -594,7 +594,8 @@ def test_cuda_plain_form_in_a_graph_and_on_a_side_stream():
         again = m(a)  # eager, on the default stream, after the replay
         torch.cuda.synchronize()
     assert torch.equal(on_side, want_b) and torch.equal(out, want_b) and torch.equal(again, want_a)
-    assert len(_plain_form(m).workspaces) == 3  # the default stream, the side stream, the capture stream
+    # the default stream's and the side stream's; the graph holds its own (it may be replayed on any stream)
+    assert len(_plain_form(m).workspaces) == 2
 
 
 @pytest.mark.skipif(not CUDA or torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")

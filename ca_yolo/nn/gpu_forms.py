@@ -133,7 +133,8 @@ class PlainFusedForm:
     the views a dispatch each, so both are kept between calls (:class:`_Workspace`), one set per input
     signature, thread and CUDA stream: kernels on one stream run in the order they were issued, so a
     call's writes cannot overtake the previous call's reads, and other threads and streams get sets of
-    their own. Inference only (``out=`` ops have no autograd); at most :data:`MAX_WORKSPACES` sets.
+    their own (CUDA graph captures too, see :meth:`workspace`). Inference only (``out=`` ops have no
+    autograd); at most :data:`MAX_WORKSPACES` sets.
 
     Args:
         w1, b1: conv1 with BatchNorm folded in, as conv1d weights (mip, C, 1) and bias (mip,).
@@ -146,9 +147,17 @@ class PlainFusedForm:
         self.workspaces: dict[tuple, _Workspace] = {}
 
     def workspace(self, x: torch.Tensor) -> _Workspace:
-        """The calling thread's workspace for x on the current stream of x's device (made on first use)."""
+        """The calling thread's workspace for x on the current stream of x's device (made on first use).
+
+        A CUDA graph being captured gets a workspace of its own, not kept: the graph holds it (in its
+        private memory pool), and a graph may be replayed on any stream, which a kept one would race with.
+        """
+        stream = None
+        if x.is_cuda:
+            if torch.cuda.is_current_stream_capturing():
+                return _Workspace(x)
+            stream = torch.cuda.current_stream(x.device).cuda_stream
         # Tensors made in inference mode can't be written outside it: the mode is part of the key too.
-        stream = torch.cuda.current_stream(x.device).cuda_stream if x.is_cuda else None
         key = (x.shape, x.dtype, x.device, stream, threading.get_ident(), torch.is_inference_mode_enabled())
         ws = self.workspaces.get(key)
         if ws is None:
