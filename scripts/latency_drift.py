@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Issue 14's latency ratios measured again and again over time: how far do they move with the host?
+"""The CPU latency ratios CA / baseline measured again and again over time: how far do they move with the host?
 
 On a shared CPU the yolov8n-ca / yolov8n batch-1 latency ratio is not one number: CA's fused layers
 are memory-bound (passes over the feature map), the baseline's convolutions mostly compute-bound,
 so when other tenants load the host's memory system CA's share rises. One run of ``ca-yolo bench``
-gives one point; this script repeats the issue's done-when measurement ``--sets`` times and keeps
+gives one point; this script repeats the batch-1 latency measurement ``--sets`` times and keeps
 every set, with what the host was doing meanwhile, so that a ratio can be read against its
 conditions instead of being taken as a constant.
 
@@ -19,7 +19,7 @@ Each set (all in this one process, models built and exported once):
 
 Sets are appended to ``<out>/sets.json`` as each finishes (written atomically); a rerun continues
 up to ``--sets``. ``--report`` (also run at the end) writes ``<out>/summary.json``, ``report.md``
-and ``ratios.png`` (each ratio against the baseline latency of its set, with the issue's targets).
+and ``ratios.png`` (each ratio against the baseline latency of its set, with the CPU latency targets).
 
 Usage: ``python scripts/latency_drift.py --sets 40 --out docs/results/latency-drift``
 (about 25 s a set on 2 cores, plus ``--pause`` seconds between sets).
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# metric key -> (what it measures, limit): the issue-14 done-when limits, one plot panel each
+# metric key -> (what it measures, limit): the CPU batch-1 latency targets, one plot panel each
 TARGETS = {
     "torch160_kernel": ("PyTorch 160 px", 1.06),
     "torch640_kernel": ("PyTorch 640 px", 1.02),
