@@ -16,7 +16,7 @@ from torch import nn
 
 from ca_yolo import CoordAtt
 from ca_yolo.bench.ops import dispatched_ops
-from ca_yolo.nn import gpu_forms
+from ca_yolo.nn import gpu_forms, kept_workspaces
 from ca_yolo.nn.gpu_forms import forced_on_cpu, gpu_form
 
 triton = pytest.importorskip("triton")
@@ -291,7 +291,7 @@ def test_plain_gpu_form_keeps_a_workspace_per_signature_thread_and_mode():
             for h in range(1, 12):
                 x = torch.randn(1, 16, h, 3)
                 assert _rel(m(x), reference_coord_att(m, x, training=False)) <= 1e-5
-    assert len(_plain_form(m).workspaces) == gpu_forms.MAX_WORKSPACES
+    assert len(_plain_form(m).workspaces) == kept_workspaces.MAX_WORKSPACES
 
 
 def test_plain_gpu_form_from_threads_at_once():
@@ -398,12 +398,35 @@ def test_fused_layer_plans_once_per_input_signature(monkeypatch):
         for i in inputs:
             assert _rel(fused(i).cpu(), ref[: len(i)]) <= 1e-5
         assert len(fused.plans) == 4  # the clone and the repeat share the first input's plan
+        assert len(fused.workspaces) == 2  # one per workspace shape: batch 2 and batch 1
         monkeypatch.setattr(tk, "CONFIG", tk.KernelConfig(tile=1024))
         assert _rel(fused(xx).cpu(), ref) <= 1e-5
         assert {plan.config.tile for plan in fused.plans.values()} == {1024, 4096}
         monkeypatch.setattr(tk, "MAX_PLANS", 4)
         fused(xx[:, :, :3])
         assert len(fused.plans) == 1
+
+
+@pytest.mark.parametrize("kernels", [2, 3])
+def test_fused_layer_keeps_its_workspace_and_overwrites_it(kernels, monkeypatch):
+    """The pooled vectors and gates of one call in the kept workspace do not leak into the next: inputs of one
+    shape and other data (the last one's values 1000 times larger) each give their own results, through one
+    workspace; inference mode gets a workspace of its own. Both the two-kernel and the three-kernel form."""
+    if kernels == 3:
+        monkeypatch.setattr(tk, "CONFIG", tk.KernelConfig(gates_in_scale_below=0))
+    m = randomise(CoordAtt(16)).eval()
+    xs = [torch.randn(2, 16, 5, 7) for _ in range(2)] + [1000 * torch.randn(2, 16, 5, 7)]
+    refs = [reference_coord_att(m, x, training=False) for x in xs]
+    c = m.inference_constants()
+    fused = tk.FusedCoordAtt(*(c[k].to(DEVICE) for k in ("_w1", "_b1", "_wg", "_bg")))
+    with torch.no_grad():
+        for x, ref in [*zip(xs, refs), (xs[0], refs[0])]:
+            assert _rel(fused(x.to(DEVICE)).cpu(), ref) <= 1e-5
+        assert {len(plan.launchers) for plan in fused.plans.values()} == {kernels}
+        assert len(fused.workspaces) == 1
+    with torch.inference_mode():
+        assert _rel(fused(xs[1].to(DEVICE)).cpu(), refs[1]) <= 1e-5
+    assert len(fused.workspaces) == 2
 
 
 def test_recorded_launches_list_the_kernels_a_layer_would_launch():
@@ -460,21 +483,16 @@ def test_direct_launches_pass_each_tensor_as_its_address(monkeypatch):
     weights = [torch.randn(s) for s in [(8, 64), (8, 1), (128, 8), (128, 1)]]
     fused, x = tk.FusedCoordAtt(*weights), torch.randn(1, 64, 5, 7)
     first_out, out = fused(x), fused(x)
-    # x, the weights and the output at their addresses; the workspace (each call's own) at any other
-    addresses = {id(t): t.data_ptr() for t in (x, *weights)} | {id(first_out): out.data_ptr()}
-    workspaces = 0
+    (ws,) = fused.workspaces.kept.values()  # one workspace, kept: both calls used it
+    # x, the weights, the workspace and the output at their addresses (each call has its own output)
+    addresses = {id(t): t.data_ptr() for t in (x, *weights, ws)} | {id(first_out): out.data_ptr()}
     assert len(jit_calls) == len(direct_calls) == 2  # pool; gates and scaling
     for (grid, args), (direct_grid, stream, direct_args) in zip(jit_calls, direct_calls):
         assert (direct_grid, stream, len(direct_args)) == (grid, 7, len(args))
         for a, d in zip(args, direct_args):
-            if not isinstance(a, torch.Tensor):
-                assert d == a
-            elif id(a) in addresses:
-                assert type(d) is int and d == addresses[id(a)]
-            else:
-                workspaces += 1
-                assert type(d) is int and d not in addresses.values()
-    assert workspaces == 2  # written by the pooling kernel, read by the scaling one
+            assert d == a if not isinstance(a, torch.Tensor) else (type(d) is int and d == addresses[id(a)])
+    # written by the pooling kernel, read by the scaling one
+    assert [a is ws for _, args in jit_calls for a in args].count(True) == 2
 
     jit_calls.clear(), direct_calls.clear()
     launch = launching.KernelLauncher(_StandInKernel(jit_calls))

@@ -258,9 +258,9 @@ class CoordAtt(CoordAttBase):
     """
 
     gate_convs = ("conv_h", "conv_w")
-    # The GPU inference forms by name: Triton's with its launch plans, the plain one with its
-    # workspaces (each made on first use). They hold the constants, so they are dropped whenever those
-    # are remade, and they are never pickled or deep-copied.
+    # The GPU inference forms by name: Triton's with its launch plans, the plain one; both with their
+    # kept workspaces (each made on first use). They hold the constants, so they are dropped whenever
+    # those are remade, and they are never pickled or deep-copied.
     _gpu_runners = None
 
     @staticmethod

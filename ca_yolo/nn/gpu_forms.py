@@ -30,11 +30,12 @@ import contextvars
 import functools
 import importlib.util
 import os
-import threading
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
+
+from ca_yolo.nn.kept_workspaces import KeptWorkspaces
 
 GPU_FORMS = ("triton", "torch", "generic")
 #: The most images the Triton kernels take in one call: they put the batch on a grid axis CUDA holds to 65535 blocks.
@@ -94,10 +95,6 @@ def active_form(x: torch.Tensor, training: bool = False) -> str | None:
     return name
 
 
-#: Workspaces a :class:`PlainFusedForm` keeps (one per input signature, thread and stream) before it drops the oldest.
-MAX_WORKSPACES = 8
-
-
 class _Workspace:
     """The small tensors of one :class:`PlainFusedForm` signature, made once with the views the form needs.
 
@@ -131,10 +128,8 @@ class PlainFusedForm:
     descriptor z (B, C, H + W), conv1d, hardswish, conv1d, a sigmoid written into the gate tensor, and
     two multiplies by its broadcast views. Made afresh on every call, z would cost a concatenation and
     the views a dispatch each, so both are kept between calls (:class:`_Workspace`), one set per input
-    signature, thread and CUDA stream: kernels on one stream run in the order they were issued, so a
-    call's writes cannot overtake the previous call's reads, and other threads and streams get sets of
-    their own (CUDA graph captures too, see :meth:`workspace`). Inference only (``out=`` ops have no
-    autograd); at most :data:`MAX_WORKSPACES` sets.
+    signature, thread and CUDA stream (:class:`~ca_yolo.nn.kept_workspaces.KeptWorkspaces`).
+    Inference only (``out=`` ops have no autograd).
 
     Args:
         w1, b1: conv1 with BatchNorm folded in, as conv1d weights (mip, C, 1) and bias (mip,).
@@ -144,32 +139,12 @@ class PlainFusedForm:
 
     def __init__(self, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor):
         self.weights = (w1, b1, wg, bg)
-        self.workspaces: dict[tuple, _Workspace] = {}
-
-    def workspace(self, x: torch.Tensor) -> _Workspace:
-        """The calling thread's workspace for x on the current stream of x's device (made on first use).
-
-        A CUDA graph being captured gets a workspace of its own, not kept: the graph holds it (in its
-        private memory pool), and a graph may be replayed on any stream, which a kept one would race with.
-        """
-        stream = None
-        if x.is_cuda:
-            if torch.cuda.is_current_stream_capturing():
-                return _Workspace(x)
-            stream = torch.cuda.current_stream(x.device).cuda_stream
-        # Tensors made in inference mode can't be written outside it: the mode is part of the key too.
-        key = (x.shape, x.dtype, x.device, stream, threading.get_ident(), torch.is_inference_mode_enabled())
-        ws = self.workspaces.get(key)
-        if ws is None:
-            if len(self.workspaces) >= MAX_WORKSPACES:
-                del self.workspaces[next(iter(self.workspaces))]
-            ws = self.workspaces[key] = _Workspace(x)
-        return ws
+        self.workspaces: KeptWorkspaces[_Workspace] = KeptWorkspaces()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, C, H, W) on the weights' device, any memory format -> x * g_h * g_w."""
         w1, b1, wg, bg = self.weights
-        ws = self.workspace(x)
+        ws = self.workspaces.get((x.shape, x.dtype), x, lambda: _Workspace(x))
         torch.mean(x, 3, out=ws.z_h)
         torch.mean(x, 2, out=ws.z_w)
         a = F.conv1d(F.hardswish(F.conv1d(ws.z, w1, b1), inplace=True), wg, bg)  # (B, 2C, H + W)

@@ -43,6 +43,7 @@ import triton.language as tl
 from torch.autograd.function import once_differentiable
 
 from ca_yolo.nn import triton_launch
+from ca_yolo.nn.kept_workspaces import KeptWorkspaces
 from ca_yolo.nn.triton_launch import KernelLauncher
 
 
@@ -465,7 +466,8 @@ class FusedCoordAtt:
     its host-side work, so everything that follows from x's shape, strides, dtype and 16-byte
     alignment - tiles, grids, scalar arguments and, after the first call, the compiled kernels - is
     worked out once per such signature (a plan), and so are the weights' device addresses; a call then
-    allocates the workspace and the output and launches.
+    allocates the output and launches. The fp32 workspace of the pooled vectors and gates is kept
+    between calls (:class:`~ca_yolo.nn.kept_workspaces.KeptWorkspaces`: per shape, stream and thread).
 
     Args:
         w1 (mip, C), b1 (mip, 1): conv1 with BatchNorm folded in; wg (2C, mip), bg (2C, 1): conv_h then
@@ -476,6 +478,7 @@ class FusedCoordAtt:
     def __init__(self, w1: torch.Tensor, b1: torch.Tensor, wg: torch.Tensor, bg: torch.Tensor):
         self.weights = (w1, b1, wg, bg)
         self.plans: dict[tuple, _FusedPlan] = {}
+        self.workspaces: KeptWorkspaces[torch.Tensor] = KeptWorkspaces()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, C, H, W) on the weights' device -> x * g_h * g_w."""
@@ -485,7 +488,7 @@ class FusedCoordAtt:
             if len(self.plans) >= MAX_PLANS:
                 self.plans.clear()
             plan = self.plans[key] = _FusedPlan(x, self.weights)
-        return plan(x)
+        return plan(x, self.workspaces)
 
 
 class _FusedPlan:
@@ -529,15 +532,19 @@ class _FusedPlan:
         pool_args, gates_args, scale_args = self.static
         return (x, ws, *pool_args), (ws, *weights, *gates_args), (x, out, ws, ws, x, *scale_args)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        ws = torch.empty(self.ws_shape, dtype=torch.float32, device=x.device)
+    def _workspace(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.empty(self.ws_shape, dtype=torch.float32, device=x.device)
+
+    def __call__(self, x: torch.Tensor, workspaces: KeptWorkspaces[torch.Tensor]) -> torch.Tensor:
         out = torch.empty_like(x)
         if self.binaries is not None and triton_launch.direct_device(x) == self.device:
             stream = triton_launch.current_stream(self.device)
+            ws = workspaces.get(self.ws_shape, x, lambda: self._workspace(x), stream)
             calls = self._calls(x.data_ptr(), out.data_ptr(), ws.data_ptr(), self.addresses)
             for binary, grid, args in zip(self.binaries, self.grids, calls):
                 triton_launch.launch_direct(binary, grid, stream, args)
         else:
+            ws = workspaces.get(self.ws_shape, x, lambda: self._workspace(x))
             calls = self._calls(x, out, ws, self.weights)
             binaries = [launcher(grid, *args) for launcher, grid, args in zip(self.launchers, self.grids, calls)]
             if None not in binaries:
