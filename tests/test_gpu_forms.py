@@ -587,6 +587,8 @@ def test_cuda_direct_launches_match_tritons_own_launches(monkeypatch):
     for w, a, b in zip(want, first, again):
         assert torch.equal(w, a) and torch.equal(w, b)
     assert torch.equal(out, want[1])
+    # one kept workspace per workspace shape (batch 2, batch 1, the large map's three-kernel one); none for the graph
+    assert len(m._gpu_runners["triton"].workspaces) == 3
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")

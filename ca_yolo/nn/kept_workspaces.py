@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 class KeptWorkspaces(Generic[T]):
-    """Workspaces kept per signature, CUDA stream, thread and inference mode; at most :data:`MAX_WORKSPACES`.
+    """Workspaces kept per signature, device, CUDA stream, thread and inference mode; at most :data:`MAX_WORKSPACES`.
 
     A workspace holds about as many elements as a layer's pooled vectors (B x C x (H + W) each), a
     fraction of the layer's map for all but tiny maps, so the cap bounds what a layer holds.

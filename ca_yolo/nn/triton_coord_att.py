@@ -537,14 +537,15 @@ class _FusedPlan:
 
     def __call__(self, x: torch.Tensor, workspaces: KeptWorkspaces[torch.Tensor]) -> torch.Tensor:
         out = torch.empty_like(x)
-        if self.binaries is not None and triton_launch.direct_device(x) == self.device:
-            stream = triton_launch.current_stream(self.device)
-            ws = workspaces.get(self.ws_shape, x, lambda: self._workspace(x), stream)
+        direct = self.binaries is not None and triton_launch.direct_device(x) == self.device
+        # a direct launch needs the stream handle anyway: the workspace lookup takes it instead of asking again
+        stream = triton_launch.current_stream(self.device) if direct else None
+        ws = workspaces.get(self.ws_shape, x, lambda: self._workspace(x), stream)
+        if direct:
             calls = self._calls(x.data_ptr(), out.data_ptr(), ws.data_ptr(), self.addresses)
             for binary, grid, args in zip(self.binaries, self.grids, calls):
                 triton_launch.launch_direct(binary, grid, stream, args)
         else:
-            ws = workspaces.get(self.ws_shape, x, lambda: self._workspace(x))
             calls = self._calls(x, out, ws, self.weights)
             binaries = [launcher(grid, *args) for launcher, grid, args in zip(self.launchers, self.grids, calls)]
             if None not in binaries:
